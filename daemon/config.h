@@ -1,0 +1,101 @@
+/*
+ * Daemon configuration, loaded from YAML (libyaml). A config either loads
+ * whole and valid or not at all: errors read "FILE:LINE:COL: message".
+ * Protocol options are kept as strings here; the daemon validates them
+ * against each plugin's option schema once plugins are loaded, using the
+ * recorded line and column.
+ */
+#ifndef FWUPGW_CONFIG_H
+#define FWUPGW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum fwup_link_type { FWUP_LINK_SERIAL = 1 };
+enum fwup_parity { FWUP_PARITY_NONE = 0, FWUP_PARITY_EVEN, FWUP_PARITY_ODD };
+enum fwup_flow { FWUP_FLOW_NONE = 0, FWUP_FLOW_RTSCTS, FWUP_FLOW_XONXOFF };
+/* What clients outside root, the daemon's uid and socket_group may do. */
+enum fwup_access { FWUP_ACCESS_NONE = 0, FWUP_ACCESS_READ };
+
+struct fwup_cfg_pos {
+    int line, col; /* 1-based, of the YAML node */
+};
+
+struct fwup_cfg_link {
+    char *name;
+    enum fwup_link_type type;
+    char *path;     /* serial device node */
+    unsigned baud;  /* default 115200 */
+    enum fwup_parity parity;
+    unsigned data_bits, stop_bits; /* default 8, 1 */
+    enum fwup_flow flow;
+    struct fwup_cfg_pos pos;
+};
+
+struct fwup_cfg_option {
+    char *name, *value;
+    struct fwup_cfg_pos pos;
+};
+
+/* A per-phase timeout: if the job stays in `phase` longer than `ms`, the run
+ * fails as transient. */
+struct fwup_cfg_phase_timeout {
+    char *phase;
+    uint32_t ms;
+};
+
+struct fwup_cfg_device {
+    char *id;
+    char *link;     /* name of a link in this config (checked) */
+    char *protocol; /* plugin name (checked by the daemon) */
+    struct fwup_cfg_option *options;
+    size_t noptions;
+    char **tags;
+    size_t ntags;
+    uint32_t flash_base, flash_size; /* flash: {base, size}; size 0 = undeclared */
+    int max_attempts;                /* 0: daemon default */
+    struct fwup_cfg_pos pos, protocol_pos;
+};
+
+struct fwup_config {
+    char *path; /* file it came from */
+
+    /* daemon: */
+    char *socket_path;     /* default /run/fwupgw/fwupgw.sock */
+    char *socket_group;    /* NULL: no group change */
+    unsigned socket_mode;  /* default 0660 */
+    enum fwup_access unprivileged; /* default FWUP_ACCESS_READ */
+    char *state_dir;       /* default /var/lib/fwupgw */
+    char *plugin_dir;      /* NULL: the built-in default */
+    unsigned max_concurrent_jobs; /* default 16 */
+    unsigned max_attempts;        /* default 3 */
+    uint32_t backoff_initial_ms, backoff_max_ms; /* default 2000, 60000 */
+    uint32_t stall_timeout_ms;    /* no event from the device: default 30000 */
+    uint32_t cancel_grace_ms;     /* engine abort grace: default 5000 */
+    struct fwup_cfg_phase_timeout *phase_timeouts;
+    size_t nphase_timeouts;
+
+    struct fwup_cfg_link *links;
+    size_t nlinks;
+    struct fwup_cfg_device *devices;
+    size_t ndevices;
+};
+
+/* Returns 0, or -1 with "FILE:LINE:COL: message" in err. */
+int fwup_config_load(const char *path, struct fwup_config **out, char *err, size_t errlen);
+/* Same, from a string (tests); `name` stands in for the file name. */
+int fwup_config_parse(const char *name, const char *text, size_t len, struct fwup_config **out,
+                      char *err, size_t errlen);
+void fwup_config_free(struct fwup_config *cfg);
+
+const struct fwup_cfg_link *fwup_config_find_link(const struct fwup_config *cfg, const char *name);
+const struct fwup_cfg_device *fwup_config_find_device(const struct fwup_config *cfg,
+                                                      const char *id);
+int fwup_cfg_device_has_tag(const struct fwup_cfg_device *dev, const char *tag);
+
+/* "500ms", "2s", "1.5s", "3m", plain integer = ms. -1 on error. */
+int fwup_parse_duration_ms(const char *s, uint32_t *out);
+/* "4096", "0x1000", "256K", "1M" (binary units). -1 on error. */
+int fwup_parse_size(const char *s, uint32_t *out);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * Firmware image formats: raw binary, Intel HEX, Motorola S-record, files
+ * with a DFU suffix and ST DfuSe containers, all parsed into one sparse
+ * representation (sorted, non-overlapping segments). Parsers work on bytes
+ * in memory; they never open files.
+ */
+#ifndef FWUPGW_IMAGE_H
+#define FWUPGW_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fwupgw/protocol.h"
+
+enum fwup_image_format {
+    FWUP_IMAGE_AUTO = 0, /* detect from content */
+    FWUP_IMAGE_BIN,
+    FWUP_IMAGE_IHEX,
+    FWUP_IMAGE_SREC,
+    FWUP_IMAGE_DFU,   /* raw payload + 16-byte DFU suffix (CRC-32 checked) */
+    FWUP_IMAGE_DFUSE, /* ST DfuSe container (prefix, targets, suffix) */
+};
+
+/* Largest image file accepted from a client, and largest parsed span. */
+#define FWUP_IMAGE_MAX_FILE  (64u * 1024 * 1024)
+#define FWUP_IMAGE_MAX_TOTAL (32u * 1024 * 1024)
+
+/* DFU suffix fields (present for FWUP_IMAGE_DFU and FWUP_IMAGE_DFUSE). */
+struct fwup_dfu_suffix {
+    uint16_t bcd_device, id_product, id_vendor, bcd_dfu; /* 0xFFFF = wildcard */
+    uint32_t crc;
+};
+
+struct fwup_parsed_image {
+    enum fwup_image_format format; /* the detected/confirmed format */
+    struct fwup_image view;        /* what engines get; points into this struct */
+    struct fwup_segment *segments; /* owned; view.segments == segments */
+    uint8_t *alt;                  /* DfuSe: alt setting per segment, else NULL */
+    uint8_t *storage;              /* owned backing store of segment data */
+    int has_suffix;
+    struct fwup_dfu_suffix suffix;
+};
+
+/* "bin", "ihex", "srec", "dfu", "dfuse", "auto"; -1 for an unknown name. */
+int fwup_image_format_from_name(const char *name);
+const char *fwup_image_format_name(enum fwup_image_format format);
+
+/* Best guess from content: DfuSe prefix, DFU suffix with a valid CRC, HEX or
+ * S-record text, else raw binary. */
+enum fwup_image_format fwup_image_detect(const uint8_t *data, size_t len);
+
+/*
+ * Parse `len` bytes in `format` (FWUP_IMAGE_AUTO: detect). `base` is where a
+ * raw binary (or the payload of a DFU-suffixed file) starts in the device's
+ * address space. Returns 0, or -1 with a one-line reason in err naming the
+ * line (text formats) or byte offset of the fault.
+ */
+int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format format,
+                     uint32_t base, struct fwup_parsed_image *out, char *err, size_t errlen);
+void fwup_image_free(struct fwup_parsed_image *img);
+
+/*
+ * Check that every segment lies inside [flash_base, flash_base + flash_size).
+ * flash_size == 0 means "unknown" and accepts anything. Returns 0 or -1 with
+ * a reason naming the offending address range.
+ */
+int fwup_image_check_range(const struct fwup_image *img, uint32_t flash_base, uint32_t flash_size,
+                           char *err, size_t errlen);
+
+/* CRC-32 as used by DFU suffixes: reflected 0xEDB88320, init ~0, no final
+ * XOR, i.e. ~crc32(0, data, len) with zlib. */
+uint32_t fwup_dfu_crc(const uint8_t *data, size_t len);
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * The SQLite store: the daemon's source of truth. Every job state change is
+ * committed here before the daemon acts on it, so a killed daemon restarts
+ * from exactly what the store says.
+ *
+ * All functions return 0 on success, FWUP_STORE_NOT_FOUND when the row does
+ * not exist or is not in a state the transition accepts, and -1 on a
+ * database error (the message is available from fwup_store_errmsg()).
+ * Times are milliseconds since the Unix epoch, supplied by the caller so that
+ * tests control the clock.
+ */
+#ifndef FWUPGW_STORE_H
+#define FWUPGW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FWUP_STORE_NOT_FOUND 1
+#define FWUP_STORE_SCHEMA_VERSION 1
+
+struct fwup_store;
+
+enum fwup_job_state {
+    FWUP_JOB_QUEUED = 0,
+    FWUP_JOB_RUNNING,
+    FWUP_JOB_SUCCEEDED,
+    FWUP_JOB_FAILED,
+    FWUP_JOB_CANCELLED,
+};
+#define FWUP_JOB_STATE_COUNT 5
+
+const char *fwup_job_state_name(enum fwup_job_state s); /* "queued", ... */
+int fwup_job_state_from_name(const char *name);         /* -1 if unknown */
+
+struct fwup_job {
+    int64_t id;
+    char device[128];
+    char image_sha256[65]; /* lowercase hex */
+    char format[16];       /* image format name, see image.h */
+    uint32_t base_address; /* for raw binaries */
+    int64_t batch_id;      /* 0: none */
+    char version[64];      /* the version the image carries, may be empty */
+    enum fwup_job_state state;
+    char phase[32]; /* last phase the engine reported, "" before start */
+    uint64_t bytes_done, bytes_total;
+    int attempt;      /* runs started so far */
+    int max_attempts; /* loop breaker: fail after this many runs */
+    int cancel_requested;
+    char last_error[512];
+    int64_t created_ms, updated_ms, started_ms, finished_ms; /* 0: not yet */
+    int64_t not_before_ms; /* retry back-off: not runnable before this */
+};
+
+struct fwup_job_filter {
+    const char *device; /* NULL: any */
+    int state;          /* -1: any, else enum fwup_job_state */
+    int64_t batch_id;   /* 0: any */
+    int limit;          /* 0: no limit; newest first unless oldest_first */
+    int oldest_first;
+};
+
+struct fwup_job_event {
+    int64_t id, job_id;
+    char device[128];
+    int64_t ts_ms;
+    char kind[32]; /* "queued", "started", "phase", "retry", "succeeded", "failed",
+                      "cancel-requested", "cancelled", "interrupted", "recovered" */
+    enum fwup_job_state state; /* the job's state after the event */
+    char phase[32];
+    char message[512];
+};
+
+struct fwup_image_row {
+    char sha256[65];
+    uint64_t size;
+    char path[512]; /* where the daemon stored the bytes */
+    int64_t created_ms;
+};
+
+struct fwup_batch {
+    int64_t id;
+    char name[128];
+    int64_t created_ms;
+    int counts[FWUP_JOB_STATE_COUNT]; /* jobs of this batch per state */
+};
+
+struct fwup_device_row {
+    const char *id, *link, *protocol;
+    const char *tags_json; /* JSON array of strings */
+};
+
+int fwup_store_open(const char *path, struct fwup_store **out, char *err, size_t errlen);
+void fwup_store_close(struct fwup_store *st);
+const char *fwup_store_errmsg(struct fwup_store *st);
+int fwup_store_schema_version(struct fwup_store *st);
+
+/* Explicit transaction around several calls (all-or-nothing batches). The
+ * calls below open their own transaction only when none is active. */
+int fwup_store_begin(struct fwup_store *st);
+int fwup_store_commit(struct fwup_store *st);
+int fwup_store_rollback(struct fwup_store *st);
+
+/* Replace the device table with the configured devices (jobs keep their
+ * device id even when the device leaves the config). */
+int fwup_store_sync_devices(struct fwup_store *st, const struct fwup_device_row *devs, size_t n);
+
+int fwup_store_put_image(struct fwup_store *st, const struct fwup_image_row *img);
+int fwup_store_get_image(struct fwup_store *st, const char *sha256, struct fwup_image_row *out);
+
+int fwup_store_create_batch(struct fwup_store *st, const char *name, int64_t now, int64_t *id);
+int fwup_store_get_batch(struct fwup_store *st, int64_t id, struct fwup_batch *out);
+
+/* Insert a queued job (id, state, attempt, timestamps are filled in) and its
+ * "queued" event. */
+int fwup_store_queue_job(struct fwup_store *st, struct fwup_job *job, int64_t now);
+int fwup_store_get_job(struct fwup_store *st, int64_t id, struct fwup_job *out);
+/* Calls cb for each matching job; a non-zero return from cb stops the walk. */
+int fwup_store_list_jobs(struct fwup_store *st, const struct fwup_job_filter *f,
+                         int (*cb)(void *ctx, const struct fwup_job *job), void *ctx);
+
+/* queued -> running, attempt + 1, started_ms = now, cancel_requested = 0. */
+int fwup_store_job_start(struct fwup_store *st, int64_t id, int64_t now);
+/* Update progress of a running job; an event is recorded only when the
+ * phase changes. */
+int fwup_store_job_progress(struct fwup_store *st, int64_t id, const char *phase, uint64_t done,
+                            uint64_t total, int64_t now);
+/* running -> succeeded | failed | cancelled (finished_ms = now). */
+int fwup_store_job_finish(struct fwup_store *st, int64_t id, enum fwup_job_state state,
+                          const char *error, int64_t now);
+/* running -> queued after a transient failure; runnable again at not_before. */
+int fwup_store_job_retry(struct fwup_store *st, int64_t id, int64_t not_before, const char *error,
+                         int64_t now);
+/* running -> queued because the daemon is shutting down: this run does not
+ * count against max_attempts (attempt - 1). */
+int fwup_store_job_interrupt(struct fwup_store *st, int64_t id, int64_t now);
+/* queued -> cancelled at once (*was_running = 0); running -> cancel_requested
+ * = 1 (*was_running = 1); other states: FWUP_STORE_NOT_FOUND. */
+int fwup_store_job_cancel(struct fwup_store *st, int64_t id, int64_t now, int *was_running);
+
+/* Start-up recovery: every job left running by a dead daemon goes back to
+ * queued (its interrupted run counted), or to failed when it has used
+ * max_attempts runs. Counts are returned for the log. */
+int fwup_store_recover(struct fwup_store *st, int64_t now, int *requeued, int *failed);
+
+int fwup_store_add_event(struct fwup_store *st, int64_t job_id, const char *kind,
+                         const char *message, int64_t now);
+/* Newest first. job_id 0 / device NULL: any. */
+int fwup_store_list_events(struct fwup_store *st, int64_t job_id, const char *device, int limit,
+                           int (*cb)(void *ctx, const struct fwup_job_event *ev), void *ctx);
+
+#endif
