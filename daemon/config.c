@@ -1,0 +1,705 @@
+/*
+ * Daemon configuration: a strict schema over libyaml's document tree. Every
+ * key is known, every value is range-checked, and the first problem aborts
+ * the load with its position, so a config that loads is one the daemon can
+ * run as written.
+ */
+#include "config.h"
+#include "yamlutil.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define DEFAULT_SOCKET    "/run/fwupgw/fwupgw.sock"
+#define DEFAULT_STATE_DIR "/var/lib/fwupgw"
+#define MAX_ID            64
+
+/* ---- value helpers ---------------------------------------------------- */
+
+/* Digits of `base` only: no sign, no spaces, no prefix. */
+static int parse_digits(const char *s, int base, uint64_t limit, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        int dgt;
+        if (*s >= '0' && *s <= '9')
+            dgt = *s - '0';
+        else if (*s >= 'a' && *s <= 'f')
+            dgt = *s - 'a' + 10;
+        else if (*s >= 'A' && *s <= 'F')
+            dgt = *s - 'A' + 10;
+        else
+            return -1;
+        if (dgt >= base)
+            return -1;
+        if (v > (limit - (uint64_t)dgt) / (uint64_t)base)
+            return -1;
+        v = v * (uint64_t)base + (uint64_t)dgt;
+    }
+    *out = v;
+    return 0;
+}
+
+int fwup_parse_duration_ms(const char *s, uint32_t *out)
+{
+    uint64_t ip = 0, frac = 0, scale = 1, mult;
+    const char *p = s;
+
+    if (!s || !isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        ip = ip * 10 + (uint64_t)(*p - '0');
+        if (ip > UINT32_MAX)
+            return -1;
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        for (int n = 0; isdigit((unsigned char)*p); p++, n++) {
+            if (n == 9) /* below a nanosecond: certainly a typo */
+                return -1;
+            frac = frac * 10 + (uint64_t)(*p - '0');
+            scale *= 10;
+        }
+    }
+    if (!strcmp(p, "") || !strcmp(p, "ms"))
+        mult = 1;
+    else if (!strcmp(p, "s"))
+        mult = 1000;
+    else if (!strcmp(p, "m"))
+        mult = 60 * 1000;
+    else if (!strcmp(p, "h"))
+        mult = 60 * 60 * 1000;
+    else
+        return -1;
+    /* Milliseconds are the resolution: "1.5ms" is refused, not rounded. */
+    if ((frac * mult) % scale)
+        return -1;
+    uint64_t v = ip * mult + frac * mult / scale;
+    if (v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int fwup_parse_size(const char *s, uint32_t *out)
+{
+    char buf[32];
+    uint64_t v, mult = 1;
+    size_t n;
+    int base = 10;
+
+    if (!s || (n = strlen(s)) == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n + 1);
+    switch (buf[n - 1]) {
+    case 'K':
+    case 'k':
+        mult = 1u << 10;
+        break;
+    case 'M':
+    case 'm':
+        mult = 1u << 20;
+        break;
+    case 'G':
+    case 'g':
+        mult = 1u << 30;
+        break;
+    }
+    if (mult != 1)
+        buf[--n] = '\0';
+    char *digits = buf;
+    if (buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
+        base = 16;
+        digits += 2;
+    }
+    if (parse_digits(digits, base, UINT32_MAX, &v) < 0 || v > UINT32_MAX / mult)
+        return -1;
+    *out = (uint32_t)(v * mult);
+    return 0;
+}
+
+static int valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > MAX_ID)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
+}
+
+/* ---- node readers ------------------------------------------------------ */
+
+static int get_uint(struct yu_doc *d, const yaml_node_t *n, const char *key, unsigned min,
+                    unsigned max, unsigned *out)
+{
+    const char *s;
+    uint64_t v;
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    if (parse_digits(s, 10, UINT32_MAX, &v) < 0 || v < min || v > max)
+        return yu_fail(d, n, "'%s' must be an integer from %u to %u, not '%s'", key, min, max, s);
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int get_duration(struct yu_doc *d, const yaml_node_t *n, const char *key, int allow_zero,
+                        uint32_t *out)
+{
+    const char *s;
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    if (fwup_parse_duration_ms(s, out) < 0)
+        return yu_fail(d, n,
+                       "'%s' must be a duration like 500ms, 2s, 1.5s, 3m, 1h or a number of "
+                       "milliseconds, not '%s'",
+                       key, s);
+    if (!allow_zero && *out == 0)
+        return yu_fail(d, n, "'%s' must be greater than zero", key);
+    return 0;
+}
+
+static int get_size(struct yu_doc *d, const yaml_node_t *n, const char *key, uint32_t *out)
+{
+    const char *s;
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    if (fwup_parse_size(s, out) < 0)
+        return yu_fail(d, n,
+                       "'%s' must be a 32-bit size or address (decimal or 0x hex, optional "
+                       "K/M/G suffix), not '%s'",
+                       key, s);
+    return 0;
+}
+
+/* One of `words` (NULL-terminated); the index goes to *out. */
+static int get_enum(struct yu_doc *d, const yaml_node_t *n, const char *key,
+                    const char *const *words, int *out)
+{
+    const char *s;
+    char list[200] = "";
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    for (int i = 0; words[i]; i++) {
+        if (!strcmp(s, words[i])) {
+            *out = i;
+            return 0;
+        }
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", i ? " | " : "", words[i]);
+    }
+    return yu_fail(d, n, "'%s' must be one of %s, not '%s'", key, list, s);
+}
+
+static int get_id(struct yu_doc *d, const yaml_node_t *n, const char *key, char **out)
+{
+    if (yu_strdup(d, n, key, out) < 0)
+        return -1;
+    if (!valid_id(*out))
+        return yu_fail(d, n, "'%s' must be 1 to %d characters of A-Z a-z 0-9 . _ -, not '%s'", key,
+                       MAX_ID, *out);
+    return 0;
+}
+
+/* NULL and a null scalar both mean "section left out". */
+static int absent(const yaml_node_t *n)
+{
+    return !n || yu_is_null(n);
+}
+
+/* ---- daemon: ------------------------------------------------------------ */
+
+static int parse_backoff(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
+{
+    static const char *const keys[] = {"initial", "max", NULL};
+    if (yu_check_map(d, n, "daemon.retry_backoff", keys) < 0)
+        return -1;
+    const yaml_node_t *v;
+    if ((v = yu_get(d, n, "initial")) && get_duration(d, v, "initial", 0, &cfg->backoff_initial_ms))
+        return -1;
+    if ((v = yu_get(d, n, "max")) && get_duration(d, v, "max", 0, &cfg->backoff_max_ms))
+        return -1;
+    if (cfg->backoff_max_ms < cfg->backoff_initial_ms)
+        return yu_fail(d, n, "retry_backoff: max (%ums) is below initial (%ums)",
+                       (unsigned)cfg->backoff_max_ms, (unsigned)cfg->backoff_initial_ms);
+    return 0;
+}
+
+static int parse_phase_timeouts(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
+{
+    /* Phase names are whatever plugins report, so any key is allowed; only
+     * duplicates and the shape are checked. */
+    if (!n || n->type != YAML_MAPPING_NODE)
+        return yu_fail(d, n, "daemon.phase_timeouts must be a mapping of phase: duration, not %s",
+                       yu_kind(n));
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (!cnt)
+        return 0;
+    cfg->phase_timeouts = calloc(cnt, sizeof *cfg->phase_timeouts);
+    if (!cfg->phase_timeouts)
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        const yaml_node_pair_t *pr = &n->data.mapping.pairs.start[i];
+        const yaml_node_t *k = yu_node(d, pr->key), *v = yu_node(d, pr->value);
+        struct fwup_cfg_phase_timeout *pt = &cfg->phase_timeouts[i];
+        cfg->nphase_timeouts = i + 1;
+        if (get_id(d, k, "phase name", &pt->phase) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cfg->phase_timeouts[j].phase, pt->phase))
+                return yu_fail(d, k, "duplicate key '%s' in daemon.phase_timeouts", pt->phase);
+        if (get_duration(d, v, pt->phase, 0, &pt->ms) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
+{
+    static const char *const keys[] = {"socket",
+                                       "socket_group",
+                                       "socket_mode",
+                                       "unprivileged",
+                                       "state_dir",
+                                       "plugin_dir",
+                                       "max_concurrent_jobs",
+                                       "max_attempts",
+                                       "retry_backoff",
+                                       "stall_timeout",
+                                       "cancel_grace",
+                                       "phase_timeouts",
+                                       NULL};
+    static const char *const access_words[] = {"none", "read", NULL};
+    const yaml_node_t *v;
+
+    if (yu_check_map(d, n, "daemon", keys) < 0)
+        return -1;
+
+    if ((v = yu_get(d, n, "socket"))) {
+        if (yu_strdup(d, v, "socket", &cfg->socket_path) < 0)
+            return -1;
+        if (strlen(cfg->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+            return yu_fail(d, v, "'socket' path is too long for a unix socket (max %zu bytes)",
+                           sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    }
+    if ((v = yu_get(d, n, "socket_group")) && yu_strdup(d, v, "socket_group", &cfg->socket_group))
+        return -1;
+    if ((v = yu_get(d, n, "socket_mode"))) {
+        const char *s;
+        uint64_t m;
+        if (yu_scalar(d, v, "socket_mode", &s) < 0)
+            return -1;
+        /* YAML 1.1 writes octal as 0660, YAML 1.2 as 0o660: take both. */
+        const char *digits = (s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) ? s + 2 : s;
+        if (parse_digits(digits, 8, 07777, &m) < 0)
+            return yu_fail(d, v, "'socket_mode' must be an octal mode like 0660, not '%s'", s);
+        cfg->socket_mode = (unsigned)m;
+    }
+    if ((v = yu_get(d, n, "unprivileged"))) {
+        int a;
+        if (get_enum(d, v, "unprivileged", access_words, &a) < 0)
+            return -1;
+        cfg->unprivileged = a ? FWUP_ACCESS_READ : FWUP_ACCESS_NONE;
+    }
+    if ((v = yu_get(d, n, "state_dir")) && yu_strdup(d, v, "state_dir", &cfg->state_dir))
+        return -1;
+    if ((v = yu_get(d, n, "plugin_dir")) && yu_strdup(d, v, "plugin_dir", &cfg->plugin_dir))
+        return -1;
+    if ((v = yu_get(d, n, "max_concurrent_jobs")) &&
+        get_uint(d, v, "max_concurrent_jobs", 1, 4096, &cfg->max_concurrent_jobs))
+        return -1;
+    if ((v = yu_get(d, n, "max_attempts")) &&
+        get_uint(d, v, "max_attempts", 1, 100, &cfg->max_attempts))
+        return -1;
+    if ((v = yu_get(d, n, "retry_backoff")) && parse_backoff(d, v, cfg))
+        return -1;
+    if ((v = yu_get(d, n, "stall_timeout")) &&
+        get_duration(d, v, "stall_timeout", 0, &cfg->stall_timeout_ms))
+        return -1;
+    if ((v = yu_get(d, n, "cancel_grace")) &&
+        get_duration(d, v, "cancel_grace", 1, &cfg->cancel_grace_ms))
+        return -1;
+    if ((v = yu_get(d, n, "phase_timeouts")) && !absent(v) && parse_phase_timeouts(d, v, cfg))
+        return -1;
+    return 0;
+}
+
+/* ---- links: -------------------------------------------------------------- */
+
+static const unsigned std_bauds[] = {
+    50,     75,     110,     134,     150,     200,     300,     600,     1200,    1800,
+    2400,   4800,   9600,    19200,   38400,   57600,   115200,  230400,  460800,  500000,
+    576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
+
+static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg,
+                      struct fwup_cfg_link *l)
+{
+    static const char *const keys[] = {"name",      "type",      "path",         "baud", "parity",
+                                       "data_bits", "stop_bits", "flow_control", NULL};
+    static const char *const types[] = {"serial", NULL};
+    static const char *const parities[] = {"none", "even", "odd", NULL};
+    static const char *const flows[] = {"none", "rtscts", "xonxoff", NULL};
+    const yaml_node_t *v;
+    int e;
+
+    l->pos.line = (int)n->start_mark.line + 1;
+    l->pos.col = (int)n->start_mark.column + 1;
+    l->baud = 115200;
+    l->data_bits = 8;
+    l->stop_bits = 1;
+    if (yu_check_map(d, n, "a link", keys) < 0)
+        return -1;
+
+    if (!(v = yu_get(d, n, "name")))
+        return yu_fail(d, n, "link is missing required key 'name'");
+    if (get_id(d, v, "name", &l->name) < 0)
+        return -1;
+    for (struct fwup_cfg_link *o = cfg->links; o < l; o++)
+        if (!strcmp(o->name, l->name))
+            return yu_fail(d, v, "duplicate link name '%s' (first at line %d)", l->name,
+                           o->pos.line);
+
+    if (!(v = yu_get(d, n, "type")))
+        return yu_fail(d, n, "link '%s' is missing required key 'type'", l->name);
+    if (get_enum(d, v, "type", types, &e) < 0)
+        return -1;
+    l->type = FWUP_LINK_SERIAL;
+
+    if (!(v = yu_get(d, n, "path")))
+        return yu_fail(d, n, "link '%s' is missing required key 'path'", l->name);
+    if (yu_strdup(d, v, "path", &l->path) < 0)
+        return -1;
+
+    if ((v = yu_get(d, n, "baud"))) {
+        const char *s;
+        uint64_t b;
+        int ok = 0;
+        if (yu_scalar(d, v, "baud", &s) < 0)
+            return -1;
+        if (parse_digits(s, 10, UINT32_MAX, &b) == 0)
+            for (size_t i = 0; i < sizeof std_bauds / sizeof std_bauds[0]; i++)
+                if (std_bauds[i] == b)
+                    ok = 1;
+        if (!ok)
+            return yu_fail(d, v,
+                           "'baud' must be a standard rate (50 ... 9600, 19200, 38400, 57600, "
+                           "115200 ... 4000000), not '%s'",
+                           s);
+        l->baud = (unsigned)b;
+    }
+    if ((v = yu_get(d, n, "parity"))) {
+        if (get_enum(d, v, "parity", parities, &e) < 0)
+            return -1;
+        l->parity = (enum fwup_parity)e;
+    }
+    if ((v = yu_get(d, n, "data_bits")) && get_uint(d, v, "data_bits", 5, 8, &l->data_bits))
+        return -1;
+    if ((v = yu_get(d, n, "stop_bits")) && get_uint(d, v, "stop_bits", 1, 2, &l->stop_bits))
+        return -1;
+    if ((v = yu_get(d, n, "flow_control"))) {
+        if (get_enum(d, v, "flow_control", flows, &e) < 0)
+            return -1;
+        l->flow = (enum fwup_flow)e;
+    }
+    return 0;
+}
+
+static int parse_links(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yu_fail(d, n, "'links' must be a list, not %s", yu_kind(n));
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (!cnt)
+        return 0;
+    if (!(cfg->links = calloc(cnt, sizeof *cfg->links)))
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        cfg->nlinks = i + 1;
+        if (parse_link(d, yu_node(d, n->data.sequence.items.start[i]), cfg, &cfg->links[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- devices: ------------------------------------------------------------ */
+
+static int parse_flash(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_device *dev)
+{
+    static const char *const keys[] = {"base", "size", NULL};
+    const yaml_node_t *v;
+    if (yu_check_map(d, n, "flash", keys) < 0)
+        return -1;
+    if (!(v = yu_get(d, n, "base")))
+        return yu_fail(d, n, "flash is missing required key 'base'");
+    if (get_size(d, v, "base", &dev->flash_base) < 0)
+        return -1;
+    if (!(v = yu_get(d, n, "size")))
+        return yu_fail(d, n, "flash is missing required key 'size'");
+    if (get_size(d, v, "size", &dev->flash_size) < 0)
+        return -1;
+    if (dev->flash_size == 0)
+        return yu_fail(d, v, "flash 'size' must be greater than zero");
+    if ((uint64_t)dev->flash_base + dev->flash_size > (uint64_t)UINT32_MAX + 1)
+        return yu_fail(d, n, "flash range 0x%08x + 0x%x runs past the 32-bit address space",
+                       (unsigned)dev->flash_base, (unsigned)dev->flash_size);
+    return 0;
+}
+
+static int parse_tags(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_device *dev)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yu_fail(d, n, "'tags' must be a list, not %s", yu_kind(n));
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (!cnt)
+        return 0;
+    if (!(dev->tags = calloc(cnt, sizeof *dev->tags)))
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        const yaml_node_t *t = yu_node(d, n->data.sequence.items.start[i]);
+        dev->ntags = i + 1;
+        if (get_id(d, t, "tag", &dev->tags[i]) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(dev->tags[j], dev->tags[i]))
+                return yu_fail(d, t, "duplicate tag '%s'", dev->tags[i]);
+    }
+    return 0;
+}
+
+static int parse_options(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_device *dev)
+{
+    /* Keys belong to the plugin's schema, checked later by the daemon. */
+    if (n->type != YAML_MAPPING_NODE)
+        return yu_fail(d, n, "'options' must be a mapping, not %s", yu_kind(n));
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (!cnt)
+        return 0;
+    if (!(dev->options = calloc(cnt, sizeof *dev->options)))
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        const yaml_node_pair_t *pr = &n->data.mapping.pairs.start[i];
+        const yaml_node_t *k = yu_node(d, pr->key), *v = yu_node(d, pr->value);
+        struct fwup_cfg_option *o = &dev->options[i];
+        dev->noptions = i + 1;
+        if (yu_strdup(d, k, "option name", &o->name) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(dev->options[j].name, o->name))
+                return yu_fail(d, k, "duplicate key '%s' in options", o->name);
+        if (yu_strdup(d, v, o->name, &o->value) < 0)
+            return -1;
+        o->pos.line = (int)v->start_mark.line + 1;
+        o->pos.col = (int)v->start_mark.column + 1;
+    }
+    return 0;
+}
+
+static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg,
+                        struct fwup_cfg_device *dev)
+{
+    static const char *const keys[] = {"id",   "link",         "protocol", "flash",
+                                       "tags", "max_attempts", "options",  NULL};
+    const yaml_node_t *v;
+
+    dev->pos.line = (int)n->start_mark.line + 1;
+    dev->pos.col = (int)n->start_mark.column + 1;
+    if (yu_check_map(d, n, "a device", keys) < 0)
+        return -1;
+
+    if (!(v = yu_get(d, n, "id")))
+        return yu_fail(d, n, "device is missing required key 'id'");
+    if (get_id(d, v, "id", &dev->id) < 0)
+        return -1;
+    for (struct fwup_cfg_device *o = cfg->devices; o < dev; o++)
+        if (!strcmp(o->id, dev->id))
+            return yu_fail(d, v, "duplicate device id '%s' (first at line %d)", dev->id,
+                           o->pos.line);
+
+    if (!(v = yu_get(d, n, "link")))
+        return yu_fail(d, n, "device '%s' is missing required key 'link'", dev->id);
+    if (yu_strdup(d, v, "link", &dev->link) < 0)
+        return -1;
+    if (!fwup_config_find_link(cfg, dev->link)) {
+        char known[300] = "";
+        for (size_t i = 0; i < cfg->nlinks; i++) {
+            size_t l = strlen(known);
+            snprintf(known + l, sizeof known - l, "%s%s", i ? ", " : "", cfg->links[i].name);
+        }
+        return yu_fail(d, v, "device '%s' names unknown link '%s' (%s%s)", dev->id, dev->link,
+                       cfg->nlinks ? "known: " : "no links are defined", known);
+    }
+
+    if (!(v = yu_get(d, n, "protocol")))
+        return yu_fail(d, n, "device '%s' is missing required key 'protocol'", dev->id);
+    if (yu_strdup(d, v, "protocol", &dev->protocol) < 0)
+        return -1;
+    dev->protocol_pos.line = (int)v->start_mark.line + 1;
+    dev->protocol_pos.col = (int)v->start_mark.column + 1;
+
+    if ((v = yu_get(d, n, "flash")) && parse_flash(d, v, dev) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "tags")) && !absent(v) && parse_tags(d, v, dev) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "max_attempts"))) {
+        unsigned m;
+        if (get_uint(d, v, "max_attempts", 1, 100, &m) < 0)
+            return -1;
+        dev->max_attempts = (int)m;
+    }
+    if ((v = yu_get(d, n, "options")) && !absent(v) && parse_options(d, v, dev) < 0)
+        return -1;
+    return 0;
+}
+
+static int parse_devices(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yu_fail(d, n, "'devices' must be a list, not %s", yu_kind(n));
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (!cnt)
+        return 0;
+    if (!(cfg->devices = calloc(cnt, sizeof *cfg->devices)))
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        cfg->ndevices = i + 1;
+        if (parse_device(d, yu_node(d, n->data.sequence.items.start[i]), cfg, &cfg->devices[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+static int set_defaults(struct fwup_config *cfg, const char *name)
+{
+    cfg->path = strdup(name);
+    cfg->socket_path = strdup(DEFAULT_SOCKET);
+    cfg->state_dir = strdup(DEFAULT_STATE_DIR);
+    cfg->socket_mode = 0660;
+    cfg->unprivileged = FWUP_ACCESS_READ;
+    cfg->max_concurrent_jobs = 16;
+    cfg->max_attempts = 3;
+    cfg->backoff_initial_ms = 2000;
+    cfg->backoff_max_ms = 60000;
+    cfg->stall_timeout_ms = 30000;
+    cfg->cancel_grace_ms = 5000;
+    return cfg->path && cfg->socket_path && cfg->state_dir ? 0 : -1;
+}
+
+int fwup_config_parse(const char *name, const char *text, size_t len, struct fwup_config **out,
+                      char *err, size_t errlen)
+{
+    static const char *const keys[] = {"daemon", "links", "devices", NULL};
+    struct yu_doc d;
+    struct fwup_config *cfg = NULL;
+    const yaml_node_t *root, *v;
+    int rc = -1;
+
+    *out = NULL;
+    if (!name)
+        name = "<config>";
+    if (yu_parse(&d, name, text, len, err, errlen) < 0)
+        goto done;
+    if (!(cfg = calloc(1, sizeof *cfg)) || set_defaults(cfg, name) < 0) {
+        yu_fail(&d, NULL, "out of memory");
+        goto done;
+    }
+    root = yu_root(&d);
+    if (root) {
+        if (yu_check_map(&d, root, "the top level", keys) < 0)
+            goto done;
+        if ((v = yu_get(&d, root, "daemon")) && !absent(v) && parse_daemon(&d, v, cfg) < 0)
+            goto done;
+        /* Links first whatever the file order: devices refer to them. */
+        if ((v = yu_get(&d, root, "links")) && !absent(v) && parse_links(&d, v, cfg) < 0)
+            goto done;
+        if ((v = yu_get(&d, root, "devices")) && !absent(v) && parse_devices(&d, v, cfg) < 0)
+            goto done;
+    }
+    rc = 0;
+    *out = cfg;
+    cfg = NULL;
+done:
+    fwup_config_free(cfg);
+    yu_free(&d);
+    return rc;
+}
+
+int fwup_config_load(const char *path, struct fwup_config **out, char *err, size_t errlen)
+{
+    char *buf;
+    size_t len;
+    *out = NULL;
+    if (yu_read_file(path, &buf, &len, err, errlen) < 0)
+        return -1;
+    int rc = fwup_config_parse(path, buf, len, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void fwup_config_free(struct fwup_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->socket_path);
+    free(cfg->socket_group);
+    free(cfg->state_dir);
+    free(cfg->plugin_dir);
+    for (size_t i = 0; i < cfg->nphase_timeouts; i++)
+        free(cfg->phase_timeouts[i].phase);
+    free(cfg->phase_timeouts);
+    for (size_t i = 0; i < cfg->nlinks; i++) {
+        free(cfg->links[i].name);
+        free(cfg->links[i].path);
+    }
+    free(cfg->links);
+    for (size_t i = 0; i < cfg->ndevices; i++) {
+        struct fwup_cfg_device *dev = &cfg->devices[i];
+        free(dev->id);
+        free(dev->link);
+        free(dev->protocol);
+        for (size_t j = 0; j < dev->noptions; j++) {
+            free(dev->options[j].name);
+            free(dev->options[j].value);
+        }
+        free(dev->options);
+        for (size_t j = 0; j < dev->ntags; j++)
+            free(dev->tags[j]);
+        free(dev->tags);
+    }
+    free(cfg->devices);
+    free(cfg);
+}
+
+const struct fwup_cfg_link *fwup_config_find_link(const struct fwup_config *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->nlinks; i++)
+        if (cfg->links[i].name && !strcmp(cfg->links[i].name, name))
+            return &cfg->links[i];
+    return NULL;
+}
+
+const struct fwup_cfg_device *fwup_config_find_device(const struct fwup_config *cfg, const char *id)
+{
+    for (size_t i = 0; cfg && id && i < cfg->ndevices; i++)
+        if (cfg->devices[i].id && !strcmp(cfg->devices[i].id, id))
+            return &cfg->devices[i];
+    return NULL;
+}
+
+int fwup_cfg_device_has_tag(const struct fwup_cfg_device *dev, const char *tag)
+{
+    for (size_t i = 0; dev && tag && i < dev->ntags; i++)
+        if (!strcmp(dev->tags[i], tag))
+            return 1;
+    return 0;
+}
