@@ -1,0 +1,647 @@
+/*
+ * XMODEM / XMODEM-1K / YMODEM (single file) sender as a sans-I/O engine.
+ *
+ * The image is sent as one flat file: the bytes from the lowest segment
+ * address to the end of the highest segment, with gaps filled with 0xFF (the
+ * erase value of NOR flash, so writing the gap leaves it as erased) and the
+ * last block padded with the `pad` option (0x1A, CP/M's EOF, by default).
+ * Only the current block is held in memory; it is rebuilt from the segments.
+ *
+ * Progress reports count flattened bytes (gap fill included, final padding
+ * excluded) out of the flattened length.
+ */
+#include <fwupgw/protocol.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc16.h"
+
+#define SOH       0x01
+#define STX       0x02
+#define EOT       0x04
+#define ACK       0x06
+#define BS        0x08
+#define NAK       0x15
+#define CAN       0x18
+#define CRC_START 'C'
+
+/* sx -k's rule: once this little is left, 128-byte blocks waste less than a padded 1K block. */
+#define SMALL_TAIL 896
+
+enum xm_mode { MODE_AUTO, MODE_CRC, MODE_CHECKSUM };
+
+enum xm_state {
+    XS_INIT,
+    XS_CONNECT,  /* waiting for the receiver's 'C' or NAK */
+    XS_HDR,      /* YMODEM block 0 sent, waiting for its ACK */
+    XS_HDR_C,    /* block 0 ACKed, waiting for the 'C' that asks for data */
+    XS_DATA,     /* data block sent, waiting for ACK/NAK */
+    XS_EOT,      /* EOT sent, waiting for ACK */
+    XS_END_C,    /* YMODEM: waiting for 'C' before the empty block 0 */
+    XS_END,      /* YMODEM: empty block 0 sent, waiting for ACK */
+    XS_FINISHED, /* finish() called: no more host calls */
+};
+
+struct xm_opts {
+    enum xm_mode mode;
+    int block1k;
+    int ymodem;
+    uint8_t pad;
+    unsigned retries;
+    uint32_t start_timeout;
+    uint32_t block_timeout;
+    uint32_t eot_retry;
+};
+
+struct fwup_engine {
+    const struct fwup_host_ops *ops;
+    void *host;
+    const struct fwup_image *image;
+    struct xm_opts o;
+    char filename[96];
+
+    uint64_t base;     /* absolute address of flat offset 0 */
+    uint64_t flat_len; /* flattened length */
+    size_t seg_hint;   /* first segment that may overlap the current block */
+
+    enum xm_state state;
+    int crc;           /* 1: CRC-16 trailer, 0: 8-bit checksum */
+    int first_block;   /* the first data block is in flight: ignore repeated 'C' */
+    uint64_t offset;   /* flat offset of the current data block */
+    size_t blk_len;    /* 128 or 1024 */
+    uint32_t seqno;    /* 1-based, unwrapped; the wire carries seqno & 0xff */
+    unsigned failures; /* NAKs and timeouts on the current block / EOT */
+    unsigned cans;     /* consecutive CAN bytes received */
+    uint32_t cur_timeout;
+
+    uint8_t frame[3 + 1024 + 2];
+    size_t frame_len;
+};
+
+static const struct fwup_option_desc xm_options[] = {
+    {"mode", FWUP_OPT_ENUM, "auto", "auto|crc|checksum", 0, 0,
+     "auto follows the receiver's start byte: 'C' selects CRC-16, NAK the 8-bit checksum"},
+    {"block", FWUP_OPT_ENUM, "1k", "1k|128", 0, 0,
+     "block size; 1K blocks are only used in CRC mode"},
+    {"ymodem", FWUP_OPT_BOOL, "false", NULL, 0, 0,
+     "send a YMODEM batch: block 0 with \"<device>.bin\" and the size, the data, an empty block 0"},
+    {"pad", FWUP_OPT_INT, "0x1a", NULL, 0, 255, "fill byte of the last block"},
+    {"retries", FWUP_OPT_INT, "10", NULL, 1, 1000,
+     "NAKs/timeouts tolerated on one block before cancelling"},
+    {"start_timeout", FWUP_OPT_INT, "60000", NULL, 100, 3600000,
+     "ms to wait for the receiver's first 'C' or NAK"},
+    {"block_timeout", FWUP_OPT_INT, "10000", NULL, 100, 600000,
+     "ms to wait for ACK/NAK after a block has been sent"},
+    {"eot_retry", FWUP_OPT_INT, "2000", NULL, 100, 600000,
+     "ms before re-sending EOT (lrzsz rx ACKs EOT only after 1 s of silence)"},
+};
+
+#define NOPTIONS (sizeof(xm_options) / sizeof(xm_options[0]))
+
+/* ---- options ---- */
+
+static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 0);
+    if (errno || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "1", "on"};
+    static const char *const no[] = {"false", "no", "0", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int apply_option(struct xm_opts *o, const char *name, const char *value)
+{
+    int64_t v;
+    const struct fwup_option_desc *d = NULL;
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strcmp(xm_options[i].name, name) == 0)
+            d = &xm_options[i];
+    if (!d || !value)
+        return -1;
+    if (strcmp(name, "mode") == 0) {
+        if (strcmp(value, "auto") == 0)
+            o->mode = MODE_AUTO;
+        else if (strcmp(value, "crc") == 0)
+            o->mode = MODE_CRC;
+        else if (strcmp(value, "checksum") == 0)
+            o->mode = MODE_CHECKSUM;
+        else
+            return -1;
+        return 0;
+    }
+    if (strcmp(name, "block") == 0) {
+        if (strcmp(value, "1k") == 0 || strcmp(value, "1K") == 0 || strcmp(value, "1024") == 0)
+            o->block1k = 1;
+        else if (strcmp(value, "128") == 0)
+            o->block1k = 0;
+        else
+            return -1;
+        return 0;
+    }
+    if (strcmp(name, "ymodem") == 0)
+        return parse_bool(value, &o->ymodem);
+    if (parse_int(value, d->min, d->max, &v) < 0)
+        return -1;
+    if (strcmp(name, "pad") == 0)
+        o->pad = (uint8_t)v;
+    else if (strcmp(name, "retries") == 0)
+        o->retries = (unsigned)v;
+    else if (strcmp(name, "start_timeout") == 0)
+        o->start_timeout = (uint32_t)v;
+    else if (strcmp(name, "block_timeout") == 0)
+        o->block_timeout = (uint32_t)v;
+    else
+        o->eot_retry = (uint32_t)v;
+    return 0;
+}
+
+static int parse_options(const struct fwup_job_params *p, struct xm_opts *o, char *err,
+                         size_t errlen)
+{
+    *o = (struct xm_opts){MODE_AUTO, 1, 0, 0x1a, 10, 60000, 10000, 2000};
+    for (size_t i = 0; i < p->noptions; i++) {
+        const struct fwup_option *opt = &p->options[i];
+        if (!opt->name || apply_option(o, opt->name, opt->value) < 0) {
+            snprintf(err, errlen, "xmodem: bad option %s=%s", opt->name ? opt->name : "(null)",
+                     opt->value ? opt->value : "(null)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- image flattening ---- */
+
+static int image_extent(const struct fwup_image *img, uint64_t *base, uint64_t *len)
+{
+    if (!img || img->nsegments == 0 || !img->segments)
+        return -1;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < img->nsegments; i++) {
+        const struct fwup_segment *s = &img->segments[i];
+        if (s->len == 0)
+            continue;
+        if (s->address < lo)
+            lo = s->address;
+        if ((uint64_t)s->address + s->len > hi)
+            hi = (uint64_t)s->address + s->len;
+    }
+    if (hi == 0)
+        return -1;
+    *base = lo;
+    *len = hi - lo;
+    return 0;
+}
+
+static int xm_check_image(const struct fwup_job_params *params, char *err, size_t errlen)
+{
+    struct xm_opts o;
+    uint64_t base, len;
+    if (parse_options(params, &o, err, errlen) < 0)
+        return -1;
+    if (image_extent(params->image, &base, &len) < 0) {
+        snprintf(err, errlen, "xmodem: empty image");
+        return -1;
+    }
+    if (params->flash_size != 0 && len > params->flash_size) {
+        snprintf(err, errlen,
+                 "xmodem: flattened image is %llu bytes (0x%llx..0x%llx), flash holds %u",
+                 (unsigned long long)len, (unsigned long long)base,
+                 (unsigned long long)(base + len), params->flash_size);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy flat bytes [off, off+len) into dst: gaps 0xFF, beyond the end `pad`. */
+static void fill_flat(struct fwup_engine *e, uint8_t *dst, uint64_t off, size_t len)
+{
+    const struct fwup_image *img = e->image;
+    size_t in = 0;
+    if (off < e->flat_len)
+        in = (size_t)(e->flat_len - off < len ? e->flat_len - off : len);
+    memset(dst, 0xff, in);
+    memset(dst + in, e->o.pad, len - in);
+
+    uint64_t lo = e->base + off, hi = e->base + off + in;
+    /* Blocks only move forward, so segments ending before this one are done. */
+    while (e->seg_hint < img->nsegments &&
+           (uint64_t)img->segments[e->seg_hint].address + img->segments[e->seg_hint].len <= lo)
+        e->seg_hint++;
+    for (size_t i = e->seg_hint; i < img->nsegments; i++) {
+        const struct fwup_segment *s = &img->segments[i];
+        uint64_t s_lo = s->address, s_hi = (uint64_t)s->address + s->len;
+        if (s_lo >= hi)
+            break;
+        uint64_t a = s_lo > lo ? s_lo : lo, b = s_hi < hi ? s_hi : hi;
+        if (a < b && s->data)
+            memcpy(dst + (a - lo), s->data + (a - s_lo), (size_t)(b - a));
+    }
+}
+
+/* ---- framing ---- */
+
+static void frame_trailer(struct fwup_engine *e, size_t data_len)
+{
+    uint8_t *d = e->frame + 3;
+    if (e->crc) {
+        uint16_t c = fwup_crc16_xmodem(0, d, data_len);
+        d[data_len] = (uint8_t)(c >> 8);
+        d[data_len + 1] = (uint8_t)c;
+        e->frame_len = 3 + data_len + 2;
+    } else {
+        uint8_t sum = 0;
+        for (size_t i = 0; i < data_len; i++)
+            sum = (uint8_t)(sum + d[i]);
+        d[data_len] = sum;
+        e->frame_len = 3 + data_len + 1;
+    }
+}
+
+static void build_data_block(struct fwup_engine *e)
+{
+    uint64_t left = e->flat_len - e->offset;
+    e->blk_len = (e->crc && e->o.block1k && left > SMALL_TAIL) ? 1024 : 128;
+    e->frame[0] = e->blk_len == 1024 ? STX : SOH;
+    e->frame[1] = (uint8_t)e->seqno;
+    e->frame[2] = (uint8_t)~e->seqno;
+    fill_flat(e, e->frame + 3, e->offset, e->blk_len);
+    frame_trailer(e, e->blk_len);
+}
+
+/* YMODEM block 0: "name\0size\0" (empty name = end of batch), NUL filled. */
+static void build_block0(struct fwup_engine *e, int end_of_batch)
+{
+    e->frame[0] = SOH;
+    e->frame[1] = 0x00;
+    e->frame[2] = 0xff;
+    memset(e->frame + 3, 0, 128);
+    if (!end_of_batch) {
+        size_t n = strlen(e->filename);
+        memcpy(e->frame + 3, e->filename, n);
+        snprintf((char *)e->frame + 3 + n + 1, 128 - n - 1, "%llu",
+                 (unsigned long long)e->flat_len);
+    }
+    frame_trailer(e, 128);
+}
+
+/* ---- host helpers ---- */
+
+static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
+{
+    if (e->state == XS_FINISHED)
+        return;
+    e->ops->timer(e->host, 0);
+    e->state = XS_FINISHED;
+    e->ops->finish(e->host, r, msg);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...);
+
+static void logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...)
+{
+    char buf[200];
+    va_list ap;
+    if (!e->ops->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    e->ops->log(e->host, prio, buf);
+}
+
+static int send_bytes(struct fwup_engine *e, const uint8_t *d, size_t n)
+{
+    if (e->ops->send(e->host, d, n) < 0) {
+        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
+        return -1;
+    }
+    return 0;
+}
+
+/* Send and arm the response timer; on_tx_done re-arms it so that slow lines
+ * do not eat into the time the receiver has to answer. */
+static void send_and_wait(struct fwup_engine *e, const uint8_t *d, size_t n, uint32_t timeout)
+{
+    e->cur_timeout = timeout;
+    if (send_bytes(e, d, n) < 0)
+        return;
+    e->ops->timer(e->host, timeout);
+}
+
+/* CAN x8 then BS x8, as sz does: the backspaces erase the CANs if the other
+ * end turns out to be a shell. */
+static void send_cancel(struct fwup_engine *e)
+{
+    uint8_t seq[16];
+    memset(seq, CAN, 8);
+    memset(seq + 8, BS, 8);
+    e->ops->send(e->host, seq, sizeof(seq));
+}
+
+static void give_up(struct fwup_engine *e, const char *what)
+{
+    char msg[160];
+    if (e->state == XS_EOT)
+        snprintf(msg, sizeof(msg), "xmodem: EOT not acknowledged after %u tries (%s)", e->failures,
+                 what);
+    else if (e->state == XS_DATA)
+        snprintf(msg, sizeof(msg), "xmodem: block %u (offset %llu) failed %u times (last: %s)",
+                 e->seqno, (unsigned long long)e->offset, e->failures, what);
+    else
+        snprintf(msg, sizeof(msg), "xmodem: YMODEM block 0 failed %u times (last: %s)", e->failures,
+                 what);
+    send_cancel(e);
+    finish(e, FWUP_RESULT_TRANSIENT, msg);
+}
+
+static void send_current(struct fwup_engine *e)
+{
+    if (e->state == XS_EOT) {
+        static const uint8_t eot = EOT;
+        send_and_wait(e, &eot, 1, e->o.eot_retry);
+    } else {
+        send_and_wait(e, e->frame, e->frame_len, e->o.block_timeout);
+    }
+}
+
+/* A NAK or a timeout on the thing in flight. */
+static void failed(struct fwup_engine *e, const char *what, int timed_out)
+{
+    e->failures++;
+    if (e->failures >= e->o.retries) {
+        give_up(e, what);
+        return;
+    }
+    logf_(e, FWUP_LOG_DEBUG, "xmodem: %s on %s %u, resending", what,
+          e->state == XS_EOT ? "EOT" : "block", e->state == XS_EOT ? e->failures : e->seqno);
+    /* After a timeout, anything still buffered is stale (a late answer to an
+     * older transmission) and would be mistaken for the answer to this one. */
+    if (timed_out && e->ops->flush_rx)
+        e->ops->flush_rx(e->host);
+    send_current(e);
+}
+
+static void start_data_block(struct fwup_engine *e)
+{
+    e->state = XS_DATA;
+    e->failures = 0;
+    build_data_block(e);
+    send_current(e);
+}
+
+static void start_eot(struct fwup_engine *e)
+{
+    e->state = XS_EOT;
+    e->failures = 0;
+    e->ops->progress(e->host, "finish", e->flat_len, e->flat_len);
+    send_current(e);
+}
+
+/* The receiver's start byte selected a mode. */
+static void begin(struct fwup_engine *e, int crc)
+{
+    e->crc = crc;
+    e->failures = 0;
+    logf_(e, FWUP_LOG_INFO, "xmodem: receiver ready, %s mode", crc ? "CRC-16" : "checksum");
+    if (e->o.ymodem) {
+        e->state = XS_HDR;
+        build_block0(e, 0);
+        send_current(e);
+        return;
+    }
+    e->ops->progress(e->host, "transfer", 0, e->flat_len);
+    e->first_block = 1;
+    start_data_block(e);
+}
+
+static void on_ack(struct fwup_engine *e)
+{
+    switch (e->state) {
+    case XS_HDR:
+        e->state = XS_HDR_C;
+        e->failures = 0;
+        e->ops->timer(e->host, e->o.block_timeout);
+        break;
+    case XS_DATA: {
+        e->first_block = 0;
+        e->offset += e->blk_len;
+        e->seqno++;
+        uint64_t done = e->offset < e->flat_len ? e->offset : e->flat_len;
+        e->ops->progress(e->host, "transfer", done, e->flat_len);
+        if (e->offset >= e->flat_len)
+            start_eot(e);
+        else
+            start_data_block(e);
+        break;
+    }
+    case XS_EOT:
+        if (e->o.ymodem) {
+            e->state = XS_END_C;
+            e->failures = 0;
+            e->ops->timer(e->host, e->o.block_timeout);
+        } else {
+            finish(e, FWUP_RESULT_OK, NULL);
+        }
+        break;
+    case XS_END:
+        finish(e, FWUP_RESULT_OK, NULL);
+        break;
+    default:
+        break; /* stray ACK */
+    }
+}
+
+static void on_byte(struct fwup_engine *e, uint8_t b)
+{
+    if (b == CAN) {
+        if (++e->cans >= 2)
+            finish(e, FWUP_RESULT_TRANSIENT, "xmodem: receiver cancelled");
+        return;
+    }
+    e->cans = 0;
+
+    switch (e->state) {
+    case XS_CONNECT:
+        if (b == CRC_START && e->o.mode != MODE_CHECKSUM)
+            begin(e, 1);
+        else if (b == NAK && e->o.mode != MODE_CRC)
+            begin(e, 0);
+        break; /* anything else: line noise or a banner */
+    case XS_HDR_C:
+        if (b == CRC_START || b == NAK) {
+            e->ops->progress(e->host, "transfer", 0, e->flat_len);
+            e->first_block = 1;
+            start_data_block(e);
+        }
+        break;
+    case XS_END_C:
+        if (b == CRC_START || b == NAK) {
+            e->state = XS_END;
+            e->failures = 0;
+            build_block0(e, 1);
+            send_current(e);
+        }
+        break;
+    case XS_HDR:
+    case XS_DATA:
+    case XS_EOT:
+    case XS_END:
+        if (b == ACK)
+            on_ack(e);
+        else if (b == NAK)
+            failed(e, "NAK", 0);
+        /* A 'C' while the first block is in flight is the receiver's start
+         * byte repeating itself: answering it would duplicate the block. */
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- entry points ---- */
+
+static struct fwup_engine *xm_create(const struct fwup_job_params *params,
+                                     const struct fwup_host_ops *ops, void *host, char *err,
+                                     size_t errlen)
+{
+    if (xm_check_image(params, err, errlen) < 0)
+        return NULL;
+    struct fwup_engine *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(err, errlen, "xmodem: out of memory");
+        return NULL;
+    }
+    parse_options(params, &e->o, err, errlen);
+    e->ops = ops;
+    e->host = host;
+    e->image = params->image;
+    image_extent(params->image, &e->base, &e->flat_len);
+    /* The name has to fit block 0 with the size; '/' would make rb create
+     * directories. */
+    snprintf(e->filename, sizeof(e->filename), "%.80s.bin",
+             params->device_id && *params->device_id ? params->device_id : "firmware");
+    for (char *p = e->filename; *p; p++)
+        if (*p == '/' || *p == ' ')
+            *p = '_';
+    e->seqno = 1;
+    e->state = XS_INIT;
+    return e;
+}
+
+static void xm_destroy(struct fwup_engine *e)
+{
+    free(e);
+}
+
+static void xm_on_start(struct fwup_engine *e)
+{
+    if (e->state != XS_INIT)
+        return;
+    e->state = XS_CONNECT;
+    e->ops->progress(e->host, "connect", 0, e->flat_len);
+    e->ops->timer(e->host, e->o.start_timeout);
+}
+
+static void xm_on_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len && e->state != XS_FINISHED; i++)
+        on_byte(e, data[i]);
+}
+
+static void xm_on_timer(struct fwup_engine *e)
+{
+    char msg[128];
+    switch (e->state) {
+    case XS_CONNECT:
+        snprintf(msg, sizeof(msg), "xmodem: no start byte ('C' or NAK) from receiver in %u ms",
+                 e->o.start_timeout);
+        finish(e, FWUP_RESULT_TRANSIENT, msg);
+        break;
+    case XS_HDR_C:
+    case XS_END_C:
+        /* The receiver re-sends 'C' on its own; we only bound the wait. */
+        if (++e->failures >= e->o.retries) {
+            send_cancel(e);
+            finish(e, FWUP_RESULT_TRANSIENT, "xmodem: YMODEM receiver did not ask for more");
+        } else {
+            e->ops->timer(e->host, e->o.block_timeout);
+        }
+        break;
+    case XS_HDR:
+    case XS_DATA:
+    case XS_EOT:
+    case XS_END:
+        failed(e, "timeout", 1);
+        break;
+    default:
+        break;
+    }
+}
+
+static void xm_on_tx_done(struct fwup_engine *e)
+{
+    switch (e->state) {
+    case XS_HDR:
+    case XS_DATA:
+    case XS_EOT:
+    case XS_END:
+        e->ops->timer(e->host, e->cur_timeout);
+        break;
+    default:
+        break;
+    }
+}
+
+static void xm_on_cancel(struct fwup_engine *e)
+{
+    if (e->state == XS_FINISHED)
+        return;
+    send_cancel(e);
+    finish(e, FWUP_RESULT_CANCELLED, "xmodem: cancelled");
+}
+
+FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
+    .abi_version = FWUP_PROTOCOL_ABI_VERSION,
+    .struct_size = sizeof(struct fwup_protocol),
+    .name = "xmodem",
+    .description = "XMODEM (checksum/CRC), XMODEM-1K and single-file YMODEM sender",
+    .transports = FWUP_TRANSPORT_SERIAL,
+    .options = xm_options,
+    .noptions = NOPTIONS,
+    .check_image = xm_check_image,
+    .create = xm_create,
+    .destroy = xm_destroy,
+    .on_start = xm_on_start,
+    .on_rx = xm_on_rx,
+    .on_timer = xm_on_timer,
+    .on_tx_done = xm_on_tx_done,
+    .on_cancel = xm_on_cancel,
+};
