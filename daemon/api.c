@@ -1,0 +1,794 @@
+#include "api.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "blobstore.h"
+#include "fwupgw/sockapi.h"
+#include "image.h"
+#include "log.h"
+#include "scheduler.h"
+
+struct subscriber {
+    struct subscriber *next;
+    struct fwup_conn *conn;
+};
+
+struct fwup_api {
+    struct fwupd *d;
+    struct subscriber *subs;
+};
+
+/* A request failure: code + message, sent by the dispatcher. */
+struct fail {
+    int code;
+    char msg[640];
+};
+
+static int failf(struct fail *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int failf(struct fail *f, int code, const char *fmt, ...)
+{
+    va_list ap;
+    f->code = code;
+    va_start(ap, fmt);
+    vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* --- JSON views of store rows --------------------------------------------- */
+
+static json_t *job_json(struct fwup_api *api, struct fwup_job *j)
+{
+    struct fwup_image_row img;
+    json_int_t size = 0;
+    fwup_sched_overlay(api->d->sched, j);
+    if (fwup_store_get_image(api->d->store, j->image_sha256, &img) == 0)
+        size = (json_int_t)img.size;
+    return json_pack(
+        "{sI s:s s:{s:s s:s s:I} sI s:s s:s s:s sI sI si si s:b s:s sI sI sI sI sI}", "id",
+        (json_int_t)j->id, "device", j->device, "image", "sha256", j->image_sha256, "format",
+        j->format, "size", size, "batch", (json_int_t)j->batch_id, "version", j->version, "state",
+        fwup_job_state_name(j->state), "phase", j->phase, "bytes_done", (json_int_t)j->bytes_done,
+        "bytes_total", (json_int_t)j->bytes_total, "attempt", j->attempt, "max_attempts",
+        j->max_attempts, "cancel_requested", j->cancel_requested, "last_error", j->last_error,
+        "created", (json_int_t)j->created_ms, "updated", (json_int_t)j->updated_ms, "started",
+        (json_int_t)j->started_ms, "finished", (json_int_t)j->finished_ms, "not_before",
+        (json_int_t)j->not_before_ms);
+}
+
+static json_t *device_json(struct fwup_api *api, const struct fwup_cfg_device *dev)
+{
+    json_t *tags = json_array();
+    for (size_t i = 0; i < dev->ntags; i++)
+        json_array_append_new(tags, json_string(dev->tags[i]));
+    int64_t job = fwup_sched_device_job(api->d->sched, dev->id);
+    return json_pack("{s:s s:s s:s s:o s:{sI sI} s:b s:o}", "id", dev->id, "link", dev->link,
+                     "protocol", dev->protocol, "tags", tags, "flash", "base",
+                     (json_int_t)dev->flash_base, "size", (json_int_t)dev->flash_size, "busy",
+                     job != 0, "job", job ? json_integer(job) : json_null());
+}
+
+/* --- parameter helpers ---------------------------------------------------- */
+
+static int param_int(json_t *params, const char *key, int required, json_int_t *out, struct fail *f)
+{
+    json_t *v = json_object_get(params, key);
+    if (!v) {
+        if (required)
+            return failf(f, FWUP_E_PARAMS, "missing parameter '%s'", key);
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return failf(f, FWUP_E_PARAMS, "parameter '%s' must be an integer", key);
+    *out = json_integer_value(v);
+    return 1;
+}
+
+static int param_str(json_t *params, const char *key, int required, const char **out,
+                     struct fail *f)
+{
+    json_t *v = json_object_get(params, key);
+    if (!v) {
+        if (required)
+            return failf(f, FWUP_E_PARAMS, "missing parameter '%s'", key);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return failf(f, FWUP_E_PARAMS, "parameter '%s' must be a string", key);
+    *out = json_string_value(v);
+    return 1;
+}
+
+static int get_job(struct fwup_api *api, json_t *params, struct fwup_job *job, struct fail *f)
+{
+    json_int_t id = 0;
+    if (param_int(params, "job", 1, &id, f) < 0)
+        return -1;
+    int rc = fwup_store_get_job(api->d->store, id, job);
+    if (rc == FWUP_STORE_NOT_FOUND)
+        return failf(f, FWUP_E_NOT_FOUND, "no job %" JSON_INTEGER_FORMAT, id);
+    if (rc)
+        return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
+    return 0;
+}
+
+/* --- images from clients -------------------------------------------------- */
+
+/* The bytes of one client image: read once per descriptor or inline blob. */
+struct blob {
+    uint8_t *data;
+    size_t len;
+    char sha[65];
+};
+
+struct blobs {
+    int *fds;
+    size_t nfds;
+    struct blob *byfd; /* lazily read, one per descriptor */
+    struct blob *inl;  /* inline images, one per reference */
+    size_t ninl;
+};
+
+static void blobs_free(struct blobs *b)
+{
+    for (size_t i = 0; b->byfd && i < b->nfds; i++)
+        free(b->byfd[i].data);
+    for (size_t i = 0; i < b->ninl; i++)
+        free(b->inl[i].data);
+    free(b->byfd);
+    free(b->inl);
+}
+
+static int blob_get(struct blobs *b, json_t *image, const char *where, const struct blob **out,
+                    struct fail *f)
+{
+    char err[256];
+    json_t *fdv = json_object_get(image, "fd");
+    json_t *datav = json_object_get(image, "data");
+    if (!json_is_object(image) || (!fdv == !datav))
+        return failf(f, FWUP_E_PARAMS, "%s'image' must be {\"fd\": K} or {\"data\": BASE64}",
+                     where);
+    if (fdv) {
+        if (!json_is_integer(fdv) || json_integer_value(fdv) < 0 ||
+            (size_t)json_integer_value(fdv) >= b->nfds)
+            return failf(f, FWUP_E_PARAMS,
+                         "%simage fd index %s: %zu descriptor(s) came with "
+                         "the request",
+                         where,
+                         json_is_integer(fdv) ? "out of range"
+                                              : "not an "
+                                                "integer",
+                         b->nfds);
+        size_t k = (size_t)json_integer_value(fdv);
+        if (!b->byfd && !(b->byfd = calloc(b->nfds, sizeof(*b->byfd))))
+            return failf(f, FWUP_E_INTERNAL, "out of memory");
+        struct blob *bl = &b->byfd[k];
+        if (!bl->data) {
+            if (fwup_read_fd(b->fds[k], FWUP_IMAGE_MAX_FILE, &bl->data, &bl->len, err,
+                             sizeof(err)) < 0)
+                return failf(f, FWUP_E_IMAGE, "%s%s", where, err);
+            fwup_sha256_hex(bl->data, bl->len, bl->sha);
+        }
+        *out = bl;
+        return 0;
+    }
+    if (!json_is_string(datav))
+        return failf(f, FWUP_E_PARAMS, "%simage data must be a base64 string", where);
+    const char *s = json_string_value(datav);
+    size_t slen = json_string_length(datav);
+    struct blob *nv = realloc(b->inl, (b->ninl + 1) * sizeof(*nv));
+    if (!nv)
+        return failf(f, FWUP_E_INTERNAL, "out of memory");
+    b->inl = nv;
+    struct blob *bl = &b->inl[b->ninl];
+    memset(bl, 0, sizeof(*bl));
+    bl->data = malloc(slen / 4 * 3 + 3);
+    if (!bl->data || sodium_base642bin(bl->data, slen / 4 * 3 + 3, s, slen, "\n\r ", &bl->len, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL) != 0) {
+        free(bl->data);
+        return failf(f, FWUP_E_PARAMS, "%simage data is not valid base64", where);
+    }
+    b->ninl++;
+    fwup_sha256_hex(bl->data, bl->len, bl->sha);
+    *out = bl;
+    return 0;
+}
+
+/* One image checked for one device, ready to be committed as a job. */
+struct prepared {
+    const struct fwup_cfg_device *dev;
+    const struct blob *blob;
+    const char *format;
+    uint32_t base;
+    const char *version;
+    int max_attempts;
+    uint64_t total;
+};
+
+/* Parse and check an image for a device: format, flash range, protocol. */
+static int check_for_device(struct fwup_api *api, const struct blob *bl, const char *format,
+                            json_t *address, const struct fwup_cfg_device *dev, const char *where,
+                            struct prepared *out, struct fail *f)
+{
+    char err[512];
+    int fmt = fwup_image_format_from_name(format ? format : "auto");
+    if (fmt < 0)
+        return failf(f, FWUP_E_PARAMS, "%sunknown image format '%s'", where, format);
+    uint32_t base = dev->flash_base;
+    if (address) {
+        if (!json_is_integer(address) || json_integer_value(address) < 0 ||
+            json_integer_value(address) > 0xFFFFFFFF)
+            return failf(f, FWUP_E_PARAMS, "%s'address' must be a 32-bit unsigned integer", where);
+        base = (uint32_t)json_integer_value(address);
+    }
+    const struct fwup_protocol *proto = fwup_plugins_find(api->d->plugins, dev->protocol);
+    if (!proto)
+        return failf(f, FWUP_E_INTERNAL, "%sprotocol '%s' is not loaded", where, dev->protocol);
+
+    struct fwup_parsed_image img;
+    if (fwup_image_parse(bl->data, bl->len, (enum fwup_image_format)fmt, base, &img, err,
+                         sizeof(err)) < 0)
+        return failf(f, FWUP_E_IMAGE, "%s%s", where, err);
+    int rc = fwup_image_check_range(&img.view, dev->flash_base, dev->flash_size, err, sizeof(err));
+    if (rc == 0 && proto->check_image) {
+        struct fwup_option opts[64];
+        size_t n = dev->noptions < 64 ? dev->noptions : 64;
+        for (size_t i = 0; i < n; i++) {
+            opts[i].name = dev->options[i].name;
+            opts[i].value = dev->options[i].value;
+        }
+        struct fwup_job_params jp = {dev->id, &img.view, opts, n, dev->flash_base, dev->flash_size};
+        rc = proto->check_image(&jp, err, sizeof(err));
+    }
+    out->dev = dev;
+    out->blob = bl;
+    out->format = fwup_image_format_name(img.format);
+    out->base = base;
+    out->total = img.view.total;
+    fwup_image_free(&img);
+    if (rc < 0)
+        return failf(f, FWUP_E_IMAGE, "%s%s", where, err);
+    return 0;
+}
+
+/* Write verified images and their jobs in one transaction. */
+static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prepared *p, size_t n,
+                       int64_t *batch_id, json_t *ids, struct fail *f)
+{
+    struct fwupd *d = api->d;
+    struct fwup_store *st = d->store;
+    int64_t now = fwupd_now_ms();
+    char err[512];
+
+    /* Image files first and durable: a committed job never points at a
+     * missing file. */
+    for (size_t i = 0; i < n; i++) {
+        struct fwup_image_row row = {0};
+        if (fwup_blob_put(d->conf->cfg->state_dir, p[i].blob->data, p[i].blob->len, p[i].blob->sha,
+                          row.path, sizeof(row.path), err, sizeof(err)) < 0)
+            return failf(f, FWUP_E_INTERNAL, "storing image: %s", err);
+    }
+    if (fwup_store_begin(st) != 0)
+        goto db;
+    *batch_id = 0;
+    if (batch_name && fwup_store_create_batch(st, batch_name, now, batch_id) != 0)
+        goto rollback;
+    for (size_t i = 0; i < n; i++) {
+        struct fwup_image_row row = {.size = p[i].blob->len, .created_ms = now};
+        snprintf(row.sha256, sizeof(row.sha256), "%s", p[i].blob->sha);
+        snprintf(row.path, sizeof(row.path), "%s/images/%s", d->conf->cfg->state_dir,
+                 p[i].blob->sha);
+        if (fwup_store_put_image(st, &row) != 0)
+            goto rollback;
+        struct fwup_job job = {0};
+        snprintf(job.device, sizeof(job.device), "%s", p[i].dev->id);
+        snprintf(job.image_sha256, sizeof(job.image_sha256), "%s", p[i].blob->sha);
+        snprintf(job.format, sizeof(job.format), "%s", p[i].format);
+        snprintf(job.version, sizeof(job.version), "%s", p[i].version ? p[i].version : "");
+        job.base_address = p[i].base;
+        job.batch_id = *batch_id;
+        job.bytes_total = p[i].total;
+        job.max_attempts = p[i].max_attempts > 0    ? p[i].max_attempts
+                           : p[i].dev->max_attempts ? p[i].dev->max_attempts
+                                                    : (int)d->conf->cfg->max_attempts;
+        if (fwup_store_queue_job(st, &job, now) != 0)
+            goto rollback;
+        json_array_append_new(ids, json_integer(job.id));
+    }
+    if (fwup_store_commit(st) != 0)
+        goto rollback;
+    return 0;
+rollback:
+    failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
+    fwup_store_rollback(st);
+    json_array_clear(ids);
+    return -1;
+db:
+    return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
+}
+
+static void announce(struct fwup_api *api, json_t *ids)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        struct fwup_job job;
+        if (fwup_store_get_job(api->d->store, json_integer_value(v), &job) == 0)
+            fwup_api_job_event(api, &job, "state", 0);
+    }
+    fwup_sched_kick(api->d->sched);
+}
+
+/* --- methods -------------------------------------------------------------- */
+
+static json_t *m_version(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    (void)params, (void)b, (void)f;
+    json_t *plugins = json_array();
+    for (size_t i = 0; i < fwup_plugins_count(api->d->plugins); i++) {
+        const struct fwup_protocol *p = fwup_plugins_at(api->d->plugins, i);
+        json_array_append_new(plugins, json_pack("{s:s s:s}", "name", p->name, "description",
+                                                 p->description ? p->description : ""));
+    }
+    return json_pack("{s:s s:i s:i s:o}", "daemon", FWUP_VERSION, "protocol", FWUP_SOCKAPI_VERSION,
+                     "abi", FWUP_PROTOCOL_ABI_VERSION, "plugins", plugins);
+}
+
+static json_t *m_devices_list(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    (void)b;
+    const char *tag = NULL;
+    if (param_str(params, "tag", 0, &tag, f) < 0)
+        return NULL;
+    const struct fwup_config *cfg = api->d->conf->cfg;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cfg->ndevices; i++)
+        if (!tag || fwup_cfg_device_has_tag(&cfg->devices[i], tag))
+            json_array_append_new(arr, device_json(api, &cfg->devices[i]));
+    return json_pack("{s:o}", "devices", arr);
+}
+
+static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    const char *device = NULL, *format = NULL, *sha = NULL, *version = NULL;
+    json_int_t max_attempts = 0;
+    if (param_str(params, "device", 1, &device, f) < 0 ||
+        param_str(params, "format", 0, &format, f) < 0 ||
+        param_str(params, "sha256", 0, &sha, f) < 0 ||
+        param_str(params, "version", 0, &version, f) < 0 ||
+        param_int(params, "max_attempts", 0, &max_attempts, f) < 0)
+        return NULL;
+    if (max_attempts < 0 || max_attempts > 100) {
+        failf(f, FWUP_E_PARAMS, "'max_attempts' must be 1..100");
+        return NULL;
+    }
+    const struct fwup_cfg_device *dev = fwup_config_find_device(api->d->conf->cfg, device);
+    if (!dev) {
+        failf(f, FWUP_E_NOT_FOUND, "no device '%s' in the configuration", device);
+        return NULL;
+    }
+    const struct blob *bl;
+    if (!json_object_get(params, "image")) {
+        failf(f, FWUP_E_PARAMS, "missing parameter 'image'");
+        return NULL;
+    }
+    if (blob_get(b, json_object_get(params, "image"), "", &bl, f) < 0)
+        return NULL;
+    if (sha && strcasecmp(sha, bl->sha) != 0) {
+        failf(f, FWUP_E_CHECKSUM, "image SHA-256 is %s, expected %s", bl->sha, sha);
+        return NULL;
+    }
+    struct prepared p;
+    if (check_for_device(api, bl, format, json_object_get(params, "address"), dev, "", &p, f) < 0)
+        return NULL;
+    p.version = version;
+    p.max_attempts = (int)max_attempts;
+    int64_t batch;
+    json_t *ids = json_array();
+    if (commit_jobs(api, NULL, &p, 1, &batch, ids, f) < 0) {
+        json_decref(ids);
+        return NULL;
+    }
+    struct fwup_job job;
+    fwup_store_get_job(api->d->store, json_integer_value(json_array_get(ids, 0)), &job);
+    log_info("job %" PRId64 " queued for %s (%s, %" PRIu64 " bytes)", job.id, dev->id, p.format,
+             p.total);
+    announce(api, ids);
+    json_decref(ids);
+    return json_pack("{s:o}", "job", job_json(api, &job));
+}
+
+struct listctx {
+    struct fwup_api *api;
+    json_t *arr;
+};
+
+static int list_cb(void *ctx, const struct fwup_job *job)
+{
+    struct listctx *l = ctx;
+    struct fwup_job j = *job;
+    json_array_append_new(l->arr, job_json(l->api, &j));
+    return 0;
+}
+
+static json_t *m_jobs_list(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    (void)b;
+    const char *device = NULL, *state = NULL;
+    json_int_t batch = 0, limit = 100;
+    if (param_str(params, "device", 0, &device, f) < 0 ||
+        param_str(params, "state", 0, &state, f) < 0 ||
+        param_int(params, "batch", 0, &batch, f) < 0 ||
+        param_int(params, "limit", 0, &limit, f) < 0)
+        return NULL;
+    struct fwup_job_filter flt = {.device = device,
+                                  .state = -1,
+                                  .batch_id = batch,
+                                  .limit = limit > 0 && limit < 100000 ? (int)limit : 100};
+    if (state && (flt.state = fwup_job_state_from_name(state)) < 0) {
+        failf(f, FWUP_E_PARAMS, "unknown state '%s'", state);
+        return NULL;
+    }
+    struct listctx l = {api, json_array()};
+    if (fwup_store_list_jobs(api->d->store, &flt, list_cb, &l) != 0) {
+        json_decref(l.arr);
+        failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
+        return NULL;
+    }
+    return json_pack("{s:o}", "jobs", l.arr);
+}
+
+static json_t *m_jobs_get(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    (void)b;
+    struct fwup_job job;
+    if (get_job(api, params, &job, f) < 0)
+        return NULL;
+    return json_pack("{s:o}", "job", job_json(api, &job));
+}
+
+static json_t *m_jobs_cancel(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    (void)b;
+    struct fwup_job job;
+    int was_running = 0;
+    if (get_job(api, params, &job, f) < 0)
+        return NULL;
+    int rc = fwup_store_job_cancel(api->d->store, job.id, fwupd_now_ms(), &was_running);
+    if (rc == FWUP_STORE_NOT_FOUND) {
+        failf(f, FWUP_E_STATE, "job %" PRId64 " is already %s", job.id,
+              fwup_job_state_name(job.state));
+        return NULL;
+    }
+    if (rc) {
+        failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
+        return NULL;
+    }
+    log_notice("job %" PRId64 " (%s): cancel requested", job.id, job.device);
+    if (was_running)
+        fwup_sched_cancel(api->d->sched, job.id);
+    fwup_store_get_job(api->d->store, job.id, &job);
+    fwup_api_job_event(api, &job, "state", 0);
+    return json_pack("{s:o}", "job", job_json(api, &job));
+}
+
+static int event_cb(void *ctx, const struct fwup_job_event *ev)
+{
+    json_array_append_new(ctx, json_pack("{sI sI s:s sI s:s s:s s:s s:s}", "id", (json_int_t)ev->id,
+                                         "job", (json_int_t)ev->job_id, "device", ev->device, "ts",
+                                         (json_int_t)ev->ts_ms, "kind", ev->kind, "state",
+                                         fwup_job_state_name(ev->state), "phase", ev->phase,
+                                         "message", ev->message));
+    return 0;
+}
+
+static json_t *m_jobs_history(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    (void)b;
+    const char *device = NULL;
+    json_int_t job = 0, limit = 100;
+    if (param_str(params, "device", 0, &device, f) < 0 ||
+        param_int(params, "job", 0, &job, f) < 0 || param_int(params, "limit", 0, &limit, f) < 0)
+        return NULL;
+    json_t *arr = json_array();
+    if (fwup_store_list_events(api->d->store, job, device,
+                               limit > 0 && limit < 100000 ? (int)limit : 100, event_cb,
+                               arr) != 0) {
+        json_decref(arr);
+        failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
+        return NULL;
+    }
+    return json_pack("{s:o}", "events", arr);
+}
+
+static json_t *m_batches_get(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
+{
+    (void)b;
+    json_int_t id = 0;
+    struct fwup_batch batch;
+    if (param_int(params, "batch", 1, &id, f) < 0)
+        return NULL;
+    int rc = fwup_store_get_batch(api->d->store, id, &batch);
+    if (rc) {
+        failf(f, rc == FWUP_STORE_NOT_FOUND ? FWUP_E_NOT_FOUND : FWUP_E_INTERNAL,
+              rc == FWUP_STORE_NOT_FOUND ? "no batch %" JSON_INTEGER_FORMAT
+                                         : "database error %" JSON_INTEGER_FORMAT,
+              id);
+        return NULL;
+    }
+    struct fwup_job_filter flt = {.state = -1, .batch_id = id, .oldest_first = 1};
+    struct listctx l = {api, json_array()};
+    fwup_store_list_jobs(api->d->store, &flt, list_cb, &l);
+    const int *c = batch.counts;
+    const char *state = c[FWUP_JOB_QUEUED] + c[FWUP_JOB_RUNNING]     ? "running"
+                        : c[FWUP_JOB_FAILED] + c[FWUP_JOB_CANCELLED] ? "failed"
+                                                                     : "succeeded";
+    return json_pack(
+        "{s:{sI s:s sI s:s s:{si si si si si} s:o}}", "batch", "id", (json_int_t)batch.id, "name",
+        batch.name, "created", (json_int_t)batch.created_ms, "state", state, "counts", "queued",
+        c[FWUP_JOB_QUEUED], "running", c[FWUP_JOB_RUNNING], "succeeded", c[FWUP_JOB_SUCCEEDED],
+        "failed", c[FWUP_JOB_FAILED], "cancelled", c[FWUP_JOB_CANCELLED], "jobs", l.arr);
+}
+
+/* Devices a manifest target selects: one by id, or all carrying every tag. */
+static int select_devices(struct fwup_api *api, json_t *t, const char *where,
+                          const struct fwup_cfg_device **sel, size_t *nsel, struct fail *f)
+{
+    const struct fwup_config *cfg = api->d->conf->cfg;
+    json_t *dv = json_object_get(t, "device"), *tags = json_object_get(t, "tags");
+    *nsel = 0;
+    if (!dv == !tags)
+        return failf(f, FWUP_E_PARAMS, "%sexactly one of 'device' and 'tags' is required", where);
+    if (dv) {
+        if (!json_is_string(dv))
+            return failf(f, FWUP_E_PARAMS, "%s'device' must be a string", where);
+        const struct fwup_cfg_device *dev = fwup_config_find_device(cfg, json_string_value(dv));
+        if (!dev)
+            return failf(f, FWUP_E_NOT_FOUND, "%sno device '%s' in the configuration", where,
+                         json_string_value(dv));
+        sel[(*nsel)++] = dev;
+        return 0;
+    }
+    if (!json_is_array(tags) || json_array_size(tags) == 0)
+        return failf(f, FWUP_E_PARAMS, "%s'tags' must be a non-empty array of strings", where);
+    for (size_t i = 0; i < cfg->ndevices; i++) {
+        int all = 1;
+        size_t k;
+        json_t *tag;
+        json_array_foreach(tags, k, tag)
+        {
+            if (!json_is_string(tag))
+                return failf(f, FWUP_E_PARAMS, "%s'tags' must hold strings", where);
+            all = all && fwup_cfg_device_has_tag(&cfg->devices[i], json_string_value(tag));
+        }
+        if (all)
+            sel[(*nsel)++] = &cfg->devices[i];
+    }
+    if (*nsel == 0)
+        return failf(f, FWUP_E_NOT_FOUND, "%sno configured device carries all of the tags", where);
+    return 0;
+}
+
+static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blobs *b,
+                                struct fail *f)
+{
+    const struct fwup_config *cfg = api->d->conf->cfg;
+    json_t *targets = json_object_get(params, "targets");
+    const char *name = "manifest";
+    json_t *dry = json_object_get(params, "dry_run");
+    if (param_str(params, "name", 0, &name, f) < 0)
+        return NULL;
+    if (dry && !json_is_boolean(dry)) {
+        failf(f, FWUP_E_PARAMS, "parameter 'dry_run' must be a boolean");
+        return NULL;
+    }
+    if (!json_is_array(targets) || json_array_size(targets) == 0) {
+        failf(f, FWUP_E_PARAMS, "parameter 'targets' must be a non-empty array");
+        return NULL;
+    }
+    size_t cap = json_array_size(targets) * (cfg->ndevices + 1);
+    struct prepared *p = calloc(cap, sizeof(*p));
+    const struct fwup_cfg_device **sel = calloc(cfg->ndevices + 1, sizeof(*sel));
+    size_t np = 0, i;
+    json_t *t, *result = NULL;
+    if (!p || !sel) {
+        failf(f, FWUP_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    /* Check everything before queuing anything: all or nothing. */
+    json_array_foreach(targets, i, t)
+    {
+        char where[200];
+        const char *sha = NULL, *format = NULL, *version = NULL;
+        const struct blob *bl;
+        size_t nsel;
+        snprintf(where, sizeof(where), "target %zu: ", i);
+        if (!json_is_object(t)) {
+            failf(f, FWUP_E_PARAMS, "%smust be an object", where);
+            goto out;
+        }
+        if (param_str(t, "sha256", 1, &sha, f) < 0 || param_str(t, "format", 0, &format, f) < 0 ||
+            param_str(t, "version", 0, &version, f) < 0 ||
+            select_devices(api, t, where, sel, &nsel, f) < 0 ||
+            blob_get(b, json_object_get(t, "image"), where, &bl, f) < 0)
+            goto out;
+        if (strcasecmp(sha, bl->sha) != 0) {
+            failf(f, FWUP_E_CHECKSUM, "%simage SHA-256 is %s, the manifest says %s", where, bl->sha,
+                  sha);
+            goto out;
+        }
+        for (size_t k = 0; k < nsel; k++) {
+            for (size_t m = 0; m < np; m++)
+                if (p[m].dev == sel[k]) {
+                    failf(f, FWUP_E_PARAMS, "%sdevice '%s' is targeted more than once", where,
+                          sel[k]->id);
+                    goto out;
+                }
+            snprintf(where, sizeof(where), "target %zu (device %s): ", i, sel[k]->id);
+            if (check_for_device(api, bl, format, json_object_get(t, "address"), sel[k], where,
+                                 &p[np], f) < 0)
+                goto out;
+            p[np++].version = version;
+        }
+    }
+    if (dry && json_is_true(dry)) {
+        json_t *plan = json_array();
+        for (size_t k = 0; k < np; k++)
+            json_array_append_new(plan,
+                                  json_pack("{s:s s:s sI s:s}", "device", p[k].dev->id, "sha256",
+                                            p[k].blob->sha, "bytes", (json_int_t)p[k].total,
+                                            "version", p[k].version ? p[k].version : ""));
+        result = json_pack("{s:o}", "plan", plan);
+        goto out;
+    }
+    int64_t batch;
+    json_t *ids = json_array();
+    if (commit_jobs(api, name, p, np, &batch, ids, f) < 0) {
+        json_decref(ids);
+        goto out;
+    }
+    log_notice("batch %" PRId64 " '%s': %zu job(s) queued", batch, name, np);
+    announce(api, ids);
+    result =
+        json_pack("{s:{sI s:s s:o}}", "batch", "id", (json_int_t)batch, "name", name, "jobs", ids);
+out:
+    free(p);
+    free(sel);
+    return result;
+}
+
+static json_t *m_events_subscribe(struct fwup_api *api, json_t *params, struct blobs *b,
+                                  struct fail *f);
+
+static const struct method {
+    const char *name;
+    int writes; /* needs a privileged peer */
+    json_t *(*fn)(struct fwup_api *, json_t *, struct blobs *, struct fail *);
+} methods[] = {
+    {"version", 0, m_version},
+    {"devices.list", 0, m_devices_list},
+    {"jobs.queue", 1, m_jobs_queue},
+    {"jobs.list", 0, m_jobs_list},
+    {"jobs.get", 0, m_jobs_get},
+    {"jobs.cancel", 1, m_jobs_cancel},
+    {"jobs.history", 0, m_jobs_history},
+    {"batches.get", 0, m_batches_get},
+    {"manifest.apply", 1, m_manifest_apply},
+    {"events.subscribe", 0, m_events_subscribe},
+};
+
+/* The connection being served, for events.subscribe. */
+static struct fwup_conn *current_conn;
+
+static json_t *m_events_subscribe(struct fwup_api *api, json_t *params, struct blobs *b,
+                                  struct fail *f)
+{
+    (void)params, (void)b, (void)f;
+    if (!fwup_conn_get_data(current_conn)) {
+        struct subscriber *s = calloc(1, sizeof(*s));
+        if (!s) {
+            failf(f, FWUP_E_INTERNAL, "out of memory");
+            return NULL;
+        }
+        s->conn = current_conn;
+        s->next = api->subs;
+        api->subs = s;
+        fwup_conn_set_data(current_conn, s);
+    }
+    return json_pack("{s:b}", "subscribed", 1);
+}
+
+static void on_request(void *ctx, struct fwup_conn *conn, json_t *id, const char *method,
+                       json_t *params, int *fds, size_t nfds)
+{
+    struct fwup_api *api = ctx;
+    struct blobs b = {.fds = fds, .nfds = nfds};
+    struct fail f = {0};
+    const struct method *m = NULL;
+    json_t *result = NULL;
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(methods[i].name, method) == 0)
+            m = &methods[i];
+    if (!m)
+        failf(&f, FWUP_E_NO_METHOD, "unknown method '%s'", method);
+    else if (m->writes && !fwup_conn_privileged(conn))
+        failf(&f, FWUP_E_DENIED, "permission denied: %s needs root or the socket's group", method);
+    else if (api->d->stopping && m->writes)
+        failf(&f, FWUP_E_STATE, "the daemon is shutting down");
+    else {
+        current_conn = conn;
+        result = m->fn(api, params, &b, &f);
+        current_conn = NULL;
+    }
+    blobs_free(&b);
+    for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+    if (result)
+        fwup_conn_reply(conn, id, result);
+    else
+        fwup_conn_error(conn, id, f.code ? f.code : FWUP_E_INTERNAL,
+                        f.msg[0] ? f.msg : "internal error", NULL);
+}
+
+static void on_close(void *ctx, struct fwup_conn *conn)
+{
+    struct fwup_api *api = ctx;
+    struct subscriber *s = fwup_conn_get_data(conn);
+    if (!s)
+        return;
+    for (struct subscriber **p = &api->subs; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    free(s);
+}
+
+const struct fwup_server_callbacks fwup_api_server_callbacks = {on_request, on_close};
+
+void fwup_api_job_event(void *ctx, const struct fwup_job *job, const char *type, double rate)
+{
+    struct fwup_api *api = ctx;
+    if (!api->subs)
+        return;
+    struct fwup_job j = *job;
+    json_t *params =
+        json_pack("{s:s s:o s:f}", "type", type, "job", job_json(api, &j), "rate", rate);
+    /* fwup_conn_notify may drop a slow subscriber, whose on_close unlinks
+     * it: walk a snapshot of the next pointers. */
+    for (struct subscriber *s = api->subs, *next; s; s = next) {
+        next = s->next;
+        fwup_conn_notify(s->conn, "event", json_incref(params));
+    }
+    json_decref(params);
+}
+
+struct fwup_api *fwup_api_new(struct fwupd *d)
+{
+    struct fwup_api *api = calloc(1, sizeof(*api));
+    if (api)
+        api->d = d;
+    return api;
+}
+
+void fwup_api_free(struct fwup_api *api)
+{
+    if (!api)
+        return;
+    while (api->subs) {
+        struct subscriber *s = api->subs;
+        api->subs = s->next;
+        free(s);
+    }
+    free(api);
+}

@@ -1,0 +1,272 @@
+#include "jobrun.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "serial.h"
+
+struct fwup_run {
+    struct fwup_run_params p;
+    struct fwup_engine *engine;
+    struct fwup_serial *port;
+    struct fwup_option *options;
+    struct fwup_job_params job;
+
+    /* engine_timer is the engine's own; watchdog covers stall and phase
+     * timeouts; defer runs on_start and on_done outside any callback;
+     * grace bounds a cancel. */
+    uv_timer_t engine_timer, watchdog, defer, grace;
+    int open_handles;
+
+    int started, cancelling, ended, reported, freeing;
+    enum fwup_result result;
+    char msg[512];
+    char phase[32];
+    uint64_t phase_deadline_ms; /* 0: no phase timeout */
+    uint64_t last_activity_ms;
+};
+
+static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg);
+static void on_engine_timer(uv_timer_t *t);
+
+/* --- host ops given to the engine ---------------------------------------- */
+
+static int host_send(void *host, const uint8_t *data, size_t len)
+{
+    struct fwup_run *r = host;
+    if (r->ended)
+        return -1;
+    return fwup_serial_write(r->port, data, len);
+}
+
+static void host_timer(void *host, uint32_t ms)
+{
+    struct fwup_run *r = host;
+    if (r->ended)
+        return;
+    if (ms == 0)
+        uv_timer_stop(&r->engine_timer);
+    else
+        uv_timer_start(&r->engine_timer, on_engine_timer, ms, 0);
+}
+
+static void host_flush_rx(void *host)
+{
+    struct fwup_run *r = host;
+    if (!r->ended)
+        fwup_serial_flush_rx(r->port);
+}
+
+static uint32_t phase_timeout(const struct fwup_run *r, const char *phase)
+{
+    for (size_t i = 0; i < r->p.nphase_timeouts; i++)
+        if (strcmp(r->p.phase_timeouts[i].phase, phase) == 0)
+            return r->p.phase_timeouts[i].ms;
+    return 0;
+}
+
+static void host_progress(void *host, const char *phase, uint64_t done, uint64_t total)
+{
+    struct fwup_run *r = host;
+    if (r->ended)
+        return;
+    r->last_activity_ms = uv_now(r->p.loop);
+    if (strncmp(r->phase, phase, sizeof(r->phase)) != 0) {
+        snprintf(r->phase, sizeof(r->phase), "%s", phase);
+        uint32_t t = phase_timeout(r, phase);
+        r->phase_deadline_ms = t ? uv_now(r->p.loop) + t : 0;
+    }
+    r->p.on_progress(r->p.ctx, phase, done, total);
+}
+
+static void host_log(void *host, enum fwup_log_prio prio, const char *msg)
+{
+    struct fwup_run *r = host;
+    fwup_log((int)prio, "%s: %s", r->p.dev->id, msg);
+}
+
+static void host_finish(void *host, enum fwup_result result, const char *msg)
+{
+    end_run(host, result, msg);
+}
+
+static const struct fwup_host_ops host_ops = {
+    .send = host_send,
+    .timer = host_timer,
+    .flush_rx = host_flush_rx,
+    .progress = host_progress,
+    .log = host_log,
+    .finish = host_finish,
+};
+
+/* --- transport callbacks -------------------------------------------------- */
+
+static void port_data(void *ctx, const uint8_t *data, size_t len)
+{
+    struct fwup_run *r = ctx;
+    if (r->ended || !r->started)
+        return;
+    r->last_activity_ms = uv_now(r->p.loop);
+    r->p.proto->on_rx(r->engine, data, len);
+}
+
+static void port_tx_done(void *ctx)
+{
+    struct fwup_run *r = ctx;
+    if (!r->ended && r->started && r->p.proto->on_tx_done)
+        r->p.proto->on_tx_done(r->engine);
+}
+
+static void port_error(void *ctx, const char *msg)
+{
+    end_run(ctx, FWUP_RESULT_TRANSIENT, msg);
+}
+
+/* --- timers --------------------------------------------------------------- */
+
+static void on_engine_timer(uv_timer_t *t)
+{
+    struct fwup_run *r = t->data;
+    if (!r->ended)
+        r->p.proto->on_timer(r->engine);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    struct fwup_run *r = t->data;
+    uint64_t now = uv_now(r->p.loop);
+    char msg[160];
+    if (r->ended || !r->started)
+        return;
+    if (r->p.stall_timeout_ms && now - r->last_activity_ms >= r->p.stall_timeout_ms) {
+        snprintf(msg, sizeof(msg), "device stopped answering: nothing for %u ms in phase '%s'",
+                 r->p.stall_timeout_ms, r->phase);
+        end_run(r, FWUP_RESULT_TRANSIENT, msg);
+    } else if (r->phase_deadline_ms && now >= r->phase_deadline_ms) {
+        snprintf(msg, sizeof(msg), "phase '%s' timed out after %u ms", r->phase,
+                 phase_timeout(r, r->phase));
+        end_run(r, FWUP_RESULT_TRANSIENT, msg);
+    }
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    struct fwup_run *r = t->data;
+    end_run(r, FWUP_RESULT_CANCELLED, "cancelled (the protocol did not confirm the abort)");
+}
+
+/* on_start and on_done both run from here, so neither is ever re-entrant. */
+static void on_defer(uv_timer_t *t)
+{
+    struct fwup_run *r = t->data;
+    if (!r->started && !r->ended) {
+        r->started = 1;
+        r->last_activity_ms = uv_now(r->p.loop);
+        r->p.proto->on_start(r->engine);
+        return;
+    }
+    if (r->ended && !r->reported) {
+        r->reported = 1;
+        uv_timer_stop(&r->engine_timer);
+        uv_timer_stop(&r->watchdog);
+        uv_timer_stop(&r->grace);
+        r->p.on_done(r->p.ctx, r->result, r->msg);
+    }
+}
+
+static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg)
+{
+    if (r->ended)
+        return;
+    r->ended = 1;
+    /* A cancel wins over whatever failure the abort provoked. */
+    r->result = r->cancelling && result != FWUP_RESULT_OK ? FWUP_RESULT_CANCELLED : result;
+    snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
+    uv_timer_start(&r->defer, on_defer, 0, 0);
+}
+
+/* --- life cycle ----------------------------------------------------------- */
+
+int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err, size_t errlen)
+{
+    struct fwup_run *r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->p = *p;
+    r->options = calloc(p->dev->noptions + 1, sizeof(*r->options));
+    for (size_t i = 0; r->options && i < p->dev->noptions; i++) {
+        r->options[i].name = p->dev->options[i].name;
+        r->options[i].value = p->dev->options[i].value;
+    }
+    r->job.device_id = p->dev->id;
+    r->job.image = p->image;
+    r->job.options = r->options;
+    r->job.noptions = p->dev->noptions;
+    r->job.flash_base = p->dev->flash_base;
+    r->job.flash_size = p->dev->flash_size;
+
+    static const struct fwup_serial_callbacks port_cb = {port_data, port_tx_done, port_error};
+    if (fwup_serial_open(p->loop, p->link, &port_cb, r, &r->port, err, errlen) < 0) {
+        free(r->options);
+        free(r);
+        return -1;
+    }
+    r->engine = p->proto->create(&r->job, &host_ops, r, err, errlen);
+    if (!r->engine) {
+        fwup_serial_close(r->port);
+        free(r->options);
+        free(r);
+        return -1;
+    }
+    uv_timer_t *timers[] = {&r->engine_timer, &r->watchdog, &r->defer, &r->grace};
+    for (size_t i = 0; i < 4; i++) {
+        uv_timer_init(p->loop, timers[i]);
+        timers[i]->data = r;
+        r->open_handles++;
+    }
+    uv_timer_start(&r->defer, on_defer, 0, 0);
+    uv_timer_start(&r->watchdog, on_watchdog, 250, 250);
+    *out = r;
+    return 0;
+}
+
+void fwup_run_cancel(struct fwup_run *r)
+{
+    if (r->ended || r->cancelling)
+        return;
+    r->cancelling = 1;
+    uv_timer_start(&r->grace, on_grace, r->p.cancel_grace_ms ? r->p.cancel_grace_ms : 5000, 0);
+    if (r->started)
+        r->p.proto->on_cancel(r->engine);
+    else
+        end_run(r, FWUP_RESULT_CANCELLED, "cancelled before the protocol started");
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct fwup_run *r = h->data;
+    if (--r->open_handles == 0) {
+        free(r->options);
+        free(r);
+    }
+}
+
+void fwup_run_free(struct fwup_run *r)
+{
+    if (!r || r->freeing)
+        return;
+    r->freeing = 1;
+    r->ended = 1;
+    if (r->engine)
+        r->p.proto->destroy(r->engine);
+    r->engine = NULL;
+    fwup_serial_close(r->port);
+    uv_close((uv_handle_t *)&r->engine_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->watchdog, on_handle_closed);
+    uv_close((uv_handle_t *)&r->defer, on_handle_closed);
+    uv_close((uv_handle_t *)&r->grace, on_handle_closed);
+}

@@ -1,0 +1,44 @@
+/*
+ * One job run: the host side of a protocol engine. It binds the engine to
+ * its link (serial port), its timer and the daemon's watchdogs (stall, phase
+ * timeouts, cancel grace), and reports progress and the outcome. It knows
+ * nothing of the store or retry policy; the scheduler does.
+ */
+#ifndef FWUPGW_JOBRUN_H
+#define FWUPGW_JOBRUN_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "fwupgw/protocol.h"
+
+struct fwup_run;
+
+struct fwup_run_params {
+    uv_loop_t *loop;
+    const struct fwup_protocol *proto;
+    const struct fwup_cfg_link *link;
+    const struct fwup_cfg_device *dev;
+    const struct fwup_image *image; /* owned by the caller until on_done */
+    uint32_t stall_timeout_ms;      /* no rx and no progress for this long */
+    uint32_t cancel_grace_ms;       /* engine's time to abort after cancel */
+    const struct fwup_cfg_phase_timeout *phase_timeouts;
+    size_t nphase_timeouts;
+
+    /* Phase or byte count changed. */
+    void (*on_progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+    /* The run is over (exactly once, never from inside fwup_run_start or
+     * fwup_run_cancel). The caller then calls fwup_run_free. */
+    void (*on_done)(void *ctx, enum fwup_result result, const char *msg);
+    void *ctx;
+};
+
+/* Opens the link and creates the engine; the engine starts on the next
+ * loop iteration. -1 with a reason if the run could not start. */
+int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err,
+                   size_t errlen);
+/* Ask the engine to abort; after cancel_grace_ms it is stopped regardless. */
+void fwup_run_cancel(struct fwup_run *r);
+void fwup_run_free(struct fwup_run *r);
+
+#endif

@@ -1,0 +1,354 @@
+/*
+ * fwupgwd: the firmware-update gateway daemon. One libuv loop owns the
+ * configuration, the store, the plugins, the scheduler's runs and the control
+ * socket; everything else is callbacks on that loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "api.h"
+#include "blobstore.h"
+#include "daemon.h"
+#include "fwupgw/sockapi.h"
+#include "log.h"
+#include "scheduler.h"
+#include "server.h"
+
+int64_t fwupd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct fwupd_config *fwupd_config_ref(struct fwupd_config *c)
+{
+    c->refs++;
+    return c;
+}
+
+void fwupd_config_unref(struct fwupd_config *c)
+{
+    if (c && --c->refs == 0) {
+        fwup_config_free(c->cfg);
+        free(c);
+    }
+}
+
+void fwupd_notify_status(struct fwupd *d)
+{
+    if (!d->sched)
+        return;
+    sd_notifyf(0, "STATUS=%zu job(s) running on %zu device(s)", fwup_sched_running(d->sched),
+               d->conf->cfg->ndevices);
+}
+
+/* Everything the YAML parser cannot know: protocols exist, speak serial,
+ * and accept the device's options. */
+static int validate(const struct fwup_config *cfg, const struct fwup_plugins *plugins, char *err,
+                    size_t errlen)
+{
+    for (size_t i = 0; i < cfg->ndevices; i++) {
+        const struct fwup_cfg_device *dev = &cfg->devices[i];
+        const struct fwup_protocol *p = fwup_plugins_find(plugins, dev->protocol);
+        char why[400];
+        if (!p) {
+            snprintf(err, errlen, "%s:%d:%d: device '%s': no protocol plugin '%s' is loaded",
+                     cfg->path, dev->protocol_pos.line, dev->protocol_pos.col, dev->id,
+                     dev->protocol);
+            return -1;
+        }
+        if (!(p->transports & FWUP_TRANSPORT_SERIAL)) {
+            snprintf(err, errlen,
+                     "%s:%d:%d: device '%s': protocol '%s' cannot run on a serial "
+                     "link",
+                     cfg->path, dev->pos.line, dev->pos.col, dev->id, dev->protocol);
+            return -1;
+        }
+        for (size_t k = 0; k < dev->noptions; k++)
+            if (fwup_protocol_check_option(p, dev->options[k].name, dev->options[k].value, why,
+                                           sizeof(why)) < 0) {
+                snprintf(err, errlen, "%s:%d:%d: device '%s': %s", cfg->path,
+                         dev->options[k].pos.line, dev->options[k].pos.col, dev->id, why);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static const char *plugin_dir(const struct fwup_config *cfg)
+{
+    const char *env = getenv("FWUPGW_PLUGIN_DIR");
+    if (env && *env)
+        return env;
+    return cfg->plugin_dir ? cfg->plugin_dir : FWUP_DEFAULT_PLUGIN_DIR;
+}
+
+static int sync_devices(struct fwupd *d)
+{
+    const struct fwup_config *cfg = d->conf->cfg;
+    struct fwup_device_row *rows = calloc(cfg->ndevices + 1, sizeof(*rows));
+    char **tags = calloc(cfg->ndevices + 1, sizeof(*tags));
+    int rc = -1;
+    if (!rows || !tags)
+        goto out;
+    for (size_t i = 0; i < cfg->ndevices; i++) {
+        const struct fwup_cfg_device *dev = &cfg->devices[i];
+        json_t *arr = json_array();
+        for (size_t k = 0; k < dev->ntags; k++)
+            json_array_append_new(arr, json_string(dev->tags[k]));
+        tags[i] = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        rows[i] = (struct fwup_device_row){dev->id, dev->link, dev->protocol, tags[i]};
+    }
+    rc = fwup_store_sync_devices(d->store, rows, cfg->ndevices);
+out:
+    for (size_t i = 0; tags && i < cfg->ndevices; i++)
+        free(tags[i]);
+    free(tags);
+    free(rows);
+    return rc;
+}
+
+/* --- signals -------------------------------------------------------------- */
+
+static uv_signal_t sig_term, sig_int, sig_hup;
+
+static void on_signal_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void shutdown_done(void *ctx)
+{
+    struct fwupd *d = ctx;
+    fwup_server_stop(d->server);
+    d->server = NULL;
+    fwup_sched_free(d->sched);
+    uv_close((uv_handle_t *)&sig_term, on_signal_closed);
+    uv_close((uv_handle_t *)&sig_int, on_signal_closed);
+    uv_close((uv_handle_t *)&sig_hup, on_signal_closed);
+    log_notice("stopped");
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    struct fwupd *d = h->data;
+    if (d->stopping) {
+        log_warn("signal %d again: still waiting for protocols to abort", signum);
+        return;
+    }
+    d->stopping = 1;
+    log_notice("signal %d: stopping; running jobs are interrupted and stay queued", signum);
+    sd_notify(0, "STOPPING=1");
+    fwup_sched_shutdown(d->sched, shutdown_done, d);
+}
+
+static void reload(struct fwupd *d)
+{
+    struct fwup_config *cfg = NULL;
+    char err[1024];
+    sd_notify(0, "RELOADING=1");
+    if (fwup_config_load(d->config_path, &cfg, err, sizeof(err)) < 0 ||
+        validate(cfg, d->plugins, err, sizeof(err)) < 0) {
+        log_err("reload refused, keeping the running configuration: %s", err);
+        fwup_config_free(cfg);
+        sd_notify(0, "READY=1");
+        return;
+    }
+    if (strcmp(cfg->socket_path, d->conf->cfg->socket_path) != 0 ||
+        strcmp(cfg->state_dir, d->conf->cfg->state_dir) != 0)
+        log_warn("reload: socket and state_dir changes take effect at the next restart");
+    struct fwupd_config *c = calloc(1, sizeof(*c));
+    c->cfg = cfg;
+    c->refs = 1;
+    /* Keep the paths the daemon is actually using. */
+    free(cfg->socket_path);
+    cfg->socket_path = strdup(d->conf->cfg->socket_path);
+    free(cfg->state_dir);
+    cfg->state_dir = strdup(d->conf->cfg->state_dir);
+    fwupd_config_unref(d->conf);
+    d->conf = c;
+    if (sync_devices(d) != 0)
+        log_err("reload: recording devices: %s", fwup_store_errmsg(d->store));
+    log_notice("configuration reloaded: %zu link(s), %zu device(s)", cfg->nlinks, cfg->ndevices);
+    sd_notify(0, "READY=1");
+    fwup_sched_kick(d->sched);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct fwupd *d = h->data;
+    if (!d->stopping)
+        reload(d);
+}
+
+/* --- main ----------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: fwupgwd [-c CONFIG] [-v] [--check-config]\n"
+               "  -c, --config FILE   configuration (default " FWUP_DEFAULT_CONFIG ")\n"
+               "  -v, --verbose       debug logging\n"
+               "      --check-config  validate the configuration and plugins, then exit\n"
+               "  -V, --version       print the version\n"
+               "Signals: TERM/INT stop (running jobs stay queued), HUP reloads the config.\n");
+}
+
+static int open_store(struct fwupd *d)
+{
+    char path[PATH_MAX], err[512];
+    const char *dir = d->conf->cfg->state_dir;
+    int requeued = 0, failed = 0;
+    if (fwup_mkdirs(dir, 0750) < 0) {
+        log_err("state directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/fwupgw.db", dir);
+    if (fwup_store_open(path, &d->store, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        return -1;
+    }
+    if (fwup_store_recover(d->store, fwupd_now_ms(), &requeued, &failed) != 0) {
+        log_err("recovering jobs: %s", fwup_store_errmsg(d->store));
+        return -1;
+    }
+    if (requeued || failed)
+        log_notice("recovered after an unclean stop: %d job(s) requeued, %d failed by the "
+                   "restart loop breaker",
+                   requeued, failed);
+    return sync_devices(d);
+}
+
+static int start_server(struct fwupd *d)
+{
+    const struct fwup_config *cfg = d->conf->cfg;
+    struct fwup_server_options so = {
+        .path = cfg->socket_path,
+        .mode = cfg->socket_mode,
+        .gid = (gid_t)-1,
+        .allow_unprivileged = cfg->unprivileged == FWUP_ACCESS_READ,
+    };
+    char err[512];
+    if (cfg->socket_group) {
+        struct group *g = getgrnam(cfg->socket_group);
+        if (!g) {
+            log_err("%s: socket_group '%s' does not exist", cfg->path, cfg->socket_group);
+            return -1;
+        }
+        so.gid = g->gr_gid;
+    }
+    if (fwup_server_start(d->loop, &so, &fwup_api_server_callbacks, d->api, &d->server, err,
+                          sizeof(err)) < 0) {
+        log_err("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
+        {"check-config", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    struct fwupd d = {0};
+    struct fwup_config *cfg;
+    char err[1024];
+    int check_only = 0, c;
+
+    d.config_path = FWUP_DEFAULT_CONFIG;
+    while ((c = getopt_long(argc, argv, "c:vVh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            d.config_path = optarg;
+            break;
+        case 'v':
+            fwup_log_set_level(FWUP_LOG_DEBUG);
+            break;
+        case 'C':
+            check_only = 1;
+            break;
+        case 'V':
+            printf("fwupgwd %s (plugin ABI %d, socket protocol %d)\n", FWUP_VERSION,
+                   FWUP_PROTOCOL_ABI_VERSION, FWUP_SOCKAPI_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    if (fwup_config_load(d.config_path, &cfg, err, sizeof(err)) < 0) {
+        log_err("invalid configuration: %s", err);
+        return 1;
+    }
+    d.conf = calloc(1, sizeof(*d.conf));
+    d.conf->cfg = cfg;
+    d.conf->refs = 1;
+    if (fwup_plugins_load(plugin_dir(cfg), &d.plugins, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        return 1;
+    }
+    if (validate(cfg, d.plugins, err, sizeof(err)) < 0) {
+        log_err("invalid configuration: %s", err);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: OK (%zu link(s), %zu device(s), %zu protocol(s))\n", d.config_path, cfg->nlinks,
+               cfg->ndevices, fwup_plugins_count(d.plugins));
+        return 0;
+    }
+
+    d.loop = uv_default_loop();
+    if (open_store(&d) < 0)
+        return 1;
+    d.api = fwup_api_new(&d);
+    if (!d.api || fwup_sched_new(&d, fwup_api_job_event, d.api, &d.sched) < 0 ||
+        start_server(&d) < 0)
+        return 1;
+
+    uv_signal_t *sigs[] = {&sig_term, &sig_int, &sig_hup};
+    int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d.loop, sigs[i]);
+        sigs[i]->data = &d;
+        uv_signal_start(sigs[i], i == 2 ? on_hup : on_stop_signal, signums[i]);
+    }
+
+    log_notice("fwupgwd %s ready: %zu device(s), %zu protocol(s), socket %s", FWUP_VERSION,
+               cfg->ndevices, fwup_plugins_count(d.plugins), cfg->socket_path);
+    sd_notify(0, "READY=1");
+    fwupd_notify_status(&d);
+    fwup_sched_kick(d.sched);
+
+    uv_run(d.loop, UV_RUN_DEFAULT);
+
+    fwup_api_free(d.api);
+    fwup_store_close(d.store);
+    fwup_plugins_free(d.plugins);
+    fwupd_config_unref(d.conf);
+    int rc = uv_loop_close(d.loop);
+    if (rc != 0)
+        log_warn("event loop closed with handles open: %s", uv_strerror(rc));
+    return 0;
+}

@@ -1,0 +1,217 @@
+#include "plugins.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+struct plugin {
+    void *handle;
+    const struct fwup_protocol *proto;
+};
+
+struct fwup_plugins {
+    struct plugin *v;
+    size_t n;
+};
+
+static int is_shared_object(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 3 && strcmp(name + len - 3, ".so") == 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Opens one plugin; 0 on success, -1 (logged) if it is refused. */
+static int load_one(struct fwup_plugins *p, const char *path)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        log_err("plugin %s: %s", path, dlerror());
+        return -1;
+    }
+    const struct fwup_protocol *proto = dlsym(h, FWUP_PROTOCOL_SYMBOL_NAME);
+    if (!proto) {
+        log_err("plugin %s: no %s symbol: not an fwupgw protocol plugin (ABI %d)", path,
+                FWUP_PROTOCOL_SYMBOL_NAME, FWUP_PROTOCOL_ABI_VERSION);
+        goto refuse;
+    }
+    if (proto->abi_version != FWUP_PROTOCOL_ABI_VERSION) {
+        log_err("plugin %s: ABI version %" PRIu32 ", this daemon speaks %d: rebuild the plugin",
+                path, proto->abi_version, FWUP_PROTOCOL_ABI_VERSION);
+        goto refuse;
+    }
+    if (proto->struct_size < sizeof(struct fwup_protocol) || !proto->name || !proto->create ||
+        !proto->destroy || !proto->on_start || !proto->on_rx || !proto->on_timer ||
+        !proto->on_cancel) {
+        log_err("plugin %s: incomplete protocol descriptor", path);
+        goto refuse;
+    }
+    if (fwup_plugins_find(p, proto->name)) {
+        log_err("plugin %s: protocol '%s' is already provided by another plugin", path,
+                proto->name);
+        goto refuse;
+    }
+    struct plugin *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
+    if (!nv)
+        goto refuse;
+    p->v = nv;
+    p->v[p->n].handle = h;
+    p->v[p->n].proto = proto;
+    p->n++;
+    log_info("plugin %s: protocol '%s' loaded", path, proto->name);
+    return 0;
+refuse:
+    dlclose(h);
+    return -1;
+}
+
+int fwup_plugins_load(const char *dir, struct fwup_plugins **out, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "plugin directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct fwup_plugins *p = calloc(1, sizeof(*p));
+    char **names = NULL;
+    size_t nnames = 0;
+    struct dirent *de;
+    while (p && (de = readdir(d))) {
+        if (!is_shared_object(de->d_name))
+            continue;
+        char **nn = realloc(names, (nnames + 1) * sizeof(*nn));
+        if (!nn)
+            break;
+        names = nn;
+        names[nnames++] = strdup(de->d_name);
+    }
+    closedir(d);
+    /* Load in name order so duplicate-name resolution is deterministic. */
+    qsort(names, nnames, sizeof(*names), by_name);
+    for (size_t i = 0; i < nnames; i++) {
+        char path[4096];
+        if (p && names[i]) {
+            snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+            load_one(p, path);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+void fwup_plugins_free(struct fwup_plugins *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        dlclose(p->v[i].handle);
+    free(p->v);
+    free(p);
+}
+
+const struct fwup_protocol *fwup_plugins_find(const struct fwup_plugins *p, const char *name)
+{
+    for (size_t i = 0; p && i < p->n; i++)
+        if (strcmp(p->v[i].proto->name, name) == 0)
+            return p->v[i].proto;
+    return NULL;
+}
+
+size_t fwup_plugins_count(const struct fwup_plugins *p)
+{
+    return p ? p->n : 0;
+}
+
+const struct fwup_protocol *fwup_plugins_at(const struct fwup_plugins *p, size_t i)
+{
+    return i < p->n ? p->v[i].proto : NULL;
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 0);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int word_in(const char *word, const char *choices)
+{
+    size_t wl = strlen(word);
+    for (const char *c = choices; c && *c;) {
+        const char *bar = strchr(c, '|');
+        size_t cl = bar ? (size_t)(bar - c) : strlen(c);
+        if (cl == wl && strncmp(c, word, wl) == 0)
+            return 1;
+        c = bar ? bar + 1 : c + cl;
+    }
+    return 0;
+}
+
+int fwup_protocol_check_option(const struct fwup_protocol *proto, const char *name,
+                               const char *value, char *err, size_t errlen)
+{
+    const struct fwup_option_desc *o = NULL;
+    for (size_t i = 0; i < proto->noptions; i++)
+        if (strcmp(proto->options[i].name, name) == 0)
+            o = &proto->options[i];
+    if (!o) {
+        char known[512] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < proto->noptions && len < sizeof(known); i++)
+            len += (size_t)snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "",
+                                    proto->options[i].name);
+        snprintf(err, errlen, "protocol '%s' has no option '%s' (options: %s)", proto->name, name,
+                 proto->noptions ? known : "none");
+        return -1;
+    }
+    int64_t v;
+    switch (o->type) {
+    case FWUP_OPT_STRING:
+        return 0;
+    case FWUP_OPT_INT:
+        if (parse_int(value, &v) < 0) {
+            snprintf(err, errlen, "option '%s' must be an integer, not '%s'", name, value);
+            return -1;
+        }
+        if (v < o->min || v > o->max) {
+            snprintf(err, errlen, "option '%s' = %" PRId64 " is outside %" PRId64 "..%" PRId64,
+                     name, v, o->min, o->max);
+            return -1;
+        }
+        return 0;
+    case FWUP_OPT_BOOL:
+        if (!strcasecmp(value, "true") || !strcasecmp(value, "false") ||
+            !strcasecmp(value, "yes") || !strcasecmp(value, "no") || !strcmp(value, "1") ||
+            !strcmp(value, "0"))
+            return 0;
+        snprintf(err, errlen, "option '%s' must be true or false, not '%s'", name, value);
+        return -1;
+    case FWUP_OPT_ENUM:
+        if (word_in(value, o->choices))
+            return 0;
+        snprintf(err, errlen, "option '%s' must be one of %s, not '%s'", name, o->choices, value);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,435 @@
+#include "scheduler.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blobstore.h"
+#include "image.h"
+#include "jobrun.h"
+#include "log.h"
+
+struct active {
+    struct active *next;
+    struct fwup_sched *s;
+    struct fwup_job job; /* live copy: phase and bytes ahead of the store */
+    struct fwupd_config *conf;
+    const struct fwup_cfg_device *dev;
+    struct fwup_parsed_image img;
+    struct fwup_run *run;
+    int interrupt; /* daemon shutdown: back to queued, run not counted */
+    uint64_t last_commit_ms, last_event_ms;
+    uint64_t rate_ms;
+    uint64_t rate_bytes;
+    double rate; /* bytes/s, smoothed */
+};
+
+struct fwup_sched {
+    struct fwupd *d;
+    fwup_sched_notify_fn notify;
+    void *ctx;
+    uv_timer_t wake; /* deferred scan, and the next back-off expiry */
+    struct active *active;
+    size_t nactive;
+    void (*shutdown_done)(void *ctx);
+    void *shutdown_ctx;
+    int closing;
+};
+
+/* How often a running job's byte count is written to the store: often
+ * enough for a useful restart picture, rarely enough to spare the flash. */
+#define PROGRESS_COMMIT_MS 1000
+#define PROGRESS_EVENT_MS  100
+
+static void emit(struct fwup_sched *s, const struct fwup_job *job, const char *type, double rate)
+{
+    if (s->notify)
+        s->notify(s->ctx, job, type, rate);
+}
+
+/* Re-read a job after a committed transition and tell subscribers. */
+static void emit_stored(struct fwup_sched *s, int64_t id)
+{
+    struct fwup_job job;
+    if (fwup_store_get_job(s->d->store, id, &job) == 0)
+        emit(s, &job, "state", 0);
+}
+
+static void store_error(struct fwup_sched *s, const char *what, int64_t id)
+{
+    log_err("job %" PRId64 ": %s: %s", id, what, fwup_store_errmsg(s->d->store));
+}
+
+static const struct fwup_cfg_link *find_link(const struct active *a)
+{
+    return fwup_config_find_link(a->conf->cfg, a->dev->link);
+}
+
+static int link_busy(const struct fwup_sched *s, const char *link)
+{
+    for (const struct active *a = s->active; a; a = a->next)
+        if (strcmp(a->dev->link, link) == 0)
+            return 1;
+    return 0;
+}
+
+static void unlink_active(struct fwup_sched *s, struct active *a)
+{
+    for (struct active **p = &s->active; *p; p = &(*p)->next)
+        if (*p == a) {
+            *p = a->next;
+            s->nactive--;
+            return;
+        }
+}
+
+static void free_active(struct active *a)
+{
+    fwup_run_free(a->run);
+    fwup_image_free(&a->img);
+    fwupd_config_unref(a->conf);
+    free(a);
+}
+
+static uint32_t backoff_ms(const struct fwup_config *cfg, int attempt)
+{
+    uint64_t ms = cfg->backoff_initial_ms;
+    for (int i = 1; i < attempt && ms < cfg->backoff_max_ms; i++)
+        ms *= 2;
+    return (uint32_t)(ms > cfg->backoff_max_ms ? cfg->backoff_max_ms : ms);
+}
+
+static void maybe_shutdown_done(struct fwup_sched *s)
+{
+    if (s->shutdown_done && s->nactive == 0) {
+        void (*done)(void *) = s->shutdown_done;
+        s->shutdown_done = NULL;
+        done(s->shutdown_ctx);
+    }
+}
+
+/* Turn a run's outcome into the job's next state. */
+static void settle(struct fwup_sched *s, struct active *a, enum fwup_result res, const char *msg)
+{
+    struct fwup_store *st = s->d->store;
+    const struct fwup_job *j = &a->job;
+    int64_t now = fwupd_now_ms();
+    int rc = 0;
+    char why[700];
+
+    if (a->interrupt) {
+        rc = fwup_store_job_interrupt(st, j->id, now);
+        log_notice("job %" PRId64 " (%s): interrupted by shutdown, stays queued", j->id, j->device);
+    } else if (res == FWUP_RESULT_OK) {
+        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_SUCCEEDED, NULL, now);
+        log_notice("job %" PRId64 " (%s): succeeded, %" PRIu64 " bytes", j->id, j->device,
+                   j->bytes_total);
+    } else if (res == FWUP_RESULT_CANCELLED) {
+        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_CANCELLED, msg, now);
+        log_notice("job %" PRId64 " (%s): cancelled", j->id, j->device);
+    } else if (res == FWUP_RESULT_TRANSIENT && j->attempt < j->max_attempts) {
+        uint32_t wait = backoff_ms(a->conf->cfg, j->attempt);
+        rc = fwup_store_job_retry(st, j->id, now + wait, msg, now);
+        log_warn("job %" PRId64 " (%s): attempt %d of %d failed: %s; retrying in %u ms", j->id,
+                 j->device, j->attempt, j->max_attempts, msg, wait);
+    } else {
+        if (res == FWUP_RESULT_TRANSIENT)
+            snprintf(why, sizeof(why), "%s (gave up after %d attempts)", msg, j->attempt);
+        else
+            snprintf(why, sizeof(why), "%s", msg);
+        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_FAILED, why, now);
+        log_err("job %" PRId64 " (%s): failed: %s", j->id, j->device, why);
+    }
+    if (rc != 0)
+        store_error(s, "recording the outcome", j->id);
+    emit_stored(s, j->id);
+}
+
+static void run_done(void *ctx, enum fwup_result res, const char *msg)
+{
+    struct active *a = ctx;
+    struct fwup_sched *s = a->s;
+    settle(s, a, res, msg);
+    unlink_active(s, a);
+    free_active(a);
+    fwupd_notify_status(s->d);
+    maybe_shutdown_done(s);
+    fwup_sched_kick(s);
+}
+
+static void run_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    struct active *a = ctx;
+    struct fwup_sched *s = a->s;
+    uint64_t now = uv_now(s->d->loop);
+    int phase_changed = strncmp(a->job.phase, phase, sizeof(a->job.phase)) != 0;
+
+    /* Rate over windows of at least half a second, smoothed. */
+    if (done < a->rate_bytes || phase_changed) {
+        a->rate_ms = now;
+        a->rate_bytes = done;
+    } else if (now - a->rate_ms >= 500) {
+        double r = (double)(done - a->rate_bytes) * 1000.0 / (double)(now - a->rate_ms);
+        a->rate = a->rate > 0 ? 0.5 * a->rate + 0.5 * r : r;
+        a->rate_ms = now;
+        a->rate_bytes = done;
+    }
+    snprintf(a->job.phase, sizeof(a->job.phase), "%s", phase);
+    a->job.bytes_done = done;
+    a->job.bytes_total = total;
+    if (phase_changed || now - a->last_commit_ms >= PROGRESS_COMMIT_MS) {
+        a->last_commit_ms = now;
+        if (fwup_store_job_progress(s->d->store, a->job.id, phase, done, total, fwupd_now_ms()) !=
+            0)
+            store_error(s, "recording progress", a->job.id);
+    }
+    if (phase_changed) {
+        a->last_event_ms = now;
+        emit(s, &a->job, "state", a->rate);
+    } else if (now - a->last_event_ms >= PROGRESS_EVENT_MS) {
+        a->last_event_ms = now;
+        emit(s, &a->job, "progress", a->rate);
+    }
+}
+
+/* A job that cannot run at all (image gone or unparsable, device or
+ * protocol removed from the config) fails without a device round trip. */
+static void fail_started(struct fwup_sched *s, struct active *a, const char *msg)
+{
+    settle(s, a, FWUP_RESULT_PERMANENT, msg);
+    free_active(a);
+}
+
+static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
+                      const struct fwup_cfg_device *dev)
+{
+    struct fwupd *d = s->d;
+    const struct fwup_protocol *proto = fwup_plugins_find(d->plugins, dev->protocol);
+    struct fwup_image_row row;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    char err[512];
+
+    /* Commit "running" (attempt + 1) before touching the device: if we die
+     * from here on, the restart sees the attempt and the loop breaker works. */
+    if (fwup_store_job_start(d->store, queued->id, fwupd_now_ms()) != 0) {
+        store_error(s, "starting", queued->id);
+        return;
+    }
+    struct active *a = calloc(1, sizeof(*a));
+    if (!a)
+        return;
+    a->s = s;
+    a->conf = fwupd_config_ref(d->conf);
+    a->dev = dev;
+    fwup_store_get_job(d->store, queued->id, &a->job);
+    emit(s, &a->job, "state", 0);
+    log_info("job %" PRId64 " (%s): attempt %d of %d starting", a->job.id, dev->id, a->job.attempt,
+             a->job.max_attempts);
+
+    if (!proto) {
+        snprintf(err, sizeof(err), "protocol '%s' is not loaded", dev->protocol);
+        fail_started(s, a, err);
+        return;
+    }
+    if (fwup_store_get_image(d->store, a->job.image_sha256, &row) != 0 ||
+        fwup_read_file(row.path, FWUP_IMAGE_MAX_FILE, &bytes, &len, err, sizeof(err)) < 0) {
+        snprintf(err, sizeof(err), "image %.12s is missing from the state directory",
+                 a->job.image_sha256);
+        fail_started(s, a, err);
+        return;
+    }
+    char sha[65];
+    fwup_sha256_hex(bytes, len, sha);
+    int bad = strcmp(sha, a->job.image_sha256) != 0;
+    int fmt = fwup_image_format_from_name(a->job.format);
+    if (bad)
+        snprintf(err, sizeof(err), "stored image %.12s is corrupt (SHA-256 now %.12s)",
+                 a->job.image_sha256, sha);
+    else if (fwup_image_parse(bytes, len, fmt < 0 ? FWUP_IMAGE_AUTO : (enum fwup_image_format)fmt,
+                              a->job.base_address, &a->img, err, sizeof(err)) < 0)
+        bad = 1;
+    free(bytes);
+    if (bad) {
+        fail_started(s, a, err);
+        return;
+    }
+    a->job.bytes_total = a->img.view.total;
+
+    struct fwup_run_params p = {
+        .loop = d->loop,
+        .proto = proto,
+        .link = find_link(a),
+        .dev = dev,
+        .image = &a->img.view,
+        .stall_timeout_ms = a->conf->cfg->stall_timeout_ms,
+        .cancel_grace_ms = a->conf->cfg->cancel_grace_ms,
+        .phase_timeouts = a->conf->cfg->phase_timeouts,
+        .nphase_timeouts = a->conf->cfg->nphase_timeouts,
+        .on_progress = run_progress,
+        .on_done = run_done,
+        .ctx = a,
+    };
+    if (fwup_run_start(&p, &a->run, err, sizeof(err)) < 0) {
+        /* Port missing or busy: worth retrying later. */
+        settle(s, a, FWUP_RESULT_TRANSIENT, err);
+        free_active(a);
+        return;
+    }
+    a->next = s->active;
+    s->active = a;
+    s->nactive++;
+    a->last_commit_ms = a->last_event_ms = a->rate_ms = uv_now(d->loop);
+}
+
+struct candidates {
+    struct fwup_job *v;
+    size_t n, cap;
+};
+
+static int collect(void *ctx, const struct fwup_job *job)
+{
+    struct candidates *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        struct fwup_job *nv = realloc(c->v, cap * sizeof(*nv));
+        if (!nv)
+            return 1;
+        c->v = nv;
+        c->cap = cap;
+    }
+    c->v[c->n++] = *job;
+    return 0;
+}
+
+static void scan(uv_timer_t *t)
+{
+    struct fwup_sched *s = t->data;
+    struct fwupd *d = s->d;
+    const struct fwup_config *cfg = d->conf->cfg;
+    struct fwup_job_filter f = {.device = NULL, .state = FWUP_JOB_QUEUED, .oldest_first = 1};
+    struct candidates c = {0};
+    int64_t now = fwupd_now_ms(), next_wake = 0;
+
+    if (s->closing || d->stopping)
+        return;
+    if (fwup_store_list_jobs(d->store, &f, collect, &c) != 0) {
+        log_err("listing queued jobs: %s", fwup_store_errmsg(d->store));
+        free(c.v);
+        return;
+    }
+    for (size_t i = 0; i < c.n && s->nactive < cfg->max_concurrent_jobs; i++) {
+        const struct fwup_job *j = &c.v[i];
+        if (j->not_before_ms > now) {
+            if (!next_wake || j->not_before_ms < next_wake)
+                next_wake = j->not_before_ms;
+            continue;
+        }
+        if (fwup_sched_device_job(s, j->device))
+            continue;
+        const struct fwup_cfg_device *dev = fwup_config_find_device(cfg, j->device);
+        if (!dev) {
+            /* The device left the config while the job waited. */
+            if (fwup_store_job_start(d->store, j->id, now) == 0 &&
+                fwup_store_job_finish(d->store, j->id, FWUP_JOB_FAILED,
+                                      "device is no longer configured", now) == 0)
+                emit_stored(s, j->id);
+            continue;
+        }
+        if (link_busy(s, dev->link))
+            continue;
+        start_job(s, j, dev);
+    }
+    free(c.v);
+    fwupd_notify_status(d);
+    if (next_wake)
+        uv_timer_start(&s->wake, scan, (uint64_t)(next_wake - now), 0);
+}
+
+void fwup_sched_kick(struct fwup_sched *s)
+{
+    if (!s->closing)
+        uv_timer_start(&s->wake, scan, 0, 0);
+}
+
+int fwup_sched_new(struct fwupd *d, fwup_sched_notify_fn notify, void *ctx, struct fwup_sched **out)
+{
+    struct fwup_sched *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -1;
+    s->d = d;
+    s->notify = notify;
+    s->ctx = ctx;
+    uv_timer_init(d->loop, &s->wake);
+    s->wake.data = s;
+    *out = s;
+    return 0;
+}
+
+static void on_wake_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void fwup_sched_free(struct fwup_sched *s)
+{
+    if (!s)
+        return;
+    s->closing = 1;
+    /* Runs are gone by now (shutdown waited for them). */
+    uv_close((uv_handle_t *)&s->wake, on_wake_closed);
+}
+
+static struct active *find_active(const struct fwup_sched *s, int64_t id)
+{
+    for (struct active *a = s->active; a; a = a->next)
+        if (a->job.id == id)
+            return a;
+    return NULL;
+}
+
+void fwup_sched_cancel(struct fwup_sched *s, int64_t job_id)
+{
+    struct active *a = find_active(s, job_id);
+    if (a) {
+        a->job.cancel_requested = 1;
+        fwup_run_cancel(a->run);
+    }
+}
+
+int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device)
+{
+    for (const struct active *a = s->active; a; a = a->next)
+        if (strcmp(a->job.device, device) == 0)
+            return a->job.id;
+    return 0;
+}
+
+void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job)
+{
+    const struct active *a = find_active(s, job->id);
+    if (a && job->state == FWUP_JOB_RUNNING) {
+        memcpy(job->phase, a->job.phase, sizeof(job->phase));
+        job->bytes_done = a->job.bytes_done;
+        job->bytes_total = a->job.bytes_total;
+    }
+}
+
+size_t fwup_sched_running(const struct fwup_sched *s)
+{
+    return s->nactive;
+}
+
+void fwup_sched_shutdown(struct fwup_sched *s, void (*done)(void *ctx), void *ctx)
+{
+    s->shutdown_done = done;
+    s->shutdown_ctx = ctx;
+    uv_timer_stop(&s->wake);
+    for (struct active *a = s->active; a; a = a->next) {
+        a->interrupt = 1;
+        /* Let the protocol leave the device clean (XMODEM: CAN CAN). */
+        fwup_run_cancel(a->run);
+    }
+    maybe_shutdown_done(s);
+}
