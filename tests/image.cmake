@@ -1,0 +1,5 @@
+# Image format parsers (daemon/image*.c).
+fwup_add_check_test(test_image
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_image.c
+  LIBS fwup_image
+  LABELS unit image)

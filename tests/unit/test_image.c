@@ -1,0 +1,1142 @@
+/*
+ * Image format parsers: valid inputs of every format, every malformed kind,
+ * the DFU suffix vector from protocols.md, detection, range checks, limits,
+ * and a deterministic mutation loop. Inputs are generated here, with
+ * checksums and CRCs computed independently of the code under test.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+
+/* ---- growable byte buffer ---- */
+
+struct buf {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static void buf_put(struct buf *b, const void *data, size_t n)
+{
+    if (n == 0)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        ck_assert_ptr_nonnull(b->p);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(struct buf *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    ck_assert(n >= 0 && (size_t)n < sizeof(tmp));
+    buf_put(b, tmp, (size_t)n);
+}
+
+static void buf_u8(struct buf *b, uint8_t v)
+{
+    buf_put(b, &v, 1);
+}
+
+static void buf_le16(struct buf *b, uint16_t v)
+{
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    buf_put(b, x, 2);
+}
+
+static void buf_le32(struct buf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    buf_put(b, x, 4);
+}
+
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Deterministic test pattern so segment contents can be checked. */
+static uint8_t pat(uint32_t addr)
+{
+    return (uint8_t)(addr * 7u + (addr >> 8) * 13u + 0x5A);
+}
+
+/* ---- Intel HEX writer ---- */
+
+static void ihex_rec(struct buf *b, unsigned type, unsigned addr16, const uint8_t *d, size_t n,
+                     const char *eol)
+{
+    unsigned sum = (unsigned)n + (addr16 >> 8) + (addr16 & 0xFF) + type;
+    buf_printf(b, ":%02X%04X%02X", (unsigned)n, addr16 & 0xFFFF, type);
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(b, "%02X", d[i]);
+        sum += d[i];
+    }
+    buf_printf(b, "%02X%s", (0x100 - (sum & 0xFF)) & 0xFF, eol);
+}
+
+/* Data records of `n` pattern bytes at absolute address `addr` under the
+ * current upper address `upper` (addr - upper must fit 16 bits + n). */
+static void ihex_data(struct buf *b, uint32_t upper, uint32_t addr, size_t n, size_t per_rec,
+                      const char *eol)
+{
+    uint8_t d[255];
+    while (n > 0) {
+        size_t k = n < per_rec ? n : per_rec;
+        for (size_t i = 0; i < k; i++)
+            d[i] = pat(addr + (uint32_t)i);
+        ihex_rec(b, 0, addr - upper, d, k, eol);
+        addr += (uint32_t)k;
+        n -= k;
+    }
+}
+
+static void ihex_ela(struct buf *b, uint16_t hi, const char *eol)
+{
+    uint8_t d[2] = {(uint8_t)(hi >> 8), (uint8_t)hi};
+    ihex_rec(b, 4, 0, d, 2, eol);
+}
+
+static void ihex_esa(struct buf *b, uint16_t seg, const char *eol)
+{
+    uint8_t d[2] = {(uint8_t)(seg >> 8), (uint8_t)seg};
+    ihex_rec(b, 2, 0, d, 2, eol);
+}
+
+/* A sparse I32HEX file using 02, 03, 04 and 05 records:
+ *   0x00012000..+40 (segment 0x1000 + 0x2000)
+ *   0x08000000..+100, 0x08000200..+20, 0x0801FFF0..+32 (crosses 64K, via 04)
+ */
+static void make_sparse_hex(struct buf *b, const char *eol)
+{
+    uint8_t start[4] = {0x08, 0x00, 0x01, 0x23};
+    ihex_rec(b, 3, 0, start, 4, eol);
+    ihex_esa(b, 0x1000, eol);
+    ihex_data(b, 0x10000, 0x12000, 40, 16, eol);
+    ihex_ela(b, 0x0800, eol);
+    ihex_data(b, 0x08000000, 0x08000000, 100, 32, eol);
+    ihex_data(b, 0x08000000, 0x08000200, 20, 16, eol);
+    ihex_ela(b, 0x0801, eol);
+    ihex_data(b, 0x08010000, 0x0801FFF0, 16, 16, eol);
+    ihex_ela(b, 0x0802, eol);
+    ihex_data(b, 0x08020000, 0x08020000, 16, 16, eol);
+    ihex_rec(b, 5, 0, start, 4, eol);
+    ihex_rec(b, 1, 0, NULL, 0, eol);
+}
+
+/* ---- S-record writer ---- */
+
+static void srec_rec(struct buf *b, unsigned type, uint32_t addr, const uint8_t *d, size_t n)
+{
+    static const unsigned alen_of[10] = {2, 2, 3, 4, 0, 2, 3, 4, 3, 2};
+    unsigned alen = alen_of[type];
+    unsigned count = alen + (unsigned)n + 1;
+    unsigned sum = count;
+    buf_printf(b, "S%u%02X", type, count);
+    for (unsigned i = alen; i-- > 0;) {
+        unsigned x = (addr >> (8 * i)) & 0xFF;
+        buf_printf(b, "%02X", x);
+        sum += x;
+    }
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(b, "%02X", d[i]);
+        sum += d[i];
+    }
+    buf_printf(b, "%02X\n", ~sum & 0xFF);
+}
+
+static size_t srec_data(struct buf *b, unsigned type, uint32_t addr, size_t n, size_t per_rec)
+{
+    uint8_t d[250];
+    size_t recs = 0;
+    while (n > 0) {
+        size_t k = n < per_rec ? n : per_rec;
+        for (size_t i = 0; i < k; i++)
+            d[i] = pat(addr + (uint32_t)i);
+        srec_rec(b, type, addr, d, k);
+        addr += (uint32_t)k;
+        n -= k;
+        recs++;
+    }
+    return recs;
+}
+
+/* S0, S1 at 0x1000 (48), S2 at 0x123400 (20), S3 at 0x08000000 (70) and
+ * 0x08000100 (10), S5 with the count, S7. */
+static void make_sparse_srec(struct buf *b)
+{
+    srec_rec(b, 0, 0, (const uint8_t *)"HDR", 3);
+    size_t n = srec_data(b, 1, 0x1000, 48, 16);
+    n += srec_data(b, 2, 0x123400, 20, 16);
+    n += srec_data(b, 3, 0x08000000, 70, 32);
+    n += srec_data(b, 3, 0x08000100, 10, 32);
+    srec_rec(b, 5, (uint32_t)n, NULL, 0);
+    srec_rec(b, 7, 0x08000000, NULL, 0);
+}
+
+/* ---- DFU suffix / DfuSe writer (bitwise CRC, independent of zlib) ---- */
+
+static uint32_t ref_crc(const uint8_t *d, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= d[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & -(c & 1u));
+    }
+    return c; /* no final XOR */
+}
+
+static void add_suffix(struct buf *b, uint16_t dev, uint16_t pid, uint16_t vid, uint16_t bcd)
+{
+    buf_le16(b, dev);
+    buf_le16(b, pid);
+    buf_le16(b, vid);
+    buf_le16(b, bcd);
+    buf_put(b, "UFD", 3);
+    buf_u8(b, 16);
+    buf_le32(b, ref_crc(b->p, b->len));
+}
+
+/* Recompute the CRC of a suffixed buffer after it was changed. */
+static void reseal(uint8_t *p, size_t len)
+{
+    uint32_t c = ref_crc(p, len - 4);
+    p[len - 4] = (uint8_t)c;
+    p[len - 3] = (uint8_t)(c >> 8);
+    p[len - 2] = (uint8_t)(c >> 16);
+    p[len - 1] = (uint8_t)(c >> 24);
+}
+
+struct elem {
+    uint32_t addr, size;
+};
+struct target {
+    uint8_t alt;
+    const char *name;
+    const struct elem *elems;
+    size_t nelems;
+};
+
+static void put_le32_at(struct buf *b, size_t at, uint32_t v)
+{
+    b->p[at] = (uint8_t)v;
+    b->p[at + 1] = (uint8_t)(v >> 8);
+    b->p[at + 2] = (uint8_t)(v >> 16);
+    b->p[at + 3] = (uint8_t)(v >> 24);
+}
+
+/* Body only (prefix + targets), sizes filled in; caller adds the suffix. */
+static void make_dfuse_body(struct buf *b, const struct target *t, size_t nt)
+{
+    buf_put(b, "DfuSe\x01", 6);
+    buf_le32(b, 0); /* patched below */
+    buf_u8(b, (uint8_t)nt);
+    for (size_t i = 0; i < nt; i++) {
+        buf_put(b, "Target", 6);
+        buf_u8(b, t[i].alt);
+        buf_le32(b, t[i].name ? 1 : 0);
+        char name[255] = {0};
+        if (t[i].name)
+            snprintf(name, sizeof(name), "%s", t[i].name);
+        buf_put(b, name, sizeof(name));
+        size_t size_at = b->len;
+        buf_le32(b, 0);
+        buf_le32(b, (uint32_t)t[i].nelems);
+        size_t start = b->len;
+        for (size_t e = 0; e < t[i].nelems; e++) {
+            buf_le32(b, t[i].elems[e].addr);
+            buf_le32(b, t[i].elems[e].size);
+            for (uint32_t k = 0; k < t[i].elems[e].size; k++)
+                buf_u8(b, pat(t[i].elems[e].addr + k));
+        }
+        put_le32_at(b, size_at, (uint32_t)(b->len - start));
+    }
+    put_le32_at(b, 6, (uint32_t)b->len);
+}
+
+static const struct elem flash_elems[] = {{0x08000000, 300}, {0x0800012C, 20}, {0x08004000, 64}};
+static const struct elem ob_elems[] = {{0x1FFFC000, 16}};
+static const struct target two_targets[] = {
+    {0, "Internal Flash", flash_elems, 3},
+    {1, "Option Bytes", ob_elems, 1},
+};
+
+static void make_dfuse(struct buf *b)
+{
+    make_dfuse_body(b, two_targets, 2);
+    add_suffix(b, 0xFFFF, 0xDF11, 0x0483, 0x011A);
+}
+
+/* ---- assertions ---- */
+
+static void check_invariants(const struct fwup_parsed_image *img)
+{
+    uint64_t total = 0;
+    ck_assert_ptr_eq(img->view.segments, img->segments);
+    ck_assert_uint_gt(img->view.nsegments, 0);
+    for (size_t i = 0; i < img->view.nsegments; i++) {
+        const struct fwup_segment *s = &img->segments[i];
+        ck_assert_uint_gt(s->len, 0);
+        ck_assert_ptr_nonnull(s->data);
+        ck_assert((uint64_t)s->address + s->len <= 0x100000000ull);
+        if (i > 0)
+            ck_assert((uint64_t)img->segments[i - 1].address + img->segments[i - 1].len <=
+                      s->address);
+        total += s->len;
+    }
+    ck_assert_uint_eq(total, img->view.total);
+    ck_assert(total <= FWUP_IMAGE_MAX_TOTAL);
+}
+
+static void check_segment(const struct fwup_parsed_image *img, size_t i, uint32_t addr,
+                          uint32_t len)
+{
+    ck_assert_uint_lt(i, img->view.nsegments);
+    const struct fwup_segment *s = &img->segments[i];
+    ck_assert_msg(s->address == addr && s->len == len,
+                  "segment %zu is 0x%08X+%u, expected 0x%08X+%u", i, s->address, s->len, addr, len);
+    for (uint32_t k = 0; k < len; k++)
+        ck_assert_msg(s->data[k] == pat(addr + k), "segment %zu byte %u wrong", i, k);
+}
+
+static void parse_ok(const void *data, size_t len, enum fwup_image_format fmt, uint32_t base,
+                     struct fwup_parsed_image *img)
+{
+    char err[256] = "";
+    int rc = fwup_image_parse(data, len, fmt, base, img, err, sizeof(err));
+    ck_assert_msg(rc == 0, "parse failed: %s", err);
+    check_invariants(img);
+}
+
+/* Expect failure with every given substring in the message. */
+static void parse_err(const void *data, size_t len, enum fwup_image_format fmt, ...)
+{
+    char err[256] = "";
+    struct fwup_parsed_image img;
+    memset(&img, 0xA5, sizeof(img));
+    int rc = fwup_image_parse(data, len, fmt, 0, &img, err, sizeof(err));
+    ck_assert_msg(rc == -1, "parse unexpectedly succeeded");
+    ck_assert_ptr_null(img.segments);
+    ck_assert_ptr_null(img.storage);
+    va_list ap;
+    va_start(ap, fmt);
+    const char *want;
+    while ((want = va_arg(ap, const char *)) != NULL)
+        ck_assert_msg(strstr(err, want) != NULL, "error \"%s\" lacks \"%s\"", err, want);
+    va_end(ap);
+    fwup_image_free(&img);
+}
+
+static void parse_err_str(const char *text, enum fwup_image_format fmt, const char *w1,
+                          const char *w2)
+{
+    parse_err(text, strlen(text), fmt, w1, w2, (const char *)NULL);
+}
+
+/* ---- names, CRC, vector ---- */
+
+START_TEST(test_names)
+{
+    static const enum fwup_image_format all[] = {FWUP_IMAGE_AUTO, FWUP_IMAGE_BIN, FWUP_IMAGE_IHEX,
+                                                 FWUP_IMAGE_SREC, FWUP_IMAGE_DFU, FWUP_IMAGE_DFUSE};
+    static const char *names[] = {"auto", "bin", "ihex", "srec", "dfu", "dfuse"};
+    for (size_t i = 0; i < 6; i++) {
+        ck_assert_str_eq(fwup_image_format_name(all[i]), names[i]);
+        ck_assert_int_eq(fwup_image_format_from_name(names[i]), (int)all[i]);
+    }
+    ck_assert_int_eq(fwup_image_format_from_name("hex"), FWUP_IMAGE_IHEX);
+    ck_assert_int_eq(fwup_image_format_from_name("elf"), -1);
+    ck_assert_int_eq(fwup_image_format_from_name(""), -1);
+    ck_assert_int_eq(fwup_image_format_from_name(NULL), -1);
+}
+END_TEST
+
+START_TEST(test_crc)
+{
+    /* CRC-32 check value 0xCBF43926 is after the final XOR; the DFU flavour
+     * omits it. */
+    ck_assert_uint_eq(fwup_dfu_crc((const uint8_t *)"123456789", 9), 0x340BC6D9u);
+    ck_assert_uint_eq(fwup_dfu_crc(NULL, 0), 0xFFFFFFFFu);
+    uint8_t d[1000];
+    for (size_t i = 0; i < sizeof(d); i++)
+        d[i] = pat((uint32_t)i);
+    ck_assert_uint_eq(fwup_dfu_crc(d, sizeof(d)), ref_crc(d, sizeof(d)));
+}
+END_TEST
+
+START_TEST(test_dfu_vector)
+{
+    static const uint8_t vec[] = {'1',  '2',  '3',  '4',  '5',  '6',  '7',  '8',  '9',
+                                  0x00, 0x22, 0x11, 0xdf, 0x83, 0x04, 0x00, 0x01, 0x55,
+                                  0x46, 0x44, 0x10, 0x52, 0xca, 0xeb, 0xcb};
+    /* our writer agrees with the published vector */
+    struct buf b = {0};
+    buf_put(&b, "123456789", 9);
+    add_suffix(&b, 0x2200, 0xdf11, 0x0483, 0x0100);
+    ck_assert_uint_eq(b.len, sizeof(vec));
+    ck_assert_mem_eq(b.p, vec, sizeof(vec));
+    buf_free(&b);
+
+    ck_assert_int_eq(fwup_image_detect(vec, sizeof(vec)), FWUP_IMAGE_DFU);
+    struct fwup_parsed_image img;
+    parse_ok(vec, sizeof(vec), FWUP_IMAGE_AUTO, 0x08000000, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_DFU);
+    ck_assert_int_eq(img.has_suffix, 1);
+    ck_assert_uint_eq(img.suffix.bcd_device, 0x2200);
+    ck_assert_uint_eq(img.suffix.id_product, 0xdf11);
+    ck_assert_uint_eq(img.suffix.id_vendor, 0x0483);
+    ck_assert_uint_eq(img.suffix.bcd_dfu, 0x0100);
+    ck_assert_uint_eq(img.suffix.crc, 0xcbebca52u);
+    ck_assert_uint_eq(img.view.nsegments, 1);
+    ck_assert_uint_eq(img.segments[0].address, 0x08000000);
+    ck_assert_uint_eq(img.segments[0].len, 9);
+    ck_assert_mem_eq(img.segments[0].data, "123456789", 9);
+    ck_assert_ptr_null(img.alt);
+    fwup_image_free(&img);
+    ck_assert_ptr_null(img.segments);
+    fwup_image_free(&img); /* idempotent */
+}
+END_TEST
+
+/* ---- Intel HEX ---- */
+
+static void check_sparse_hex(const struct fwup_parsed_image *img)
+{
+    ck_assert_int_eq(img->format, FWUP_IMAGE_IHEX);
+    ck_assert_uint_eq(img->view.nsegments, 4);
+    check_segment(img, 0, 0x12000, 40);
+    check_segment(img, 1, 0x08000000, 100);
+    check_segment(img, 2, 0x08000200, 20);
+    check_segment(img, 3, 0x0801FFF0, 32); /* 0x0801FFF0 + 0x08020000 joined */
+    ck_assert_uint_eq(img->view.total, 192);
+    ck_assert_int_eq(img->has_suffix, 0);
+}
+
+START_TEST(test_ihex_valid)
+{
+    const char *eols[] = {"\n", "\r\n"};
+    for (int i = 0; i < 2; i++) {
+        struct buf b = {0};
+        make_sparse_hex(&b, eols[i]);
+        ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_IHEX);
+        struct fwup_parsed_image img;
+        parse_ok(b.p, b.len, FWUP_IMAGE_AUTO, 0, &img);
+        check_sparse_hex(&img);
+        fwup_image_free(&img);
+        parse_ok(b.p, b.len, FWUP_IMAGE_IHEX, 0xDEAD0000, &img); /* base ignored */
+        check_sparse_hex(&img);
+        fwup_image_free(&img);
+        buf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(test_ihex_lenient)
+{
+    /* lowercase digits, blank lines, trailing blanks, no final newline, and
+     * junk after the EOF record (ignored) */
+    struct buf b = {0};
+    buf_printf(&b, "\n  \r\n");
+    struct buf h = {0};
+    ihex_data(&h, 0, 0x100, 8, 8, " \r\n\n");
+    for (size_t i = 0; i < h.len; i++)
+        if (h.p[i] >= 'A' && h.p[i] <= 'F')
+            h.p[i] = (uint8_t)(h.p[i] - 'A' + 'a');
+    buf_put(&b, h.p, h.len);
+    buf_printf(&b, ":00000001FF\nthis is not hex at all");
+    struct fwup_parsed_image img;
+    parse_ok(b.p, b.len, FWUP_IMAGE_IHEX, 0, &img);
+    ck_assert_uint_eq(img.view.nsegments, 1);
+    check_segment(&img, 0, 0x100, 8);
+    fwup_image_free(&img);
+    buf_free(&b);
+    buf_free(&h);
+}
+END_TEST
+
+START_TEST(test_ihex_unordered)
+{
+    /* records in descending order still merge into one segment, and a gap
+     * stays a gap */
+    struct buf b = {0};
+    ihex_data(&b, 0, 0x40, 16, 16, "\n");
+    ihex_data(&b, 0, 0x30, 16, 16, "\n");
+    ihex_data(&b, 0, 0x20, 16, 16, "\n");
+    ihex_data(&b, 0, 0x00, 16, 16, "\n");
+    ihex_rec(&b, 1, 0, NULL, 0, "\n");
+    struct fwup_parsed_image img;
+    parse_ok(b.p, b.len, FWUP_IMAGE_IHEX, 0, &img);
+    ck_assert_uint_eq(img.view.nsegments, 2);
+    check_segment(&img, 0, 0x00, 16);
+    check_segment(&img, 1, 0x20, 48);
+    fwup_image_free(&img);
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_ihex_errors)
+{
+    /* line 3 has a bad checksum (0xEA would be right) */
+    parse_err_str(":0400000001020304F2\n"
+                  ":0400040005060708DE\n"
+                  ":040008000102030400\n"
+                  ":00000001FF\n",
+                  FWUP_IMAGE_IHEX, "line 3:", "checksum");
+    parse_err_str(":0400000001020304F2\n:0400040005G60708DE\n:00000001FF\n", FWUP_IMAGE_IHEX,
+                  "line 2:", "hex digit");
+    parse_err_str(":0400000001020304F2\n:04000400050607DA\n:00000001FF\n", FWUP_IMAGE_IHEX,
+                  "line 2:", "short record");
+    parse_err_str(":040000\n", FWUP_IMAGE_IHEX, "line 1:", "short record");
+    parse_err_str(":0400000001020304F2\n:00000006FA\n:00000001FF\n", FWUP_IMAGE_IHEX,
+                  "line 2:", "unknown record type 0x06");
+    parse_err_str(":0400000001020304F2\n:0400040005060708DE\n", FWUP_IMAGE_IHEX,
+                  "line 2:", "missing end-of-file");
+    parse_err_str("", FWUP_IMAGE_IHEX, "missing end-of-file", NULL);
+    parse_err_str(":0400000001020304F2\n0400040005060708DE\n:00000001FF\n", FWUP_IMAGE_IHEX,
+                  "line 2:", "':'");
+    parse_err_str(":0400000001020304F\n:00000001FF\n", FWUP_IMAGE_IHEX, "line 1:", "odd");
+    parse_err_str(":020000040800F2\n:0100000401FA\n:00000001FF\n", FWUP_IMAGE_IHEX,
+                  "line 2:", "type 0x04");
+    parse_err_str(":00000001FF\n", FWUP_IMAGE_IHEX, "no data", NULL);
+}
+END_TEST
+
+START_TEST(test_ihex_checksum_value)
+{
+    /* the message names both the stored and the computed checksum */
+    parse_err_str(":0400000001020304F3\n:00000001FF\n", FWUP_IMAGE_IHEX, "0xF3", "0xF2");
+}
+END_TEST
+
+START_TEST(test_ihex_overlap)
+{
+    struct buf b = {0};
+    ihex_ela(&b, 0x0800, "\n");                          /* line 1 */
+    ihex_data(&b, 0x08000000, 0x08000000, 32, 16, "\n"); /* lines 2-3 */
+    ihex_data(&b, 0x08000000, 0x08000100, 16, 16, "\n"); /* line 4 */
+    ihex_data(&b, 0x08000000, 0x08000018, 4, 16, "\n");  /* line 5: overlaps 2-3 */
+    ihex_rec(&b, 1, 0, NULL, 0, "\n");
+    parse_err(b.p, b.len, FWUP_IMAGE_IHEX, "line 5:", "0x08000018", "0x08000000", "overlap",
+              (const char *)NULL);
+    buf_free(&b);
+
+    /* the same address twice */
+    parse_err_str(":0400000001020304F2\n:0400000001020304F2\n:00000001FF\n", FWUP_IMAGE_IHEX,
+                  "overlap", "0x00000000");
+}
+END_TEST
+
+START_TEST(test_ihex_overflow)
+{
+    struct buf b = {0};
+    ihex_ela(&b, 0xFFFF, "\n");
+    ihex_data(&b, 0xFFFF0000, 0xFFFFFFF0, 16, 16, "\n"); /* ends exactly at 4 GiB: fine */
+    ihex_rec(&b, 1, 0, NULL, 0, "\n");
+    struct fwup_parsed_image img;
+    parse_ok(b.p, b.len, FWUP_IMAGE_IHEX, 0, &img);
+    check_segment(&img, 0, 0xFFFFFFF0, 16);
+    fwup_image_free(&img);
+    buf_free(&b);
+
+    ihex_ela(&b, 0xFFFF, "\n");
+    uint8_t d[32] = {0};
+    ihex_rec(&b, 0, 0xFFF0, d, 32, "\n");
+    ihex_rec(&b, 1, 0, NULL, 0, "\n");
+    parse_err(b.p, b.len, FWUP_IMAGE_IHEX, "line 2:", "0xFFFFFFF0", "32-bit", (const char *)NULL);
+    buf_free(&b);
+}
+END_TEST
+
+/* ---- S-record ---- */
+
+START_TEST(test_srec_valid)
+{
+    struct buf b = {0};
+    make_sparse_srec(&b);
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_SREC);
+    struct fwup_parsed_image img;
+    parse_ok(b.p, b.len, FWUP_IMAGE_AUTO, 0, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_SREC);
+    ck_assert_uint_eq(img.view.nsegments, 4);
+    check_segment(&img, 0, 0x1000, 48);
+    check_segment(&img, 1, 0x123400, 20);
+    check_segment(&img, 2, 0x08000000, 70);
+    check_segment(&img, 3, 0x08000100, 10);
+    fwup_image_free(&img);
+    buf_free(&b);
+
+    /* S2 with S6 + S8, then S2 without a count record + S9 */
+    const unsigned terms[] = {8, 9};
+    for (int i = 0; i < 2; i++) {
+        size_t n = srec_data(&b, 2, 0x20000, 40, 16);
+        if (i == 0)
+            srec_rec(&b, 6, (uint32_t)n, NULL, 0);
+        srec_rec(&b, terms[i], 0, NULL, 0);
+        parse_ok(b.p, b.len, FWUP_IMAGE_SREC, 0, &img);
+        ck_assert_uint_eq(img.view.nsegments, 1);
+        check_segment(&img, 0, 0x20000, 40);
+        fwup_image_free(&img);
+        buf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(test_srec_errors)
+{
+    /* S1 with 4 bytes at 0x0000 sums to 0x11: checksum 0xEE; at 0x0004: 0xEA */
+    parse_err_str("S00600004844521B\nS107000001020304EE\nS107000401020304EB\nS9030000FC\n",
+                  FWUP_IMAGE_SREC, "line 3:", "checksum");
+    parse_err_str("S00600004844521B\nS107000001020304EE\nS10700040102030XEA\nS9030000FC\n",
+                  FWUP_IMAGE_SREC, "line 3:", "hex digit");
+    parse_err_str("S107000001020304EE\nS10700040102EA\nS9030000FC\n", FWUP_IMAGE_SREC,
+                  "line 2:", "short record");
+    parse_err_str("S107000001020304EE\nS102FD\nS9030000FC\n", FWUP_IMAGE_SREC, "line 2:", "short");
+    parse_err_str("S107000001020304EE\nS407000001020304EE\nS9030000FC\n", FWUP_IMAGE_SREC,
+                  "line 2:", "unknown record type S4");
+    parse_err_str("S107000001020304EE\nS107000401020304EA\n", FWUP_IMAGE_SREC,
+                  "line 2:", "termination");
+    parse_err_str("S107000001020304EE\nS5030002FA\nS9030000FC\n", FWUP_IMAGE_SREC,
+                  "line 2:", "count says 2");
+    parse_err_str("S107000001020304EE\nX107000401020304EA\nS9030000FC\n", FWUP_IMAGE_SREC,
+                  "line 2:", "'S'");
+    parse_err_str("S107000001020304EE\nSX07000401020304EA\nS9030000FC\n", FWUP_IMAGE_SREC,
+                  "line 2:", "record type");
+    parse_err_str("S9030000FC\n", FWUP_IMAGE_SREC, "no data", NULL);
+}
+END_TEST
+
+START_TEST(test_srec_checks_computed)
+{
+    /* sanity: the hand-written lines above are valid when not broken */
+    struct fwup_parsed_image img;
+    const char *ok =
+        "S00600004844521B\nS107000001020304EE\nS107000401020304EA\nS5030002FA\nS9030000FC\n";
+    parse_ok(ok, strlen(ok), FWUP_IMAGE_SREC, 0, &img);
+    ck_assert_uint_eq(img.view.nsegments, 1); /* the two records are adjacent */
+    ck_assert_uint_eq(img.view.total, 8);
+    ck_assert_mem_eq(img.segments[0].data, "\x01\x02\x03\x04\x01\x02\x03\x04", 8);
+    fwup_image_free(&img);
+    parse_err_str("S107000001020304EF\nS9030000FC\n", FWUP_IMAGE_SREC, "0xEF", "0xEE");
+}
+END_TEST
+
+START_TEST(test_srec_overlap_overflow)
+{
+    struct buf b = {0};
+    srec_data(&b, 3, 0x08000000, 64, 32);
+    srec_data(&b, 1, 0x2000, 8, 16);
+    srec_data(&b, 3, 0x0800003F, 2, 32); /* line 4 overlaps line 2 */
+    srec_rec(&b, 7, 0, NULL, 0);
+    parse_err(b.p, b.len, FWUP_IMAGE_SREC, "line 4:", "0x0800003F", "0x08000000", "(line 1)",
+              (const char *)NULL);
+    buf_free(&b);
+
+    uint8_t d[16] = {0};
+    srec_rec(&b, 3, 0xFFFFFFF8, d, 16);
+    srec_rec(&b, 7, 0, NULL, 0);
+    parse_err(b.p, b.len, FWUP_IMAGE_SREC, "line 1:", "32-bit", (const char *)NULL);
+    buf_free(&b);
+}
+END_TEST
+
+/* ---- raw binary ---- */
+
+START_TEST(test_bin)
+{
+    uint8_t d[300];
+    for (uint32_t i = 0; i < sizeof(d); i++)
+        d[i] = pat(0x08004000 + i);
+    struct fwup_parsed_image img;
+    parse_ok(d, sizeof(d), FWUP_IMAGE_BIN, 0x08004000, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_BIN);
+    ck_assert_uint_eq(img.view.nsegments, 1);
+    check_segment(&img, 0, 0x08004000, 300);
+    ck_assert_ptr_ne(img.segments[0].data, d); /* owned copy */
+    fwup_image_free(&img);
+
+    parse_err(d, 0, FWUP_IMAGE_BIN, "empty", (const char *)NULL);
+    parse_err(d, 0, FWUP_IMAGE_AUTO, "empty", (const char *)NULL);
+    char err[128];
+    ck_assert_int_eq(fwup_image_parse(d, 17, FWUP_IMAGE_BIN, 0xFFFFFFF0, &img, err, sizeof(err)),
+                     -1);
+    ck_assert_ptr_nonnull(strstr(err, "32-bit"));
+    ck_assert_int_eq(fwup_image_parse(d, 16, FWUP_IMAGE_BIN, 0xFFFFFFF0, &img, err, sizeof(err)),
+                     0);
+    fwup_image_free(&img);
+}
+END_TEST
+
+/* ---- DFU suffix ---- */
+
+START_TEST(test_dfu)
+{
+    struct buf b = {0};
+    for (uint32_t i = 0; i < 1000; i++)
+        buf_u8(&b, pat(0x100 + i));
+    add_suffix(&b, 0x0200, 0x7d02, 0x1209, 0x0100);
+    struct fwup_parsed_image img;
+    parse_ok(b.p, b.len, FWUP_IMAGE_DFU, 0x100, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_DFU);
+    check_segment(&img, 0, 0x100, 1000);
+    ck_assert_uint_eq(img.suffix.id_vendor, 0x1209);
+    ck_assert_uint_eq(img.suffix.id_product, 0x7d02);
+    fwup_image_free(&img);
+
+    /* one flipped payload bit: CRC error naming both values */
+    uint32_t good = ref_crc(b.p, b.len - 4);
+    b.p[10] ^= 0x01;
+    uint32_t bad = ref_crc(b.p, b.len - 4);
+    char s_good[16], s_bad[16];
+    snprintf(s_good, sizeof(s_good), "0x%08X", good);
+    snprintf(s_bad, sizeof(s_bad), "0x%08X", bad);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFU, "CRC", s_good, s_bad, (const char *)NULL);
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_BIN);
+    b.p[10] ^= 0x01;
+
+    /* bad signature, even with a matching CRC */
+    b.p[b.len - 8] = 'X';
+    reseal(b.p, b.len);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFU, "UFD", (const char *)NULL);
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_BIN);
+    b.p[b.len - 8] = 'U';
+
+    /* bLength below 16 */
+    b.p[b.len - 5] = 15;
+    reseal(b.p, b.len);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFU, "length", (const char *)NULL);
+    buf_free(&b);
+
+    /* too short, and a suffix with nothing before it */
+    parse_err("UFD", 3, FWUP_IMAGE_DFU, "too short", (const char *)NULL);
+    add_suffix(&b, 0, 0, 0, 0x0100);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFU, "empty", (const char *)NULL);
+    buf_free(&b);
+}
+END_TEST
+
+/* ---- DfuSe ---- */
+
+START_TEST(test_dfuse_valid)
+{
+    struct buf b = {0};
+    make_dfuse(&b);
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_DFUSE);
+    struct fwup_parsed_image img;
+    parse_ok(b.p, b.len, FWUP_IMAGE_AUTO, 0, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_DFUSE);
+    ck_assert_int_eq(img.has_suffix, 1);
+    ck_assert_uint_eq(img.suffix.bcd_dfu, 0x011A);
+    ck_assert_uint_eq(img.suffix.id_product, 0xDF11);
+    ck_assert_uint_eq(img.view.nsegments, 3);
+    check_segment(&img, 0, 0x08000000, 320); /* elements 0 and 1 are adjacent */
+    check_segment(&img, 1, 0x08004000, 64);
+    check_segment(&img, 2, 0x1FFFC000, 16);
+    ck_assert_ptr_nonnull(img.alt);
+    ck_assert_uint_eq(img.alt[0], 0);
+    ck_assert_uint_eq(img.alt[1], 0);
+    ck_assert_uint_eq(img.alt[2], 1);
+    fwup_image_free(&img);
+    buf_free(&b);
+
+    /* adjacent data in different alts stays two segments; targets may come
+     * in any address order */
+    static const struct elem e1[] = {{0x100, 16}}, e0[] = {{0xF0, 16}};
+    static const struct target t[] = {{3, NULL, e1, 1}, {2, "x", e0, 1}};
+    make_dfuse_body(&b, t, 2);
+    add_suffix(&b, 0, 0, 0, 0x011A);
+    parse_ok(b.p, b.len, FWUP_IMAGE_DFUSE, 0, &img);
+    ck_assert_uint_eq(img.view.nsegments, 2);
+    check_segment(&img, 0, 0xF0, 16);
+    check_segment(&img, 1, 0x100, 16);
+    ck_assert_uint_eq(img.alt[0], 2);
+    ck_assert_uint_eq(img.alt[1], 3);
+    fwup_image_free(&img);
+    buf_free(&b);
+}
+END_TEST
+
+/* Offsets inside make_dfuse()'s layout. */
+#define T0         11
+#define T0_SIZE    (T0 + 266)
+#define T0_NELEM   (T0 + 270)
+#define T0_E0      (T0 + 274)
+#define T0_E0_SIZE (T0_E0 + 4)
+
+static void dfuse_lie(size_t at, uint32_t v, const char *w1, const char *w2)
+{
+    struct buf b = {0};
+    make_dfuse(&b);
+    put_le32_at(&b, at, v);
+    reseal(b.p, b.len);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, w1, w2, (const char *)NULL);
+    buf_free(&b);
+}
+
+START_TEST(test_dfuse_lying_sizes)
+{
+    char at[32];
+    dfuse_lie(6, 0x7FFFFFFF, "offset 6:", "image size");
+    dfuse_lie(6, 100, "offset 6:", "image size");
+    snprintf(at, sizeof(at), "offset %d:", T0_SIZE);
+    dfuse_lie(T0_SIZE, 0xFFFFFFF0u, at, "size 4294967280");
+    dfuse_lie(T0_SIZE, 0x7FFFFFFF, at, "runs past");
+    /* a target size that is too small cuts an element in half */
+    dfuse_lie(T0_SIZE, 8 + 300 + 8 + 4, "element 1", "runs past");
+    snprintf(at, sizeof(at), "offset %d:", T0_E0_SIZE);
+    dfuse_lie(T0_E0_SIZE, 0xFFFFFFFFu, at, "runs past");
+    dfuse_lie(T0_E0_SIZE, 401, at, "runs past"); /* target holds 400 after the header */
+    dfuse_lie(T0_NELEM, 4, "element 3", "header");
+    dfuse_lie(T0_NELEM, 0xFFFFFFFFu, "element 3", "header");
+    dfuse_lie(T0_NELEM, 2, "target 0", "after its last element");
+}
+END_TEST
+
+START_TEST(test_dfuse_truncated)
+{
+    struct buf b = {0};
+    make_dfuse(&b);
+    size_t body = b.len - 16;
+    /* every shorter body with a freshly computed suffix fails cleanly */
+    for (size_t cut = 0; cut < body; cut++) {
+        struct buf t = {0};
+        buf_put(&t, b.p, cut);
+        add_suffix(&t, 0, 0, 0, 0x011A);
+        char err[256] = "";
+        struct fwup_parsed_image img;
+        ck_assert_int_eq(fwup_image_parse(t.p, t.len, FWUP_IMAGE_DFUSE, 0, &img, err, sizeof(err)),
+                         -1);
+        ck_assert_msg(strstr(err, "offset ") != NULL, "cut %zu: \"%s\"", cut, err);
+        buf_free(&t);
+    }
+    /* and with the prefix size patched to match, the target check catches it */
+    struct buf t = {0};
+    buf_put(&t, b.p, body - 5);
+    put_le32_at(&t, 6, (uint32_t)t.len);
+    add_suffix(&t, 0, 0, 0, 0x011A);
+    parse_err(t.p, t.len, FWUP_IMAGE_DFUSE, "target 1", "runs past", (const char *)NULL);
+    buf_free(&t);
+    /* plain truncation of the file breaks the suffix */
+    parse_err(b.p, b.len - 1, FWUP_IMAGE_DFUSE, (const char *)NULL);
+    parse_err(b.p, 5, FWUP_IMAGE_DFUSE, (const char *)NULL);
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_dfuse_other_errors)
+{
+    struct buf b = {0};
+    make_dfuse(&b);
+    b.p[T0] = 't'; /* "target" */
+    reseal(b.p, b.len);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "offset 11:", "signature", (const char *)NULL);
+    b.p[T0] = 'T';
+    b.p[5] = 2;
+    reseal(b.p, b.len);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "version", (const char *)NULL);
+    b.p[5] = 1;
+    b.p[b.len - 10] = 0x00; /* bcdDFU 0x0100 */
+    b.p[b.len - 9] = 0x01;
+    reseal(b.p, b.len);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "bcdDFU", (const char *)NULL);
+    buf_free(&b);
+
+    /* bad CRC */
+    make_dfuse(&b);
+    b.p[T0_E0 + 20] ^= 0xFF;
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "CRC", (const char *)NULL);
+    buf_free(&b);
+
+    /* overlapping elements across targets */
+    static const struct elem e0[] = {{0x1000, 32}}, e1[] = {{0x1010, 4}};
+    static const struct target t[] = {{0, NULL, e0, 1}, {1, NULL, e1, 1}};
+    make_dfuse_body(&b, t, 2);
+    add_suffix(&b, 0, 0, 0, 0x011A);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "overlap", "0x00001010", "0x00001000",
+              (const char *)NULL);
+    buf_free(&b);
+
+    /* trailing bytes after the last target (sizes kept consistent) */
+    make_dfuse_body(&b, t, 1);
+    buf_put(&b, "junk", 4);
+    put_le32_at(&b, 6, (uint32_t)b.len);
+    add_suffix(&b, 0, 0, 0, 0x011A);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "unexpected bytes", (const char *)NULL);
+    buf_free(&b);
+
+    /* no targets at all */
+    make_dfuse_body(&b, t, 0);
+    add_suffix(&b, 0, 0, 0, 0x011A);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "no data", (const char *)NULL);
+    buf_free(&b);
+
+    /* element past 4 GiB */
+    static const struct elem e2[] = {{0xFFFFFFF0u, 17}};
+    static const struct target t2[] = {{0, NULL, e2, 1}};
+    make_dfuse_body(&b, t2, 1);
+    add_suffix(&b, 0, 0, 0, 0x011A);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "32-bit", (const char *)NULL);
+    buf_free(&b);
+}
+END_TEST
+
+/* ---- detect ---- */
+
+START_TEST(test_detect)
+{
+    struct buf b = {0};
+    make_sparse_hex(&b, "\r\n");
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_IHEX);
+    buf_free(&b);
+    make_sparse_srec(&b);
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_SREC);
+    buf_free(&b);
+    make_dfuse(&b);
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_DFUSE);
+    buf_free(&b);
+
+#define DETECT(s, f) ck_assert_int_eq(fwup_image_detect((const uint8_t *)(s), strlen(s)), (f))
+    DETECT("  \n\r\n:00000001FF\r\n", FWUP_IMAGE_IHEX);
+    DETECT(":00000001FF", FWUP_IMAGE_IHEX);
+    DETECT("S9030000FC\n", FWUP_IMAGE_SREC);
+    DETECT("\nS00600004844521B\n", FWUP_IMAGE_SREC);
+    DETECT(":hello\n", FWUP_IMAGE_BIN);
+    DETECT(":", FWUP_IMAGE_BIN);
+    DETECT("SA030000FC\n", FWUP_IMAGE_BIN);
+    DETECT("S9 hello\n", FWUP_IMAGE_BIN);
+    DETECT("Some text\n", FWUP_IMAGE_BIN);
+    DETECT("DfuS", FWUP_IMAGE_BIN);
+    DETECT("", FWUP_IMAGE_BIN);
+#undef DETECT
+    uint8_t bin[64];
+    for (size_t i = 0; i < sizeof(bin); i++)
+        bin[i] = pat((uint32_t)i);
+    ck_assert_int_eq(fwup_image_detect(bin, sizeof(bin)), FWUP_IMAGE_BIN);
+    ck_assert_int_eq(fwup_image_detect(NULL, 0), FWUP_IMAGE_BIN);
+
+    /* a raw binary that happens to start with ':' parses as bin under AUTO */
+    bin[0] = ':';
+    struct fwup_parsed_image img;
+    parse_ok(bin, sizeof(bin), FWUP_IMAGE_AUTO, 0x2000, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_BIN);
+    fwup_image_free(&img);
+}
+END_TEST
+
+/* ---- range check ---- */
+
+START_TEST(test_check_range)
+{
+    static const uint8_t d[64];
+    struct fwup_segment segs[2] = {{0x08000000, 32, d}, {0x08001000, 64, d}};
+    struct fwup_image img = {segs, 2, 96};
+    char err[200];
+
+    ck_assert_int_eq(fwup_image_check_range(&img, 0x08000000, 0x2000, err, sizeof(err)), 0);
+    ck_assert_int_eq(fwup_image_check_range(&img, 0x08000000, 0x1040, err, sizeof(err)), 0);
+    ck_assert_int_eq(fwup_image_check_range(&img, 0, 0, err, sizeof(err)), 0); /* unknown */
+    /* straddling the end */
+    ck_assert_int_eq(fwup_image_check_range(&img, 0x08000000, 0x103F, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "0x08001000-0x0800103F"));
+    /* straddling the start */
+    ck_assert_int_eq(fwup_image_check_range(&img, 0x08000010, 0x10000, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "0x08000000-0x0800001F"));
+    /* entirely outside */
+    ck_assert_int_eq(fwup_image_check_range(&img, 0x00000000, 0x100000, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "0x08000000"));
+    ck_assert_int_eq(fwup_image_check_range(&img, 0x08002000, 0x100000, err, sizeof(err)), -1);
+
+    /* flash that ends exactly at 4 GiB */
+    struct fwup_segment top = {0xFFFFFF00u, 256, d};
+    struct fwup_image timg = {&top, 1, 256};
+    ck_assert_int_eq(fwup_image_check_range(&timg, 0xFFFF0000u, 0x10000, err, sizeof(err)), 0);
+    ck_assert_int_eq(fwup_image_check_range(&timg, 0xFFFF0000u, 0xFFFF, err, sizeof(err)), -1);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+START_TEST(test_limits)
+{
+    /* calloc'd pages are never touched when the size check comes first */
+    size_t big = (size_t)FWUP_IMAGE_MAX_FILE + 1;
+    uint8_t *p = calloc(1, big);
+    ck_assert_ptr_nonnull(p);
+    const enum fwup_image_format fmts[] = {FWUP_IMAGE_AUTO, FWUP_IMAGE_BIN, FWUP_IMAGE_IHEX,
+                                           FWUP_IMAGE_DFU, FWUP_IMAGE_DFUSE};
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
+        parse_err(p, big, fmts[i], "too large", (const char *)NULL);
+
+    /* within the file limit but over the data limit */
+    parse_err(p, (size_t)FWUP_IMAGE_MAX_TOTAL + 1, FWUP_IMAGE_BIN, "exceeds", (const char *)NULL);
+    struct fwup_parsed_image img;
+    parse_ok(p, FWUP_IMAGE_MAX_TOTAL, FWUP_IMAGE_BIN, 0, &img);
+    ck_assert_uint_eq(img.view.total, FWUP_IMAGE_MAX_TOTAL);
+    fwup_image_free(&img);
+    free(p);
+
+    /* DfuSe with two elements adding up past the limit */
+    static const struct elem e[] = {{0x0, FWUP_IMAGE_MAX_TOTAL / 2},
+                                    {0x10000000, FWUP_IMAGE_MAX_TOTAL / 2 + 1}};
+    static const struct target t[] = {{0, NULL, e, 2}};
+    struct buf b = {0};
+    make_dfuse_body(&b, t, 1);
+    add_suffix(&b, 0, 0, 0, 0x011A);
+    parse_err(b.p, b.len, FWUP_IMAGE_DFUSE, "exceeds", (const char *)NULL);
+    buf_free(&b);
+}
+END_TEST
+
+/* ---- mutation loop ---- */
+
+static uint64_t rng_state;
+
+static uint32_t rng(void)
+{
+    /* xorshift64*: deterministic, so a failure reproduces */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 2685821657736338717ull) >> 32);
+}
+
+static size_t fuzz_one(const uint8_t *data, size_t len, enum fwup_image_format fmt)
+{
+    char err[256];
+    struct fwup_parsed_image img;
+    memset(err, 'x', sizeof(err));
+    int rc = fwup_image_parse(data, len, fmt, 0x1000, &img, err, sizeof(err));
+    if (rc == 0) {
+        check_invariants(&img);
+        /* touch every byte so ASan sees any bad pointer */
+        unsigned sum = 0;
+        for (size_t i = 0; i < img.view.nsegments; i++)
+            for (uint32_t k = 0; k < img.segments[i].len; k++)
+                sum += img.segments[i].data[k];
+        (void)sum;
+        fwup_image_free(&img);
+        return 1;
+    }
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(err[0] != '\0' && memchr(err, '\0', sizeof(err)) != NULL,
+                  "failure without a message");
+    ck_assert_ptr_null(img.segments);
+    return 0;
+}
+
+static void fuzz_input(const uint8_t *orig, size_t len, enum fwup_image_format fmt, int has_crc)
+{
+    uint8_t *m = malloc(len);
+    ck_assert_ptr_nonnull(m);
+    size_t ok = 0, runs = 0;
+    /* every position, a few values each */
+    for (size_t pos = 0; pos < len; pos++) {
+        for (int k = 0; k < 4; k++) {
+            memcpy(m, orig, len);
+            static const uint8_t special[] = {0x00, 0xFF, '\n', ':', 'S', '0', 'F', 0x80};
+            m[pos] = (k == 0) ? special[rng() % sizeof(special)] : (uint8_t)rng();
+            if (has_crc && (k & 1))
+                reseal(m, len); /* get past the CRC into the structure */
+            ok += fuzz_one(m, len, fmt);
+            ok += fuzz_one(m, len, FWUP_IMAGE_AUTO);
+            runs += 2;
+        }
+    }
+    /* multi-byte mutations and truncations */
+    for (int it = 0; it < 3000; it++) {
+        memcpy(m, orig, len);
+        int n = 1 + (int)(rng() % 4);
+        for (int j = 0; j < n; j++)
+            m[rng() % len] = (uint8_t)rng();
+        size_t l = (it % 3 == 0) ? rng() % (len + 1) : len;
+        if (has_crc && l >= 16 && (it & 1))
+            reseal(m, l);
+        ok += fuzz_one(m, l, fmt);
+        runs++;
+    }
+    /* the unmodified input must still parse: the loop is not vacuous */
+    ck_assert_uint_eq(fuzz_one(orig, len, fmt), 1);
+    ck_assert_uint_lt(ok, runs);
+    free(m);
+}
+
+START_TEST(test_fuzz)
+{
+    rng_state = 0x9E3779B97F4A7C15ull;
+    struct buf b = {0};
+    make_sparse_hex(&b, "\r\n");
+    fuzz_input(b.p, b.len, FWUP_IMAGE_IHEX, 0);
+    buf_free(&b);
+    make_sparse_srec(&b);
+    fuzz_input(b.p, b.len, FWUP_IMAGE_SREC, 0);
+    buf_free(&b);
+    /* a smaller DfuSe so every byte gets its turn quickly */
+    static const struct elem e0[] = {{0x08000000, 24}, {0x08000018, 8}, {0x08000100, 8}};
+    static const struct elem e1[] = {{0x1FFFC000, 8}};
+    static const struct target t[] = {{0, "a", e0, 3}, {1, NULL, e1, 1}};
+    make_dfuse_body(&b, t, 2);
+    add_suffix(&b, 0x1234, 0xdf11, 0x0483, 0x011A);
+    fuzz_input(b.p, b.len, FWUP_IMAGE_DFUSE, 1);
+    buf_free(&b);
+    buf_put(&b, "0123456789abcdef", 16);
+    add_suffix(&b, 0x1234, 0xdf11, 0x0483, 0x0100);
+    fuzz_input(b.p, b.len, FWUP_IMAGE_DFU, 1);
+    buf_free(&b);
+}
+END_TEST
+
+static Suite *image_suite(void)
+{
+    Suite *s = suite_create("image");
+    TCase *tc = tcase_create("formats");
+    tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_crc);
+    tcase_add_test(tc, test_dfu_vector);
+    tcase_add_test(tc, test_ihex_valid);
+    tcase_add_test(tc, test_ihex_lenient);
+    tcase_add_test(tc, test_ihex_unordered);
+    tcase_add_test(tc, test_ihex_errors);
+    tcase_add_test(tc, test_ihex_checksum_value);
+    tcase_add_test(tc, test_ihex_overlap);
+    tcase_add_test(tc, test_ihex_overflow);
+    tcase_add_test(tc, test_srec_valid);
+    tcase_add_test(tc, test_srec_errors);
+    tcase_add_test(tc, test_srec_checks_computed);
+    tcase_add_test(tc, test_srec_overlap_overflow);
+    tcase_add_test(tc, test_bin);
+    tcase_add_test(tc, test_dfu);
+    tcase_add_test(tc, test_dfuse_valid);
+    tcase_add_test(tc, test_dfuse_lying_sizes);
+    tcase_add_test(tc, test_dfuse_truncated);
+    tcase_add_test(tc, test_dfuse_other_errors);
+    tcase_add_test(tc, test_detect);
+    tcase_add_test(tc, test_check_range);
+    tcase_add_test(tc, test_limits);
+    tcase_add_test(tc, test_fuzz);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(image_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
