@@ -1,0 +1,111 @@
+# Helpers for integration tests: real fwupsim pseudo-terminals, a real
+# fwupgwd with its SQLite file, and fwupctl. Sourced by each test script.
+set -euo pipefail
+
+build=${FWUP_BINARY_DIR:?run through ctest, or set FWUP_BINARY_DIR}
+work=$(mktemp -d /tmp/fwupgw-it.XXXXXX)
+sim_pid=
+daemon_pid=
+sock=$work/fwupgw.sock
+ctl=("$build/fwupctl" --socket "$sock")
+
+cleanup() {
+    local rc=$?
+    [ -n "$daemon_pid" ] && kill -9 "$daemon_pid" 2>/dev/null || true
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    if [ $rc -ne 0 ]; then
+        echo "--- fwupgwd log"; cat "$work"/fwupgwd*.log 2>/dev/null | tail -40 || true
+        echo "--- fwupsim log"; tail -20 "$work/fwupsim.log" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+    exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# wait_for CMD...: retry a condition for up to ~30 s.
+wait_for() {
+    for _ in $(seq 300); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    fail "timed out waiting for: $*"
+}
+
+# start_sim COUNT [fwupsim options...]
+start_sim() {
+    local count=$1
+    shift
+    "$build/fwupsim" --dir "$work/sim" --count "$count" --model xmodem "$@" \
+        >>"$work/fwupsim.log" 2>&1 &
+    sim_pid=$!
+    wait_for test -e "$work/sim/ready"
+}
+
+stop_sim() {
+    kill "$sim_pid" 2>/dev/null || true
+    wait "$sim_pid" 2>/dev/null || true
+    sim_pid=
+}
+
+# write_config COUNT [extra daemon: lines] — devices dev-I on links uartI.
+write_config() {
+    local count=$1
+    shift
+    {
+        echo "daemon:"
+        echo "  socket: $sock"
+        echo "  state_dir: $work/state"
+        echo "  plugin_dir: $build/plugins"
+        for line in "$@"; do echo "  $line"; done
+        echo "links:"
+        for ((i = 0; i < count; i++)); do
+            echo "  - {name: uart$i, type: serial, path: $work/sim/dev$i, baud: 115200}"
+        done
+        echo "devices:"
+        for ((i = 0; i < count; i++)); do
+            echo "  - {id: dev-$i, link: uart$i, protocol: xmodem, tags: [t$((i % 2))],"
+            echo "     flash: {base: 0x08000000, size: 512K}}"
+        done
+    } >"$work/fwupgw.yaml"
+}
+
+start_daemon() {
+    rm -f "$sock"
+    "$build/fwupgwd" -c "$work/fwupgw.yaml" 2>>"$work/fwupgwd.log" &
+    daemon_pid=$!
+    wait_for test -S "$sock"
+    wait_for "${ctl[@]}" version
+}
+
+stop_daemon() {
+    kill -TERM "$daemon_pid"
+    wait "$daemon_pid" || fail "fwupgwd exited with $? after SIGTERM"
+    daemon_pid=
+}
+
+# job_field JOB FIELD: one field of jobs.get, via --json.
+job_field() {
+    "${ctl[@]}" --json status "$1" | jq -r ".job.$2"
+}
+
+job_state_is() {
+    [ "$(job_field "$1" state)" = "$2" ]
+}
+
+# make_image FILE BYTES
+make_image() {
+    head -c "$2" /dev/urandom >"$1"
+}
+
+# received_ok I IMAGE: device I's saved content starts with IMAGE.
+received_ok() {
+    local size
+    size=$(stat -c %s "$2")
+    [ -f "$work/sim/dev$1.bin" ] && cmp -s -n "$size" "$2" "$work/sim/dev$1.bin"
+}

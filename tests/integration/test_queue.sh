@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# End to end: queue images of each format through fwupctl into simulated
+# devices; bad input is refused with a clear error and queues nothing.
+. "$(dirname "$0")/lib.sh"
+
+start_sim 2
+write_config 2
+start_daemon
+
+[ "$("${ctl[@]}" --json devices | jq '.devices | length')" = 2 ] || fail "devices.list"
+
+make_image "$work/a.bin" 3001
+"${ctl[@]}" queue dev-0 "$work/a.bin" --wait || fail "queue --wait of a raw binary"
+received_ok 0 "$work/a.bin" || fail "dev0 did not receive a.bin"
+
+make_image "$work/b.bin" 70000
+objcopy -I binary -O srec --change-addresses 0x08000000 "$work/b.bin" "$work/b.srec"
+"${ctl[@]}" queue dev-1 "$work/b.srec" --wait || fail "queue --wait of an S-record image"
+received_ok 1 "$work/b.bin" || fail "dev1 did not receive b.srec's bytes"
+
+job=$("${ctl[@]}" --json status dev-1 | jq -r '.jobs[0].id')
+job_state_is "$job" succeeded || fail "job $job not succeeded"
+[ "$(job_field "$job" attempt)" = 1 ] || fail "attempt should be 1"
+[ "$(job_field "$job" bytes_done)" = 70000 ] || fail "bytes_done should be 70000"
+[ "$(job_field "$job" image.format)" = srec ] || fail "format should be detected as srec"
+kinds=$("${ctl[@]}" --json history --job "$job" | jq -r '[.events[].kind] | reverse | join(",")')
+case "$kinds" in queued,started,*succeeded) ;; *) fail "history of job $job: $kinds" ;; esac
+
+njobs() { "${ctl[@]}" --json status | jq '.jobs | length'; }
+before=$(njobs)
+
+# Unknown device, image too large for the flash, corrupt HEX, wrong sha.
+out=$("${ctl[@]}" queue no-such-dev "$work/a.bin" 2>&1) && fail "unknown device accepted"
+echo "$out" | grep -q "no-such-dev" || fail "unclear unknown-device error: $out"
+make_image "$work/big.bin" $((600 * 1024))
+out=$("${ctl[@]}" queue dev-0 "$work/big.bin" 2>&1) && fail "oversized image accepted"
+echo "$out" | grep -qi "flash\|fit\|outside" || fail "unclear oversize error: $out"
+objcopy -I binary -O ihex "$work/a.bin" "$work/a.hex"
+sed -i '3s/..$/00/' "$work/a.hex"
+out=$("${ctl[@]}" queue dev-0 "$work/a.hex" --format ihex 2>&1) && fail "corrupt HEX accepted"
+echo "$out" | grep -q "line 3" || fail "HEX error without the line number: $out"
+out=$("${ctl[@]}" queue dev-0 "$work/a.bin" --sha256 "$(printf '0%.0s' {1..64})" 2>&1) &&
+    fail "wrong checksum accepted"
+[ "$(njobs)" = "$before" ] || fail "a refused request queued a job"
+
+# Manifests: malformed YAML, wrong checksum, one bad target -> nothing queued.
+printf 'manifest: 1\ntargets: [\n' >"$work/bad.yaml"
+out=$("${ctl[@]}" apply "$work/bad.yaml" 2>&1) && fail "malformed manifest accepted"
+echo "$out" | grep -q "bad.yaml:" || fail "manifest error without position: $out"
+sha_a=$(sha256sum "$work/a.bin" | cut -d' ' -f1)
+cat >"$work/m.yaml" <<YAML
+manifest: 1
+name: mixed
+targets:
+  - {device: dev-0, image: a.bin, sha256: $sha_a, version: "1"}
+  - {device: dev-1, image: big.bin, sha256: $(sha256sum "$work/big.bin" | cut -d' ' -f1), version: "2"}
+YAML
+out=$("${ctl[@]}" apply "$work/m.yaml" 2>&1) && fail "manifest with an oversized image accepted"
+echo "$out" | grep -q "dev-1" || fail "manifest error does not name the device: $out"
+[ "$(njobs)" = "$before" ] || fail "a refused manifest queued a job"
+
+# A good manifest with a tag selector: both devices, one batch.
+cat >"$work/ok.yaml" <<YAML
+manifest: 1
+name: tagged
+targets:
+  - {tags: [t0], image: a.bin, sha256: $sha_a, version: "1.0"}
+  - {device: dev-1, image: a.bin, sha256: $sha_a, version: "1.0"}
+YAML
+"${ctl[@]}" apply "$work/ok.yaml" --dry-run | grep -q dev-1 || fail "dry run plan"
+[ "$(njobs)" = "$before" ] || fail "a dry run queued a job"
+"${ctl[@]}" apply "$work/ok.yaml" --wait || fail "apply --wait"
+received_ok 0 "$work/a.bin" && received_ok 1 "$work/a.bin" || fail "batch content"
+
+# Malformed socket traffic gets error replies; the daemon keeps serving.
+reply=$(printf 'this is not json\n' | socat -t 2 - UNIX-CONNECT:"$sock")
+echo "$reply" | jq -e '.error.code == -32700' >/dev/null || fail "parse error reply: $reply"
+reply=$(printf '{"id":1,"method":"no.such"}\n' | socat -t 2 - UNIX-CONNECT:"$sock")
+echo "$reply" | jq -e '.id == 1 and .error.code == -32601' >/dev/null || fail "unknown method: $reply"
+reply=$(printf '{"id":2,"method":"jobs.get","params":{"job":"x"}}\n' | socat -t 2 - UNIX-CONNECT:"$sock")
+echo "$reply" | jq -e '.error.code == -32602' >/dev/null || fail "wrong type: $reply"
+head -c $((1100 * 1024)) /dev/zero | tr '\0' 'a' | socat -t 2 - UNIX-CONNECT:"$sock" >/dev/null || true
+"${ctl[@]}" version >/dev/null || fail "daemon stopped answering after bad input"
+
+# Others than root/the daemon's uid/the group may read but not change.
+chmod 755 "$work"
+sed -i "s|^daemon:|daemon:\n  socket_mode: 0666|" "$work/fwupgw.yaml"
+stop_daemon
+start_daemon
+chmod 644 "$work/a.bin"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$build/fwupctl" --socket "$sock" devices \
+    >/dev/null || fail "an unprivileged user cannot read"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$build/fwupctl" --socket "$sock" \
+    queue dev-0 "$work/a.bin" 2>&1) && fail "an unprivileged user queued a job"
+echo "$out" | grep -qi "permission" || fail "unclear permission error: $out"
+
+stop_daemon
+echo "PASS"

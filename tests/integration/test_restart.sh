@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# kill -9 mid-transfer: the restarted daemon requeues the job (counting the
+# lost attempt), completes it, and neither loses nor duplicates it. SIGTERM
+# mid-transfer: the job is interrupted cleanly and stays queued, uncounted.
+. "$(dirname "$0")/lib.sh"
+
+start_sim 1 --baud 38400 --bits 10 --turnaround-us 1000 --device-options '0:block_timeout=1000'
+write_config 1 "max_attempts: 5" "retry_backoff: {initial: 200ms, max: 1s}"
+start_daemon
+make_image "$work/a.bin" 30000
+j=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+transferring() { [ "$(job_field "$j" bytes_done)" -ge 4096 ]; }
+wait_for transferring
+kill -9 "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+daemon_pid=
+db=$work/state/fwupgw.db
+[ "$(sqlite3 "$db" "select state from jobs where id=$j")" = running ] ||
+    fail "store does not show the job running after kill -9"
+start_daemon
+wait_for job_state_is "$j" succeeded
+[ "$(job_field "$j" attempt)" -ge 2 ] || fail "the killed attempt was not counted"
+received_ok 0 "$work/a.bin" || fail "content after restart"
+[ "$(sqlite3 "$db" "select count(*) from jobs")" = 1 ] || fail "jobs lost or duplicated"
+"${ctl[@]}" --json history --job "$j" | jq -e '[.events[].kind] | index("recovered")' \
+    >/dev/null || fail "no recovered event"
+
+# SIGTERM: clean interrupt, stays queued, attempt not counted.
+j=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+wait_for transferring
+stop_daemon
+[ "$(sqlite3 "$db" "select state || ':' || attempt from jobs where id=$j")" = queued:0 ] ||
+    fail "after SIGTERM: $(sqlite3 "$db" "select state, attempt from jobs where id=$j")"
+wait_for grep -q "dev0 aborted" "$work/sim/events.log"
+start_daemon
+wait_for job_state_is "$j" succeeded
+[ "$(job_field "$j" attempt)" = 1 ] || fail "interrupted run was counted"
+
+# Loop breaker: a job whose every run dies with the daemon is failed.
+stop_daemon
+sed -i 's/max_attempts: 5/max_attempts: 2/' "$work/fwupgw.yaml"
+start_daemon
+j=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+for _ in 1 2; do
+    wait_for transferring
+    kill -9 "$daemon_pid"
+    wait "$daemon_pid" 2>/dev/null || true
+    daemon_pid=
+    start_daemon
+done
+wait_for job_state_is "$j" failed
+job_field "$j" last_error | grep -q "loop breaker" || fail "loop breaker message"
+stop_daemon
+echo "PASS"
