@@ -756,7 +756,7 @@ START_TEST(test_cancel)
     ck_assert_int_eq(fwup_store_job_interrupt(st, u, 1300), 0);
     ck_assert_int_eq(get(st, u).state, FWUP_JOB_CANCELLED);
 
-    /* A restart clears a stale request: start resets cancel_requested. */
+    /* No such job. */
     ck_assert_int_eq(fwup_store_job_cancel(st, 9999, 1, &was_running), FWUP_STORE_NOT_FOUND);
     fwup_store_close(st);
 }
