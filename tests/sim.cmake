@@ -1,0 +1,8 @@
+# Simulated device models (simdev.h) and the virtual-clock engine<->device
+# harness (simlink.h). Engines are passed in as `const struct fwup_protocol *`,
+# so this library does not link any protocol.
+add_library(fwup_sim STATIC
+  ${CMAKE_CURRENT_SOURCE_DIR}/sim/simdev.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/sim/xmodem_dev.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/sim/simlink.c)
+target_include_directories(fwup_sim PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sim)

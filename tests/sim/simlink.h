@@ -1,0 +1,84 @@
+/*
+ * In-process harness that wires a protocol engine (protocol.h) to a simulated
+ * device (simdev.h) over a modelled serial line, on a virtual clock.
+ *
+ * It is a discrete-event simulation: a byte queued at virtual time t on a
+ * paced line arrives when its last bit does, queued behind earlier bytes in
+ * the same direction; device replies start no sooner than turnaround_us
+ * after the device sends them; timers are events. Nothing depends on the
+ * machine's speed and a run is a pure function of the config (and seed), so
+ * tests can assert on byte counts and virtual times.
+ */
+#ifndef FWUPGW_SIMLINK_H
+#define FWUPGW_SIMLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fwupgw/protocol.h>
+
+#include "simdev.h"
+
+enum simlink_dir {
+    SIMLINK_H2D = 1u << 0, /* host (engine) to device */
+    SIMLINK_D2H = 1u << 1, /* device to host */
+    SIMLINK_BOTH = SIMLINK_H2D | SIMLINK_D2H,
+};
+
+struct simlink_config {
+    const struct fwup_protocol *proto;
+    const struct fwup_job_params *params;
+    const struct simdev_class *dev_class;
+    const char *dev_options; /* simdev option string, may be NULL */
+
+    uint32_t baud;          /* 0: bytes take no time on the line */
+    uint32_t bits_per_byte; /* 10 for 8N1, 11 for 8E1; 0 means 10 */
+    uint32_t turnaround_us; /* device reply latency */
+
+    /* Faults, drawn per byte from a PRNG seeded with `seed`. A corrupted
+     * byte has one random bit flipped (so, as on a real line, a NAK never
+     * turns into an ACK). */
+    double drop_rate;
+    double corrupt_rate;
+    unsigned fault_dirs; /* mask of enum simlink_dir; 0 means both */
+    uint32_t delay_us;   /* extra line time per byte (an inter-character gap) */
+    uint64_t seed;
+
+    uint64_t max_virtual_ms; /* give up at this virtual time; 0 means 10 minutes */
+    uint32_t cancel_at_ms;   /* call on_cancel at this virtual time; 0: never */
+
+    /* Optional observer of every byte string put on the line, before faults,
+     * with the virtual time it was queued. */
+    void (*tap)(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data, size_t len);
+    void *tap_ctx;
+    int verbose; /* print engine log lines to stderr */
+};
+
+struct simlink_result {
+    enum fwup_result result; /* as passed to finish(); TRANSIENT if it never came */
+    char message[256];       /* finish() message, or why the run stopped */
+    uint64_t virtual_us;     /* virtual time of finish() (or of the stop) */
+    uint64_t bytes_host_to_dev, bytes_dev_to_host; /* queued on the line, before faults */
+    uint64_t bytes_dropped, bytes_corrupted;
+    uint64_t progress_calls;
+    char last_phase[32];
+    uint64_t last_done;
+    enum simdev_state dev_state; /* after the host's last bytes reached the device */
+    uint8_t *dev_content;        /* copy of content(); free with simlink_result_free */
+    size_t dev_content_len;
+    unsigned dev_completions;
+    int engine_finished; /* 0: time limit or deadlock (no pending event) */
+    /* Engine misbehaviour: host calls after finish(), a second finish(),
+     * progress going backwards within a phase or beyond total. */
+    unsigned protocol_errors;
+};
+
+/*
+ * Run one job to completion. Returns 0 when the simulation ran (whatever the
+ * job's result), -1 if the image was refused or the engine or the device
+ * could not be created (reason in out->message).
+ */
+int simlink_run(const struct simlink_config *cfg, struct simlink_result *out);
+void simlink_result_free(struct simlink_result *r);
+
+#endif

@@ -1,0 +1,990 @@
+/*
+ * XMODEM sender engine: CRC vector, direct engine checks with a mock host,
+ * the device model on its own, and engine + device over the virtual-clock
+ * link with every kind of fault.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fwupgw/protocol.h>
+
+#include "crc16.h"
+#include "simdev.h"
+#include "simlink.h"
+
+extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
+#define PROTO (&FWUP_PROTOCOL_SYMBOL)
+
+#define SOH 0x01
+#define STX 0x02
+#define EOT 0x04
+#define ACK 0x06
+#define NAK 0x15
+#define CAN 0x18
+
+/* ---- helpers ---- */
+
+static uint8_t *random_bytes(size_t n, uint32_t seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    uint32_t x = seed * 2654435761u + 1;
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    return p;
+}
+
+struct job {
+    struct fwup_segment seg[4];
+    struct fwup_image img;
+    struct fwup_option opt[8];
+    struct fwup_job_params params;
+    uint8_t *data;
+    size_t len;
+};
+
+/* One segment of `len` random bytes at 0x08000000, then options as
+ * "name", "value" pairs ending with NULL. */
+static void job_init(struct job *j, size_t len, uint32_t seed, ...)
+{
+    memset(j, 0, sizeof(*j));
+    j->data = random_bytes(len, seed);
+    j->len = len;
+    j->seg[0] = (struct fwup_segment){0x08000000, (uint32_t)len, j->data};
+    j->img = (struct fwup_image){j->seg, 1, len};
+    va_list ap;
+    va_start(ap, seed);
+    const char *k;
+    while ((k = va_arg(ap, const char *)) != NULL) {
+        ck_assert_uint_lt(j->params.noptions, 8);
+        j->opt[j->params.noptions].name = k;
+        j->opt[j->params.noptions].value = va_arg(ap, const char *);
+        j->params.noptions++;
+    }
+    va_end(ap);
+    j->params.device_id = "dev1";
+    j->params.image = &j->img;
+    j->params.options = j->opt;
+}
+
+static void job_free(struct job *j)
+{
+    free(j->data);
+}
+
+static const struct simdev_class *xdev(void)
+{
+    const struct simdev_class *c = simdev_find("xmodem");
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+static void base_cfg(struct simlink_config *c, const struct job *j, const char *devopts)
+{
+    memset(c, 0, sizeof(*c));
+    c->proto = PROTO;
+    c->params = &j->params;
+    c->dev_class = xdev();
+    c->dev_options = devopts;
+    c->seed = 1;
+}
+
+static void run_ok(const struct simlink_config *c, struct simlink_result *r)
+{
+    ck_assert_int_eq(simlink_run(c, r), 0);
+    ck_assert_msg(r->engine_finished, "engine did not finish: %s", r->message);
+    ck_assert_msg(r->result == FWUP_RESULT_OK, "result %d: %s", r->result, r->message);
+    ck_assert_uint_eq(r->protocol_errors, 0);
+    ck_assert_int_eq(r->dev_state, SIMDEV_COMPLETE);
+    ck_assert_uint_eq(r->dev_completions, 1);
+    ck_assert_str_eq(r->last_phase, "finish");
+}
+
+/* The device got the image, then only `pad` up to a 128-byte boundary. */
+static void check_content(const struct simlink_result *r, const uint8_t *img, size_t len,
+                          uint8_t pad)
+{
+    size_t want = (len + 127) / 128 * 128;
+    ck_assert_uint_eq(r->dev_content_len, want);
+    ck_assert_int_eq(memcmp(r->dev_content, img, len), 0);
+    for (size_t i = len; i < want; i++)
+        ck_assert_uint_eq(r->dev_content[i], pad);
+}
+
+static size_t nblocks(size_t len, size_t bs)
+{
+    return (len + bs - 1) / bs;
+}
+
+/* Wire bytes of a clean 1K-CRC transfer: 1K blocks while more than 896
+ * bytes are left, then 128-byte blocks (sx -k's rule), then EOT. */
+static uint64_t wire_1k(size_t len)
+{
+    uint64_t bytes = 0;
+    size_t left = len;
+    while (left > 0) {
+        size_t bs = left > 896 ? 1024 : 128;
+        bytes += 3 + bs + 2;
+        left = left > bs ? left - bs : 0;
+    }
+    return bytes + 1;
+}
+
+/* ---- CRC ---- */
+
+START_TEST(test_crc16_vector)
+{
+    const uint8_t *s = (const uint8_t *)"123456789";
+    ck_assert_uint_eq(fwup_crc16_xmodem(0, s, 9), 0x31C3);
+    /* incremental == one shot */
+    ck_assert_uint_eq(fwup_crc16_xmodem(fwup_crc16_xmodem(0, s, 4), s + 4, 5), 0x31C3);
+    ck_assert_uint_eq(fwup_crc16_xmodem(0, s, 0), 0);
+}
+END_TEST
+
+/* ---- descriptor and check_image ---- */
+
+START_TEST(test_descriptor)
+{
+    ck_assert_uint_eq(PROTO->abi_version, FWUP_PROTOCOL_ABI_VERSION);
+    ck_assert_uint_eq(PROTO->struct_size, sizeof(struct fwup_protocol));
+    ck_assert_str_eq(PROTO->name, "xmodem");
+    ck_assert(PROTO->transports & FWUP_TRANSPORT_SERIAL);
+    const char *want[] = {"mode",    "block",         "ymodem",        "pad",
+                          "retries", "start_timeout", "block_timeout", "eot_retry"};
+    ck_assert_uint_eq(PROTO->noptions, 8);
+    for (size_t i = 0; i < 8; i++)
+        ck_assert_str_eq(PROTO->options[i].name, want[i]);
+}
+END_TEST
+
+START_TEST(test_check_image)
+{
+    char err[256];
+    struct job j;
+    job_init(&j, 1000, 1, NULL);
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
+    j.params.flash_size = 1000;
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
+    j.params.flash_size = 999;
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "flash"));
+
+    /* sparse: the gap counts against the flash size */
+    j.seg[0].len = 10;
+    j.seg[1] = (struct fwup_segment){0x08000000 + 2000, 10, j.data};
+    j.img.nsegments = 2;
+    j.img.total = 20;
+    j.params.flash_size = 2009;
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    j.params.flash_size = 2010;
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
+
+    j.img.nsegments = 0;
+    j.img.total = 0;
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "empty"));
+    job_free(&j);
+
+    job_init(&j, 10, 1, "block", "512", NULL);
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_ptr_null(PROTO->create(&j.params, NULL, NULL, err, sizeof(err)));
+    job_free(&j);
+    job_init(&j, 10, 1, "retries", "0", NULL);
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    job_free(&j);
+    job_init(&j, 10, 1, "pad", "0xff", "mode", "checksum", "ymodem", "yes", NULL);
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
+    job_free(&j);
+}
+END_TEST
+
+/* ---- engine against a scripted mock host ---- */
+
+struct mock {
+    uint8_t sent[8192];
+    size_t nsent;
+    uint32_t timer;
+    int flushes;
+    int finished;
+    enum fwup_result result;
+    char msg[256];
+    int calls_after_finish;
+};
+
+static int m_send(void *h, const uint8_t *d, size_t n)
+{
+    struct mock *m = h;
+    m->calls_after_finish += m->finished;
+    ck_assert_uint_le(m->nsent + n, sizeof(m->sent));
+    memcpy(m->sent + m->nsent, d, n);
+    m->nsent += n;
+    return 0;
+}
+static void m_timer(void *h, uint32_t ms)
+{
+    struct mock *m = h;
+    m->calls_after_finish += m->finished;
+    m->timer = ms;
+}
+static void m_flush(void *h)
+{
+    struct mock *m = h;
+    m->flushes++;
+}
+static void m_progress(void *h, const char *p, uint64_t d, uint64_t t)
+{
+    struct mock *m = h;
+    (void)p;
+    (void)d;
+    (void)t;
+    m->calls_after_finish += m->finished;
+}
+static void m_log(void *h, enum fwup_log_prio p, const char *s)
+{
+    (void)h;
+    (void)p;
+    (void)s;
+}
+static void m_finish(void *h, enum fwup_result r, const char *msg)
+{
+    struct mock *m = h;
+    m->calls_after_finish += m->finished;
+    m->finished = 1;
+    m->result = r;
+    snprintf(m->msg, sizeof(m->msg), "%s", msg ? msg : "");
+}
+static const struct fwup_host_ops mock_ops = {m_send,     m_timer, m_flush,
+                                              m_progress, m_log,   m_finish};
+
+static void feed(struct fwup_engine *e, const char *s, size_t n)
+{
+    PROTO->on_rx(e, (const uint8_t *)s, n);
+}
+
+START_TEST(test_engine_garbage_and_duplicate_start)
+{
+    struct job j;
+    struct mock m = {0};
+    char err[128];
+    job_init(&j, 300, 7, "block", "128", NULL);
+    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    ck_assert_ptr_nonnull(e);
+    PROTO->on_start(e);
+    ck_assert_uint_eq(m.timer, 60000);
+    feed(e, "U-Boot> \r\n", 10); /* a banner is not a start byte */
+    ck_assert_uint_eq(m.nsent, 0);
+    feed(e, "C", 1);
+    ck_assert_uint_eq(m.nsent, 133);
+    ck_assert_uint_eq(m.sent[0], SOH);
+    ck_assert_uint_eq(m.sent[1], 1);
+    ck_assert_uint_eq(m.sent[2], 0xfe);
+    ck_assert_int_eq(memcmp(m.sent + 3, j.data, 128), 0);
+    uint16_t crc = fwup_crc16_xmodem(0, j.data, 128);
+    ck_assert_uint_eq(m.sent[131], crc >> 8);
+    ck_assert_uint_eq(m.sent[132], crc & 0xff);
+    ck_assert_uint_eq(m.timer, 10000);
+    /* repeated start bytes and noise while block 1 is in flight: nothing */
+    feed(e, "CCxyz\x18q", 7); /* a lone CAN is noise too */
+    ck_assert_uint_eq(m.nsent, 133);
+    feed(e, "\x06", 1);
+    ck_assert_uint_eq(m.nsent, 266);
+    ck_assert_uint_eq(m.sent[133 + 1], 2);
+    /* NAK: same block again */
+    feed(e, "\x15", 1);
+    ck_assert_uint_eq(m.nsent, 399);
+    ck_assert_int_eq(memcmp(m.sent + 133, m.sent + 266, 133), 0);
+    /* timeout: flush stale input, same block again */
+    PROTO->on_timer(e);
+    ck_assert_int_eq(m.flushes, 1);
+    ck_assert_uint_eq(m.nsent, 532);
+    ck_assert_int_eq(memcmp(m.sent + 133, m.sent + 399, 133), 0);
+    feed(e, "\x06", 1);
+    /* block 3: 44 bytes of image then pad 0x1A */
+    ck_assert_uint_eq(m.nsent, 665);
+    ck_assert_int_eq(memcmp(m.sent + 532 + 3, j.data + 256, 44), 0);
+    ck_assert_uint_eq(m.sent[532 + 3 + 44], 0x1a);
+    ck_assert_uint_eq(m.sent[532 + 3 + 127], 0x1a);
+    feed(e, "\x06", 1);
+    ck_assert_uint_eq(m.nsent, 666);
+    ck_assert_uint_eq(m.sent[665], EOT);
+    ck_assert_uint_eq(m.timer, 2000);
+    ck_assert(!m.finished);
+    feed(e, "\x06", 1);
+    ck_assert(m.finished);
+    ck_assert_int_eq(m.result, FWUP_RESULT_OK);
+    ck_assert_int_eq(m.calls_after_finish, 0);
+    PROTO->destroy(e);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_engine_checksum_and_retries)
+{
+    struct job j;
+    struct mock m = {0};
+    char err[128];
+    job_init(&j, 100, 3, "retries", "3", NULL);
+    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    ck_assert_ptr_nonnull(e);
+    PROTO->on_start(e);
+    feed(e, "\x15", 1); /* NAK start: checksum mode, so 128-byte blocks despite block=1k */
+    ck_assert_uint_eq(m.nsent, 132);
+    ck_assert_uint_eq(m.sent[0], SOH);
+    uint8_t sum = 0;
+    for (size_t i = 0; i < 128; i++)
+        sum = (uint8_t)(sum + m.sent[3 + i]);
+    ck_assert_uint_eq(m.sent[131], sum);
+    feed(e, "\x15", 1);
+    PROTO->on_timer(e);
+    ck_assert(!m.finished);
+    feed(e, "\x15", 1); /* third failure: give up */
+    ck_assert(m.finished);
+    ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_ptr_nonnull(strstr(m.msg, "block 1"));
+    /* the receiver was told: at least two CANs at the end */
+    ck_assert_uint_ge(m.nsent, 3 * 132 + 2);
+    ck_assert_uint_eq(m.sent[3 * 132], CAN);
+    ck_assert_uint_eq(m.sent[3 * 132 + 1], CAN);
+    ck_assert_int_eq(m.calls_after_finish, 0);
+    PROTO->destroy(e);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_engine_host_cancel)
+{
+    struct job j;
+    struct mock m = {0};
+    char err[128];
+    job_init(&j, 100, 3, NULL);
+    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    PROTO->on_start(e);
+    feed(e, "C", 1);
+    size_t before = m.nsent;
+    PROTO->on_cancel(e);
+    ck_assert(m.finished);
+    ck_assert_int_eq(m.result, FWUP_RESULT_CANCELLED);
+    ck_assert_uint_ge(m.nsent - before, 2);
+    ck_assert_uint_eq(m.sent[before], CAN);
+    ck_assert_uint_eq(m.sent[before + 1], CAN);
+    ck_assert_uint_eq(m.timer, 0);
+    ck_assert_int_eq(m.calls_after_finish, 0);
+    PROTO->destroy(e);
+    job_free(&j);
+}
+END_TEST
+
+/* ---- device model alone ---- */
+
+struct devio {
+    uint8_t out[4096];
+    size_t n;
+    uint32_t timer;
+};
+static void dv_send(void *ctx, const uint8_t *d, size_t n)
+{
+    struct devio *io = ctx;
+    ck_assert_uint_le(io->n + n, sizeof(io->out));
+    memcpy(io->out + io->n, d, n);
+    io->n += n;
+}
+static void dv_timer(void *ctx, uint32_t ms)
+{
+    ((struct devio *)ctx)->timer = ms;
+}
+
+static void make_block(uint8_t *b, uint8_t num, const uint8_t *data)
+{
+    b[0] = SOH;
+    b[1] = num;
+    b[2] = (uint8_t)~num;
+    memcpy(b + 3, data, 128);
+    uint16_t c = fwup_crc16_xmodem(0, data, 128);
+    b[131] = (uint8_t)(c >> 8);
+    b[132] = (uint8_t)c;
+}
+
+START_TEST(test_device_model_direct)
+{
+    const struct simdev_class *c = xdev();
+    struct devio io = {0};
+    struct simdev_io ops = {dv_send, dv_timer};
+    char err[128];
+    ck_assert_ptr_null(c->create("bogus=1", &ops, &io, err, sizeof(err)));
+    ck_assert_ptr_null(c->create("nak_blocks=1/x", &ops, &io, err, sizeof(err)));
+    struct simdev *d = c->create("start_interval=500", &ops, &io, err, sizeof(err));
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(c->state(d), SIMDEV_IDLE);
+    uint8_t data[256], blk[133];
+    for (int i = 0; i < 256; i++)
+        data[i] = (uint8_t)i;
+
+    for (int round = 0; round < 2; round++) {
+        io.n = 0;
+        c->start(d);
+        ck_assert_uint_eq(io.n, 1);
+        ck_assert_uint_eq(io.out[0], 'C');
+        ck_assert_uint_eq(io.timer, 500);
+        /* three 'C's, then NAK (checksum fallback) */
+        c->on_timer(d);
+        c->on_timer(d);
+        ck_assert_uint_eq(io.out[2], 'C');
+        if (round == 1) {
+            c->on_timer(d);
+            ck_assert_uint_eq(io.out[3], NAK);
+            break;
+        }
+        make_block(blk, 1, data);
+        c->on_rx(d, blk, sizeof(blk));
+        ck_assert_uint_eq(io.out[io.n - 1], ACK);
+        ck_assert_int_eq(c->state(d), SIMDEV_BUSY);
+        c->on_rx(d, blk, sizeof(blk)); /* duplicate: ACK, discarded */
+        ck_assert_uint_eq(io.out[io.n - 1], ACK);
+        make_block(blk, 2, data + 128);
+        blk[50] ^= 1; /* bad CRC: purge then NAK */
+        c->on_rx(d, blk, sizeof(blk));
+        ck_assert_uint_eq(io.out[io.n - 1], ACK);
+        c->on_timer(d);
+        ck_assert_uint_eq(io.out[io.n - 1], NAK);
+        blk[50] ^= 1;
+        c->on_rx(d, blk, sizeof(blk));
+        ck_assert_uint_eq(io.out[io.n - 1], ACK);
+        uint8_t eot = EOT;
+        c->on_rx(d, &eot, 1);
+        ck_assert_uint_eq(io.out[io.n - 1], ACK);
+        ck_assert_int_eq(c->state(d), SIMDEV_COMPLETE);
+        ck_assert_uint_eq(c->completions(d), 1);
+        size_t len;
+        const uint8_t *content = c->content(d, &len);
+        ck_assert_uint_eq(len, 256);
+        ck_assert_int_eq(memcmp(content, data, 256), 0);
+    }
+    /* a new job: idle again, but the last content is kept */
+    ck_assert_int_eq(c->state(d), SIMDEV_IDLE);
+    size_t len;
+    c->content(d, &len);
+    ck_assert_uint_eq(len, 256);
+    /* out-of-sequence block: CAN */
+    make_block(blk, 5, data);
+    /* checksum mode now (after NAK fallback): a 132-byte frame */
+    uint8_t sum = 0;
+    for (int i = 0; i < 128; i++)
+        sum = (uint8_t)(sum + data[i]);
+    blk[131] = sum;
+    io.n = 0;
+    c->on_rx(d, blk, 132);
+    ck_assert_int_eq(c->state(d), SIMDEV_ABORTED);
+    ck_assert_uint_ge(io.n, 2);
+    ck_assert_uint_eq(io.out[0], CAN);
+    ck_assert_uint_eq(io.out[1], CAN);
+    c->destroy(d);
+}
+END_TEST
+
+/* ---- engine + device over simlink ---- */
+
+static const size_t sizes[] = {1, 127, 128, 129, 1023, 1024, 1025, 100000};
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+START_TEST(test_link_crc_1k)
+{
+    size_t len = sizes[_i];
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, len, (uint32_t)len, NULL);
+    base_cfg(&c, &j, NULL);
+    run_ok(&c, &r);
+    check_content(&r, j.data, len, 0x1a);
+    ck_assert_uint_eq(r.last_done, len);
+    ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(len));
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_crc_128)
+{
+    size_t len = sizes[_i];
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, len, (uint32_t)len + 1, "block", "128", "pad", "0x55", NULL);
+    base_cfg(&c, &j, NULL);
+    run_ok(&c, &r);
+    check_content(&r, j.data, len, 0x55);
+    ck_assert_uint_eq(r.bytes_host_to_dev, nblocks(len, 128) * 133 + 1);
+    /* 'C', one ACK per block, ACK of EOT */
+    ck_assert_uint_eq(r.bytes_dev_to_host, 1 + nblocks(len, 128) + 1);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_checksum)
+{
+    size_t len = sizes[_i];
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, len, (uint32_t)len + 2, NULL); /* block=1k, yet 128 is forced */
+    base_cfg(&c, &j, "mode=checksum");
+    run_ok(&c, &r);
+    check_content(&r, j.data, len, 0x1a);
+    ck_assert_uint_eq(r.bytes_host_to_dev, nblocks(len, 128) * 132 + 1);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_forced_checksum_vs_crc_receiver)
+{
+    /* the receiver tries 'C' three times (3 s apart), then NAK */
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 5000, 9, "mode", "checksum", NULL);
+    base_cfg(&c, &j, NULL);
+    run_ok(&c, &r);
+    check_content(&r, j.data, j.len, 0x1a);
+    ck_assert_uint_eq(r.bytes_host_to_dev, nblocks(j.len, 128) * 132 + 1);
+    ck_assert_uint_ge(r.virtual_us, 9000000);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_sparse)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 700, 11, NULL);
+    /* 300 bytes at 0x1000, 400 at 0x2000: 4096 + 400 flat bytes */
+    j.seg[0] = (struct fwup_segment){0x1000, 300, j.data};
+    j.seg[1] = (struct fwup_segment){0x2000, 400, j.data + 300};
+    j.img.nsegments = 2;
+    base_cfg(&c, &j, NULL);
+    run_ok(&c, &r);
+    ck_assert_uint_eq(r.dev_content_len, 4096 + 512);
+    ck_assert_int_eq(memcmp(r.dev_content, j.data, 300), 0);
+    for (size_t i = 300; i < 4096; i++)
+        ck_assert_uint_eq(r.dev_content[i], 0xff);
+    ck_assert_int_eq(memcmp(r.dev_content + 4096, j.data + 300, 400), 0);
+    for (size_t i = 4096 + 400; i < r.dev_content_len; i++)
+        ck_assert_uint_eq(r.dev_content[i], 0x1a);
+    ck_assert_uint_eq(r.last_done, 4496);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_block_number_wrap)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    size_t len = 300 * 128 + 17; /* 301 blocks: numbers wrap 255 -> 0 */
+    job_init(&j, len, 12, "block", "128", NULL);
+    base_cfg(&c, &j, NULL);
+    run_ok(&c, &r);
+    check_content(&r, j.data, len, 0x1a);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+/* Faults: (drop, corrupt) x (0.001, 0.01) x direction. 1K blocks survive
+ * 0.1 % per byte; at 1 % a 1029-byte block almost never gets through, so
+ * those runs use 128-byte blocks and more retries, as a user would. */
+struct fault_case {
+    double drop, corrupt;
+    unsigned dirs;
+};
+static const struct fault_case faults[] = {
+    {0.001, 0, SIMLINK_BOTH}, {0.01, 0, SIMLINK_BOTH}, {0, 0.001, SIMLINK_BOTH},
+    {0, 0.01, SIMLINK_BOTH},  {0.01, 0, SIMLINK_H2D},  {0.01, 0, SIMLINK_D2H},
+    {0, 0.01, SIMLINK_H2D},   {0, 0.01, SIMLINK_D2H},  {0.005, 0.005, SIMLINK_BOTH},
+};
+#define NFAULTS (sizeof(faults) / sizeof(faults[0]))
+
+START_TEST(test_link_faults)
+{
+    const struct fault_case *f = &faults[_i];
+    int heavy = f->drop + f->corrupt >= 0.01;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        size_t len = 20000 + (size_t)seed * 333;
+        if (heavy)
+            job_init(&j, len, (uint32_t)seed, "block", "128", "retries", "60", NULL);
+        else
+            job_init(&j, len, (uint32_t)seed, "retries", "40", NULL);
+        base_cfg(&c, &j, "max_errors=100");
+        c.baud = 115200;
+        c.bits_per_byte = 10;
+        c.turnaround_us = 500;
+        c.drop_rate = f->drop;
+        c.corrupt_rate = f->corrupt;
+        c.fault_dirs = f->dirs;
+        c.seed = seed;
+        c.max_virtual_ms = 3600 * 1000;
+        run_ok(&c, &r);
+        check_content(&r, j.data, len, 0x1a);
+        /* the faults did happen, and cost retransmissions */
+        ck_assert_uint_gt(r.bytes_dropped + r.bytes_corrupted, 0);
+        ck_assert_uint_gt(r.bytes_host_to_dev, heavy ? nblocks(len, 128) * 133 + 1 : wire_1k(len));
+        simlink_result_free(&r);
+        job_free(&j);
+    }
+}
+END_TEST
+
+START_TEST(test_link_deterministic)
+{
+    struct simlink_result r[2];
+    struct job j;
+    job_init(&j, 30000, 5, "block", "128", "retries", "60", NULL);
+    for (int k = 0; k < 2; k++) {
+        struct simlink_config c;
+        base_cfg(&c, &j, "max_errors=100");
+        c.baud = 57600;
+        c.drop_rate = 0.004;
+        c.corrupt_rate = 0.004;
+        c.seed = 42;
+        run_ok(&c, &r[k]);
+    }
+    ck_assert_uint_eq(r[0].virtual_us, r[1].virtual_us);
+    ck_assert_uint_eq(r[0].bytes_host_to_dev, r[1].bytes_host_to_dev);
+    ck_assert_uint_eq(r[0].bytes_dev_to_host, r[1].bytes_dev_to_host);
+    ck_assert_uint_eq(r[0].bytes_dropped, r[1].bytes_dropped);
+    simlink_result_free(&r[0]);
+    simlink_result_free(&r[1]);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_nak_blocks)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 10 * 1024, 21, NULL);
+    base_cfg(&c, &j, "nak_blocks=3/7");
+    run_ok(&c, &r);
+    check_content(&r, j.data, j.len, 0x1a);
+    ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(j.len) + 2 * 1029);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_receiver_cancel)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 10 * 1024, 22, NULL);
+    base_cfg(&c, &j, "cancel_at=3");
+    ck_assert_int_eq(simlink_run(&c, &r), 0);
+    ck_assert(r.engine_finished);
+    ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_ptr_nonnull(strstr(r.message, "receiver cancelled"));
+    ck_assert_int_eq(r.dev_state, SIMDEV_ABORTED);
+    ck_assert_uint_eq(r.last_done, 2048);
+    ck_assert_uint_eq(r.protocol_errors, 0);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_max_size)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 4000, 23, NULL);
+    base_cfg(&c, &j, "max_size=2048");
+    ck_assert_int_eq(simlink_run(&c, &r), 0);
+    ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_ptr_nonnull(strstr(r.message, "receiver cancelled"));
+    ck_assert_int_eq(r.dev_state, SIMDEV_ABORTED);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_silent_device)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 10 * 1024, 24, NULL);
+    base_cfg(&c, &j, "silent_after=2");
+    c.baud = 115200;
+    ck_assert_int_eq(simlink_run(&c, &r), 0);
+    ck_assert(r.engine_finished);
+    ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_msg(strstr(r.message, "block 3") != NULL, "%s", r.message);
+    ck_assert_ptr_nonnull(strstr(r.message, "timeout"));
+    /* 10 tries x 10 s, plus line time */
+    ck_assert_uint_ge(r.virtual_us, 100000000);
+    ck_assert_uint_lt(r.virtual_us, 102000000);
+    ck_assert_uint_eq(r.last_done, 2048);
+    ck_assert_uint_eq(r.bytes_host_to_dev, 2 * 1029 + 10 * 1029 + 16);
+    ck_assert_uint_eq(r.protocol_errors, 0);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_never_starts)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 1000, 25, "start_timeout", "5000", NULL);
+    base_cfg(&c, &j, "silent_after=0");
+    ck_assert_int_eq(simlink_run(&c, &r), 0);
+    ck_assert(r.engine_finished);
+    ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_ptr_nonnull(strstr(r.message, "start"));
+    ck_assert_uint_eq(r.virtual_us, 5000000);
+    ck_assert_uint_eq(r.bytes_host_to_dev, 0);
+    ck_assert_str_eq(r.last_phase, "connect");
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+struct eot_tap {
+    uint64_t t[16];
+    int n;
+};
+static void eot_tap_fn(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
+{
+    struct eot_tap *e = ctx;
+    if (dir == SIMLINK_H2D && n == 1 && d[0] == EOT && e->n < 16)
+        e->t[e->n++] = t_us;
+}
+
+START_TEST(test_link_eot_silence)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct eot_tap tap = {0};
+    job_init(&j, 5000, 26, NULL);
+    base_cfg(&c, &j, "eot_silence=1000");
+    c.baud = 115200;
+    c.turnaround_us = 1000;
+    c.tap = eot_tap_fn;
+    c.tap_ctx = &tap;
+    run_ok(&c, &r);
+    check_content(&r, j.data, j.len, 0x1a);
+    ck_assert_int_eq(tap.n, 1); /* the ACK came after 1 s: no second EOT */
+    ck_assert_uint_ge(r.virtual_us, tap.t[0] + 1000000);
+    simlink_result_free(&r);
+
+    /* ACK of the first EOT lost: the EOT is re-sent, but not before 1.5 s */
+    tap.n = 0;
+    base_cfg(&c, &j, "eot_silence=1000");
+    c.tap = eot_tap_fn;
+    c.tap_ctx = &tap;
+    c.baud = 115200;
+    c.drop_rate = 0.2;
+    c.fault_dirs = SIMLINK_D2H;
+    job_free(&j);
+    job_init(&j, 2000, 27, "retries", "100", NULL);
+    c.params = &j.params;
+    int resent = 0;
+    for (uint64_t seed = 1; seed < 20 && !resent; seed++) {
+        tap.n = 0;
+        c.seed = seed;
+        run_ok(&c, &r);
+        for (int i = 1; i < tap.n; i++) {
+            ck_assert_uint_ge(tap.t[i] - tap.t[i - 1], 1500000);
+            resent = 1;
+        }
+        simlink_result_free(&r);
+    }
+    ck_assert(resent);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_host_cancel)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 100000, 28, NULL);
+    base_cfg(&c, &j, NULL);
+    c.baud = 115200;
+    c.turnaround_us = 1000;
+    c.cancel_at_ms = 500;
+    ck_assert_int_eq(simlink_run(&c, &r), 0);
+    ck_assert(r.engine_finished);
+    ck_assert_int_eq(r.result, FWUP_RESULT_CANCELLED);
+    ck_assert_uint_eq(r.virtual_us, 500000);
+    ck_assert_int_eq(r.dev_state, SIMDEV_ABORTED);
+    ck_assert_str_eq(r.last_phase, "transfer");
+    ck_assert_uint_gt(r.last_done, 0);
+    ck_assert_uint_lt(r.last_done, j.len);
+    ck_assert_uint_eq(r.protocol_errors, 0);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_ymodem)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 3000, 29, "ymodem", "true", NULL);
+    base_cfg(&c, &j, "expect_name=dev1.bin");
+    c.baud = 115200;
+    run_ok(&c, &r);
+    /* the receiver truncates to the size announced in block 0 */
+    ck_assert_uint_eq(r.dev_content_len, j.len);
+    ck_assert_int_eq(memcmp(r.dev_content, j.data, j.len), 0);
+    /* block 0, data, EOT, empty block 0 */
+    ck_assert_uint_eq(r.bytes_host_to_dev, 133 + wire_1k(j.len) + 133);
+    simlink_result_free(&r);
+
+    /* a receiver expecting another name refuses block 0 */
+    base_cfg(&c, &j, "expect_name=other.bin");
+    ck_assert_int_eq(simlink_run(&c, &r), 0);
+    ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_ptr_nonnull(strstr(r.message, "cancelled"));
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_slow_line_tx_done)
+{
+    /* At 1200 baud a 1K block takes 8.6 s, longer than block_timeout: the
+     * timer must count from the end of transmission (on_tx_done). */
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 3000, 30, "block_timeout", "2000", NULL);
+    base_cfg(&c, &j, NULL);
+    c.baud = 1200;
+    c.turnaround_us = 1000;
+    run_ok(&c, &r);
+    check_content(&r, j.data, j.len, 0x1a);
+    ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(j.len));
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_efficiency)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    size_t kib = 64;
+    job_init(&j, kib * 1024, 31, NULL);
+    base_cfg(&c, &j, NULL);
+    run_ok(&c, &r);
+    /* wire bytes per payload KiB: 1029 (STX, number, complement, 1024, CRC) */
+    ck_assert_uint_eq((r.bytes_host_to_dev - 1) / kib, 1029);
+    ck_assert_uint_eq(r.bytes_host_to_dev, kib * 1029 + 1);
+    /* one round trip per KiB */
+    ck_assert_uint_eq(r.bytes_dev_to_host, 1 + kib + 1);
+    simlink_result_free(&r);
+
+    /* goodput at 115200 8N1 with 1 ms turnaround, for information only */
+    job_free(&j);
+    job_init(&j, 100000, 32, NULL);
+    base_cfg(&c, &j, NULL);
+    c.baud = 115200;
+    c.bits_per_byte = 10;
+    c.turnaround_us = 1000;
+    run_ok(&c, &r);
+    double secs = (double)r.virtual_us / 1e6;
+    double rate = (double)j.len / secs;
+    printf("xmodem-1k virtual goodput at 115200 8N1, 1 ms turnaround: %.0f B/s = %.3f of 11.3 "
+           "kB/s\n",
+           rate, rate / 11300.0);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_bad_setup)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, 100, 1, NULL);
+    base_cfg(&c, &j, "no_such_option=1");
+    ck_assert_int_eq(simlink_run(&c, &r), -1);
+    ck_assert_ptr_nonnull(strstr(r.message, "device"));
+    j.params.flash_size = 10;
+    base_cfg(&c, &j, NULL);
+    ck_assert_int_eq(simlink_run(&c, &r), -1);
+    ck_assert_int_eq(r.result, FWUP_RESULT_PERMANENT);
+    job_free(&j);
+}
+END_TEST
+
+static Suite *xmodem_suite(void)
+{
+    Suite *s = suite_create("xmodem");
+    TCase *t = tcase_create("engine");
+    tcase_add_test(t, test_crc16_vector);
+    tcase_add_test(t, test_descriptor);
+    tcase_add_test(t, test_check_image);
+    tcase_add_test(t, test_engine_garbage_and_duplicate_start);
+    tcase_add_test(t, test_engine_checksum_and_retries);
+    tcase_add_test(t, test_engine_host_cancel);
+    tcase_add_test(t, test_device_model_direct);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("link");
+    tcase_set_timeout(t, 120);
+    tcase_add_loop_test(t, test_link_crc_1k, 0, NSIZES);
+    tcase_add_loop_test(t, test_link_crc_128, 0, NSIZES);
+    tcase_add_loop_test(t, test_link_checksum, 0, NSIZES);
+    tcase_add_test(t, test_link_forced_checksum_vs_crc_receiver);
+    tcase_add_test(t, test_link_sparse);
+    tcase_add_test(t, test_link_block_number_wrap);
+    tcase_add_loop_test(t, test_link_faults, 0, NFAULTS);
+    tcase_add_test(t, test_link_deterministic);
+    tcase_add_test(t, test_link_nak_blocks);
+    tcase_add_test(t, test_link_receiver_cancel);
+    tcase_add_test(t, test_link_max_size);
+    tcase_add_test(t, test_link_silent_device);
+    tcase_add_test(t, test_link_never_starts);
+    tcase_add_test(t, test_link_eot_silence);
+    tcase_add_test(t, test_link_host_cancel);
+    tcase_add_test(t, test_link_ymodem);
+    tcase_add_test(t, test_link_slow_line_tx_done);
+    tcase_add_test(t, test_link_efficiency);
+    tcase_add_test(t, test_link_bad_setup);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(xmodem_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
