@@ -1,0 +1,383 @@
+/*
+ * Single-job commands: fwupctl queue, status, cancel.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fwupctl.h"
+#include "output.h"
+
+static const char *const formats[] = {"auto", "bin", "ihex", "srec", "dfu", "dfuse"};
+
+static bool valid_format(const char *f)
+{
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+        if (!strcmp(f, formats[i]))
+            return true;
+    return false;
+}
+
+/* 64 hex digits, lowered in place. */
+static bool valid_sha256(char *s)
+{
+    size_t n = strlen(s);
+    if (n != 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+        s[i] = (char)tolower((unsigned char)s[i]);
+    }
+    return true;
+}
+
+static void queue_help(void)
+{
+    printf("Usage: fwupctl queue DEVICE IMAGE [OPTIONS]\n"
+           "\n"
+           "Queue IMAGE for DEVICE and print the new job's id. fwupctl opens IMAGE\n"
+           "itself and passes the open file to the daemon.\n"
+           "\n"
+           "  --format F         auto (default), bin, ihex, srec, dfu or dfuse\n"
+           "  --address A        load address of a raw binary (decimal or 0x hex;\n"
+           "                     default: the device's flash base)\n"
+           "  --version V        version label stored with the job\n"
+           "  --sha256 HEX       refuse the image unless its SHA-256 is HEX\n"
+           "  --max-attempts N   override the retry limit\n"
+           "  --wait             follow the job until it finishes (like watch);\n"
+           "                     exit 4 if it failed or was cancelled\n");
+}
+
+int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"address", required_argument, NULL, 'a'},
+        {"version", required_argument, NULL, 'v'},
+        {"sha256", required_argument, NULL, 's'},
+        {"max-attempts", required_argument, NULL, 'm'},
+        {"wait", no_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *format = NULL, *version = NULL;
+    char *sha = NULL;
+    uint64_t address = 0, max_attempts = 0;
+    bool have_address = false, have_max = false, wait = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'f':
+            if (!valid_format(optarg))
+                return fwupctl_usage("queue", "unknown format '%s'", optarg);
+            format = optarg;
+            break;
+        case 'a':
+            if (fwupctl_parse_u64(optarg, &address) < 0 || address > INT64_MAX)
+                return fwupctl_usage("queue", "bad address '%s'", optarg);
+            have_address = true;
+            break;
+        case 'v':
+            version = optarg;
+            break;
+        case 's':
+            if (!valid_sha256(optarg))
+                return fwupctl_usage("queue", "--sha256 needs 64 hex digits");
+            sha = optarg;
+            break;
+        case 'm':
+            if (fwupctl_parse_u64(optarg, &max_attempts) < 0 || max_attempts < 1 ||
+                max_attempts > 1000)
+                return fwupctl_usage("queue", "bad --max-attempts '%s'", optarg);
+            have_max = true;
+            break;
+        case 'w':
+            wait = true;
+            break;
+        case 'h':
+            queue_help();
+            return FWUPCTL_EXIT_OK;
+        default:
+            return fwupctl_bad_option("queue", opt, argv);
+        }
+    }
+    if (argc - optind < 2)
+        return fwupctl_usage("queue", "needs DEVICE and IMAGE");
+    if (argc - optind > 2)
+        return fwupctl_usage("queue", "unexpected argument '%s'", argv[optind + 2]);
+    const char *device = argv[optind], *path = argv[optind + 1];
+
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fwupctl_err("cannot open %s: %s", path, strerror(errno));
+        return FWUPCTL_EXIT_ERROR;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+        fwupctl_err("%s: not a readable file", path);
+        close(fd);
+        return FWUPCTL_EXIT_ERROR;
+    }
+
+    struct fwup_client c;
+    int rc = fwupctl_connect(ctx, &c);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    json_t *res = NULL;
+    /* Subscribe before queueing so not even the first event is missed. */
+    if (wait) {
+        rc = fwupctl_call(&c, "events.subscribe", NULL, NULL, 0, &res);
+        json_decref(res);
+        res = NULL;
+        if (rc)
+            goto out;
+    }
+    json_t *params = json_pack("{s:s, s:{s:i}}", "device", device, "image", "fd", 0);
+    if (format)
+        json_object_set_new(params, "format", json_string(format));
+    if (have_address)
+        json_object_set_new(params, "address", json_integer((json_int_t)address));
+    if (sha)
+        json_object_set_new(params, "sha256", json_string(sha));
+    if (version)
+        json_object_set_new(params, "version", json_string(version));
+    if (have_max)
+        json_object_set_new(params, "max_attempts", json_integer((json_int_t)max_attempts));
+    rc = fwupctl_call(&c, "jobs.queue", params, &fd, 1, &res);
+    close(fd);
+    fd = -1;
+    if (rc)
+        goto out;
+    json_t *job = json_object_get(res, "job");
+    json_t *jid = json_object_get(job, "id");
+    if (!json_is_integer(jid)) {
+        fwupctl_err("daemon reply to jobs.queue has no job id");
+        rc = FWUPCTL_EXIT_ERROR;
+        goto out;
+    }
+    if (ctx->json)
+        fwup_json_print(stdout, res);
+    else
+        printf("%" JSON_INTEGER_FORMAT "\n", json_integer_value(jid));
+    fflush(stdout);
+    if (wait) {
+        int64_t id = json_integer_value(jid);
+        struct fwupctl_watch_opts wo = {
+            .jobs = &id, .njobs = 1, .exit_when_done = true, .subscribed = true};
+        rc = fwupctl_watch(ctx, &c, &wo);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    json_decref(res);
+    fwup_client_close(&c);
+    return rc;
+}
+
+static void add_job_row(struct fwup_table *t, const json_t *job)
+{
+    struct fwup_job_view v;
+    if (fwup_job_view_from_json(&v, job) < 0)
+        return;
+    char id[32], progress[96] = "-", attempt[32];
+    snprintf(id, sizeof(id), "%" PRId64, v.id);
+    if (v.total > 0)
+        snprintf(progress, sizeof(progress), "%u%% %" PRIu64 "/%" PRIu64 " B",
+                 fwup_percent(v.done, v.total), v.done, v.total);
+    snprintf(attempt, sizeof(attempt), "%d/%d", v.attempt, v.max_attempts);
+    char state[48];
+    snprintf(state, sizeof(state), "%s%s", v.state,
+             v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancelling)" : "");
+    const char *row[] = {id,
+                         v.device,
+                         state,
+                         v.phase[0] ? v.phase : NULL,
+                         progress,
+                         attempt,
+                         v.error[0] ? v.error : NULL};
+    fwup_table_add(t, row);
+}
+
+static void print_job_detail(const json_t *job)
+{
+    struct fwup_job_view v;
+    fwup_job_view_from_json(&v, job);
+    char buf[128];
+    const json_t *img = json_object_get(job, "image");
+    printf("%-12s%" PRId64 "\n", "job:", v.id);
+    printf("%-12s%s\n", "device:", v.device);
+    if (v.batch > 0)
+        printf("%-12s%" PRId64 "\n", "batch:", v.batch);
+    else
+        printf("%-12s-\n", "batch:");
+    printf("%-12s%s%s\n", "state:", v.state,
+           v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancel requested)" : "");
+    printf("%-12s%s\n", "phase:", v.phase[0] ? v.phase : "-");
+    printf("%-12s%u%% %" PRIu64 "/%" PRIu64 " B\n", "progress:", fwup_percent(v.done, v.total),
+           v.done, v.total);
+    printf("%-12s%d/%d\n", "attempt:", v.attempt, v.max_attempts);
+    if (json_is_object(img)) {
+        const char *sha = json_string_value(json_object_get(img, "sha256"));
+        const char *fmt = json_string_value(json_object_get(img, "format"));
+        json_int_t size = json_integer_value(json_object_get(img, "size"));
+        printf("%-12s%s %s %" JSON_INTEGER_FORMAT " B\n", "image:", sha ? sha : "-",
+               fmt ? fmt : "-", size);
+    }
+    printf("%-12s%s\n", "version:", v.version[0] ? v.version : "-");
+    static const char *const times[][2] = {{"created", "created:"},
+                                           {"started", "started:"},
+                                           {"finished", "finished:"},
+                                           {"not_before", "not before:"}};
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        json_int_t ms = json_integer_value(json_object_get(job, times[i][0]));
+        printf("%-12s%s\n", times[i][1], fwup_fmt_time(buf, sizeof(buf), ms));
+    }
+    printf("%-12s%s\n", "error:", v.error[0] ? v.error : "-");
+}
+
+static void status_help(void)
+{
+    printf("Usage: fwupctl status [JOB | DEVICE] [--device D] [--limit N]\n"
+           "\n"
+           "Without an argument: the most recent jobs (newest first) as a table of\n"
+           "ID, DEVICE, STATE, PHASE, PROGRESS, ATTEMPT and ERROR.\n"
+           "With a numeric JOB: that job in detail; exit 4 if it failed or was\n"
+           "cancelled. With DEVICE (or --device for a numeric device id): that\n"
+           "device's jobs.\n"
+           "\n"
+           "  --device D   list the jobs of device D\n"
+           "  --limit N    at most N jobs in a list (default 20)\n");
+}
+
+int fwupctl_cmd_status(const struct fwupctl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"device", required_argument, NULL, 'd'},
+        {"limit", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *device = NULL;
+    uint64_t limit = 20;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            device = optarg;
+            break;
+        case 'l':
+            if (fwupctl_parse_u64(optarg, &limit) < 0 || limit < 1 || limit > 1000000)
+                return fwupctl_usage("status", "bad --limit '%s'", optarg);
+            break;
+        case 'h':
+            status_help();
+            return FWUPCTL_EXIT_OK;
+        default:
+            return fwupctl_bad_option("status", opt, argv);
+        }
+    }
+    if (argc - optind > 1)
+        return fwupctl_usage("status", "unexpected argument '%s'", argv[optind + 1]);
+    int64_t job = 0;
+    if (optind < argc) {
+        if (device)
+            return fwupctl_usage("status", "give either --device or an argument");
+        if (fwupctl_parse_job_id(argv[optind], &job) < 0)
+            device = argv[optind];
+    }
+
+    json_t *res;
+    int rc;
+    if (job > 0) {
+        rc = fwupctl_call_once(ctx, "jobs.get", json_pack("{s:I}", "job", (json_int_t)job), &res);
+        if (rc)
+            return rc;
+        json_t *j = json_object_get(res, "job");
+        if (ctx->json)
+            fwup_json_print(stdout, res);
+        else
+            print_job_detail(j);
+        const char *state = json_string_value(json_object_get(j, "state"));
+        rc = state && (!strcmp(state, "failed") || !strcmp(state, "cancelled"))
+                 ? FWUPCTL_EXIT_JOB_FAILED
+                 : FWUPCTL_EXIT_OK;
+        json_decref(res);
+        return rc;
+    }
+
+    json_t *params = json_pack("{s:I}", "limit", (json_int_t)limit);
+    if (device)
+        json_object_set_new(params, "device", json_string(device));
+    rc = fwupctl_call_once(ctx, "jobs.list", params, &res);
+    if (rc)
+        return rc;
+    if (ctx->json) {
+        fwup_json_print(stdout, res);
+    } else {
+        static const char *const hdr[] = {"ID",       "DEVICE",  "STATE", "PHASE",
+                                          "PROGRESS", "ATTEMPT", "ERROR"};
+        struct fwup_table t;
+        fwup_table_init(&t, 7, hdr);
+        size_t i;
+        json_t *j;
+        json_array_foreach(json_object_get(res, "jobs"), i, j) add_job_row(&t, j);
+        fwup_table_print(&t, stdout);
+        fwup_table_free(&t);
+    }
+    json_decref(res);
+    return FWUPCTL_EXIT_OK;
+}
+
+static void cancel_help(void)
+{
+    printf("Usage: fwupctl cancel JOB\n"
+           "\n"
+           "Cancel JOB. A queued job is cancelled at once; a running job is asked to\n"
+           "abort cleanly. Prints the job's resulting state, e.g.\n"
+           "\"job 12 dev3 cancelled\" or \"job 12 dev3 running transfer (cancel requested)\".\n");
+}
+
+int fwupctl_cmd_cancel(const struct fwupctl_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (opt == 'h') {
+            cancel_help();
+            return FWUPCTL_EXIT_OK;
+        }
+        return fwupctl_bad_option("cancel", opt, argv);
+    }
+    if (argc - optind != 1)
+        return fwupctl_usage("cancel", "needs exactly one JOB");
+    int64_t job;
+    if (fwupctl_parse_job_id(argv[optind], &job) < 0)
+        return fwupctl_usage("cancel", "bad job id '%s'", argv[optind]);
+    json_t *res;
+    int rc =
+        fwupctl_call_once(ctx, "jobs.cancel", json_pack("{s:I}", "job", (json_int_t)job), &res);
+    if (rc)
+        return rc;
+    if (ctx->json) {
+        fwup_json_print(stdout, res);
+    } else {
+        struct fwup_job_view v;
+        char line[512];
+        if (fwup_job_view_from_json(&v, json_object_get(res, "job")) == 0)
+            printf("%s\n", fwup_fmt_state_line(line, sizeof(line), &v));
+    }
+    json_decref(res);
+    return FWUPCTL_EXIT_OK;
+}

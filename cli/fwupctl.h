@@ -1,0 +1,78 @@
+/*
+ * fwupctl internals shared by the command files: exit codes, the global
+ * options, error reporting and the command entry points.
+ */
+#ifndef FWUPCTL_H
+#define FWUPCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "client.h"
+
+#ifndef FWUP_VERSION
+#define FWUP_VERSION "0.0.0"
+#endif
+
+/* Exit codes (also listed in `fwupctl --help`). */
+enum fwupctl_exit {
+    FWUPCTL_EXIT_OK = 0,
+    FWUPCTL_EXIT_ERROR = 1,       /* the daemon refused, or a bad input file */
+    FWUPCTL_EXIT_USAGE = 2,       /* bad command line */
+    FWUPCTL_EXIT_UNREACHABLE = 3, /* cannot connect, connection lost, no reply */
+    FWUPCTL_EXIT_JOB_FAILED = 4,  /* a job asked about failed or was cancelled */
+};
+
+struct fwupctl_ctx {
+    const char *socket_path;
+    bool json;
+    int timeout_ms; /* per reply, < 0 forever */
+};
+
+/* "fwupctl: <message>" on stderr. */
+void fwupctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports a usage error for `cmd` and returns FWUPCTL_EXIT_USAGE. */
+int fwupctl_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* For a getopt_long() result ':' or '?' (optstring starting with ':'):
+ * reports the offending option and returns FWUPCTL_EXIT_USAGE. */
+int fwupctl_bad_option(const char *cmd, int opt, char **argv);
+
+/* Connects; on failure reports and returns FWUPCTL_EXIT_UNREACHABLE. */
+int fwupctl_connect(const struct fwupctl_ctx *ctx, struct fwup_client *c);
+/* fwup_client_call that reports failures; returns an exit code. */
+int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, const int *fds,
+                 size_t nfds, json_t **result);
+/* Connect, one call, close: for the simple read commands. */
+int fwupctl_call_once(const struct fwupctl_ctx *ctx, const char *method, json_t *params,
+                      json_t **result);
+
+/* Parses a whole decimal or 0x-hex number; -1 if it is not one. */
+int fwupctl_parse_u64(const char *s, uint64_t *out);
+/* A job id: a positive decimal integer. */
+int fwupctl_parse_job_id(const char *s, int64_t *out);
+
+/* Live progress (watch.c), shared by `watch`, `queue --wait`, `apply --wait`. */
+struct fwupctl_watch_opts {
+    const int64_t *jobs; /* follow these jobs ... */
+    size_t njobs;
+    int64_t batch; /* ... and/or this batch (0 = none); neither: all active jobs */
+    bool exit_when_done;
+    bool subscribed; /* the caller already sent events.subscribe on this connection */
+};
+int fwupctl_watch(const struct fwupctl_ctx *ctx, struct fwup_client *c,
+                  const struct fwupctl_watch_opts *o);
+
+/* Commands: argv[0] is the command name; the return value is the exit code. */
+int fwupctl_cmd_devices(const struct fwupctl_ctx *ctx, int argc, char **argv);
+int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv);
+int fwupctl_cmd_status(const struct fwupctl_ctx *ctx, int argc, char **argv);
+int fwupctl_cmd_cancel(const struct fwupctl_ctx *ctx, int argc, char **argv);
+int fwupctl_cmd_watch(const struct fwupctl_ctx *ctx, int argc, char **argv);
+int fwupctl_cmd_history(const struct fwupctl_ctx *ctx, int argc, char **argv);
+int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv);
+int fwupctl_cmd_version(const struct fwupctl_ctx *ctx, int argc, char **argv);
+
+#endif

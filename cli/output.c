@@ -1,0 +1,427 @@
+/*
+ * fwupctl output helpers. See output.h.
+ */
+#include "output.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+char *fwup_fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+    if (bytes < 1000) {
+        snprintf(buf, len, "%" PRIu64 " B", bytes);
+        return buf;
+    }
+    double v = (double)bytes;
+    size_t u = 0;
+    /* 999.95 would print as "1000.0": switch unit before that. */
+    while (v >= 999.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1000.0;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+char *fwup_fmt_size_iec(char *buf, size_t len, uint64_t bytes)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", bytes);
+        return buf;
+    }
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024.0;
+        u++;
+    }
+    if (v == floor(v))
+        snprintf(buf, len, "%.0f %s", v, units[u]);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+char *fwup_fmt_rate(char *buf, size_t len, double bytes_per_sec)
+{
+    if (!isfinite(bytes_per_sec) || bytes_per_sec < 0)
+        bytes_per_sec = 0;
+    char size[32];
+    fwup_fmt_size(size, sizeof(size), (uint64_t)llround(bytes_per_sec));
+    snprintf(buf, len, "%s/s", size);
+    return buf;
+}
+
+char *fwup_fmt_duration(char *buf, size_t len, int64_t s)
+{
+    if (s < 0)
+        snprintf(buf, len, "--");
+    else if (s < 60)
+        snprintf(buf, len, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s % 3600) / 60);
+    else
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
+    return buf;
+}
+
+int64_t fwup_eta_seconds(uint64_t done, uint64_t total, double rate)
+{
+    if (total == 0 || !isfinite(rate) || rate <= 0)
+        return -1;
+    if (done >= total)
+        return 0;
+    return (int64_t)ceil((double)(total - done) / rate);
+}
+
+char *fwup_fmt_time(char *buf, size_t len, int64_t epoch_ms)
+{
+    if (epoch_ms <= 0) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    time_t t = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) {
+        snprintf(buf, len, "%" PRId64, epoch_ms);
+        return buf;
+    }
+    char date[32];
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    long off = tm.tm_gmtoff;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    snprintf(buf, len, "%s%c%02ld:%02ld", date, sign, off / 3600, (off % 3600) / 60);
+    return buf;
+}
+
+unsigned fwup_percent(uint64_t done, uint64_t total)
+{
+    if (total == 0)
+        return 0;
+    if (done >= total)
+        return 100;
+    /* Long double keeps this exact for any 64-bit byte count we will see. */
+    return (unsigned)((long double)done * 100.0L / (long double)total);
+}
+
+char *fwup_fmt_bar(char *buf, size_t len, unsigned width, uint64_t done, uint64_t total)
+{
+    if (len == 0)
+        return buf;
+    unsigned fill = 0;
+    if (total > 0)
+        fill = done >= total ? width : (unsigned)((long double)done * width / (long double)total);
+    size_t o = 0;
+    if (o + 1 < len)
+        buf[o++] = '[';
+    for (unsigned i = 0; i < width && o + 1 < len; i++)
+        buf[o++] = i < fill ? '#' : '-';
+    if (o + 1 < len)
+        buf[o++] = ']';
+    buf[o] = '\0';
+    return buf;
+}
+
+void fwup_sanitize(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            *p = ' ';
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            /* UTF-8 encoded C1 control (U+0080..U+009F, e.g. CSI). */
+            p[0] = ' ';
+            p[1] = ' ';
+            p++;
+        }
+    }
+}
+
+static void copy_str(char *dst, size_t len, const json_t *v)
+{
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+    snprintf(dst, len, "%s", s);
+    fwup_sanitize(dst);
+}
+
+static int64_t get_int(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return 0;
+}
+
+int fwup_job_view_from_json(struct fwup_job_view *v, const json_t *job)
+{
+    memset(v, 0, sizeof(*v));
+    if (!json_is_object(job) || !json_is_integer(json_object_get(job, "id")))
+        return -1;
+    v->id = get_int(job, "id");
+    v->batch = get_int(job, "batch");
+    copy_str(v->device, sizeof(v->device), json_object_get(job, "device"));
+    copy_str(v->state, sizeof(v->state), json_object_get(job, "state"));
+    copy_str(v->phase, sizeof(v->phase), json_object_get(job, "phase"));
+    copy_str(v->error, sizeof(v->error), json_object_get(job, "last_error"));
+    copy_str(v->version, sizeof(v->version), json_object_get(job, "version"));
+    int64_t done = get_int(job, "bytes_done"), total = get_int(job, "bytes_total");
+    v->done = done > 0 ? (uint64_t)done : 0;
+    v->total = total > 0 ? (uint64_t)total : 0;
+    v->attempt = (int)get_int(job, "attempt");
+    v->max_attempts = (int)get_int(job, "max_attempts");
+    v->cancel_requested = json_is_true(json_object_get(job, "cancel_requested"));
+    v->updated = get_int(job, "updated");
+    return 0;
+}
+
+bool fwup_job_state_final(const char *state)
+{
+    return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled");
+}
+
+/* Bounded append: keeps the buffer NUL-terminated whatever happens. */
+static void appendf(char *buf, size_t len, size_t *off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void appendf(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+    if (*off >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *off, len - *off, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    *off += (size_t)n;
+    if (*off >= len)
+        *off = len - 1;
+}
+
+/* The state words after "job N dev": shared by the state and live lines. */
+static void append_status(char *buf, size_t len, size_t *off, const struct fwup_job_view *v,
+                          bool with_state)
+{
+    bool final = fwup_job_state_final(v->state);
+    if (with_state)
+        appendf(buf, len, off, "%s", v->state[0] ? v->state : "unknown");
+    if (!strcmp(v->state, "running") && v->phase[0])
+        appendf(buf, len, off, "%s%s", with_state ? " " : "", v->phase);
+    else if (!with_state)
+        appendf(buf, len, off, "%s", v->state[0] ? v->state : "unknown");
+    /* A queued job with an error is waiting for its retry. */
+    if (v->error[0] && strcmp(v->state, "succeeded") && strcmp(v->state, "running"))
+        appendf(buf, len, off, ": %s", v->error);
+    if (v->attempt > 1)
+        appendf(buf, len, off, " (attempt %d/%d)", v->attempt, v->max_attempts);
+    if (v->cancel_requested && !final)
+        appendf(buf, len, off, " (cancel requested)");
+}
+
+char *fwup_fmt_state_line(char *buf, size_t len, const struct fwup_job_view *v)
+{
+    size_t off = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    appendf(buf, len, &off, "job %" PRId64 " %s ", v->id, v->device);
+    append_status(buf, len, &off, v, true);
+    return buf;
+}
+
+char *fwup_fmt_progress_line(char *buf, size_t len, const struct fwup_job_view *v, double rate)
+{
+    size_t off = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    appendf(buf, len, &off, "job %" PRId64 " %s %s %u%% %" PRIu64 "/%" PRIu64 " B", v->id,
+            v->device, v->phase[0] ? v->phase : v->state, fwup_percent(v->done, v->total), v->done,
+            v->total);
+    if (rate > 0) {
+        char r[32], eta[32];
+        fwup_fmt_rate(r, sizeof(r), rate);
+        fwup_fmt_duration(eta, sizeof(eta), fwup_eta_seconds(v->done, v->total, rate));
+        appendf(buf, len, &off, " %s eta %s", r, eta);
+    }
+    return buf;
+}
+
+/* Cuts `s` after `width` UTF-8 code points. */
+static void truncate_columns(char *s, unsigned width)
+{
+    unsigned cols = 0;
+    for (char *p = s; *p; p++) {
+        if (((unsigned char)*p & 0xc0) == 0x80)
+            continue;
+        if (cols == width) {
+            *p = '\0';
+            return;
+        }
+        cols++;
+    }
+}
+
+char *fwup_fmt_live_line(char *buf, size_t len, const struct fwup_job_view *v, double rate,
+                         unsigned width)
+{
+    size_t off = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    char bar[64];
+    fwup_fmt_bar(bar, sizeof(bar), 20, v->done, v->total);
+    appendf(buf, len, &off, "job %-5" PRId64 " %-12s %s %3u%%", v->id, v->device, bar,
+            fwup_percent(v->done, v->total));
+    if (v->total > 0 || v->done > 0)
+        appendf(buf, len, &off, "  %" PRIu64 "/%" PRIu64 " B", v->done, v->total);
+    if (!strcmp(v->state, "running") && rate > 0) {
+        char r[32], eta[32];
+        fwup_fmt_rate(r, sizeof(r), rate);
+        fwup_fmt_duration(eta, sizeof(eta), fwup_eta_seconds(v->done, v->total, rate));
+        appendf(buf, len, &off, "  %s  eta %s", r, eta);
+    }
+    appendf(buf, len, &off, "  ");
+    append_status(buf, len, &off, v, false);
+    if (width > 0)
+        truncate_columns(buf, width);
+    return buf;
+}
+
+void fwup_rate_reset(struct fwup_rate *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+double fwup_rate_update(struct fwup_rate *r, int64_t now_ms, uint64_t bytes)
+{
+    if (!r->have || bytes < r->last_bytes) {
+        r->have = true;
+        r->rate = 0;
+        r->last_ms = now_ms;
+        r->last_bytes = bytes;
+        return r->rate;
+    }
+    int64_t dt = now_ms - r->last_ms;
+    if (dt <= 0)
+        return r->rate; /* same instant: wait for time to pass */
+    double inst = (double)(bytes - r->last_bytes) * 1000.0 / (double)dt;
+    if (r->rate <= 0) {
+        r->rate = inst;
+    } else {
+        double alpha = 1.0 - exp(-(double)dt / 2000.0);
+        r->rate += alpha * (inst - r->rate);
+    }
+    r->last_ms = now_ms;
+    r->last_bytes = bytes;
+    return r->rate;
+}
+
+void fwup_table_init(struct fwup_table *t, size_t ncols, const char *const *headers)
+{
+    memset(t, 0, sizeof(*t));
+    t->ncols = ncols;
+    fwup_table_add(t, headers);
+    t->nrows = 0; /* the header is row -1, not counted */
+}
+
+void fwup_table_add(struct fwup_table *t, const char *const *cells)
+{
+    size_t rows = t->cells ? t->nrows + 1 : 0; /* rows stored incl. header */
+    if (rows + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **n = realloc(t->cells, cap * t->ncols * sizeof(*n));
+        if (!n)
+            abort();
+        t->cells = n;
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < t->ncols; i++) {
+        char *c = strdup(cells[i] ? cells[i] : "-");
+        if (!c)
+            abort();
+        fwup_sanitize(c);
+        t->cells[rows * t->ncols + i] = c;
+    }
+    if (rows > 0)
+        t->nrows++;
+}
+
+static size_t utf8_width(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+char *fwup_table_render(const struct fwup_table *t)
+{
+    size_t *w = calloc(t->ncols ? t->ncols : 1, sizeof(*w));
+    size_t total = 1;
+    if (!w)
+        abort();
+    for (size_t r = 0; r <= t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+            size_t cw = utf8_width(s);
+            if (cw > w[c])
+                w[c] = cw;
+            total += strlen(s) + 2;
+        }
+    for (size_t c = 0; c < t->ncols; c++)
+        total += (w[c] + 2) * (t->nrows + 1);
+    char *out = malloc(total);
+    if (!out)
+        abort();
+    size_t o = 0;
+    for (size_t r = 0; r <= t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+            size_t l = strlen(s);
+            memcpy(out + o, s, l);
+            o += l;
+            if (c + 1 < t->ncols) {
+                for (size_t pad = utf8_width(s); pad < w[c] + 2; pad++)
+                    out[o++] = ' ';
+            }
+        }
+        out[o++] = '\n';
+    }
+    out[o] = '\0';
+    free(w);
+    return out;
+}
+
+void fwup_table_print(const struct fwup_table *t, FILE *f)
+{
+    char *s = fwup_table_render(t);
+    fputs(s, f);
+    free(s);
+}
+
+void fwup_table_free(struct fwup_table *t)
+{
+    if (t->cells)
+        for (size_t i = 0; i < (t->nrows + 1) * t->ncols; i++)
+            free(t->cells[i]);
+    free(t->cells);
+    memset(t, 0, sizeof(*t));
+}
+
+void fwup_json_print(FILE *f, const json_t *value)
+{
+    json_dumpf(value, f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    fputc('\n', f);
+}
