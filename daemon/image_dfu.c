@@ -85,12 +85,14 @@ int fwup_img_parse_dfuse(const uint8_t *data, size_t len, struct fwup_img_builde
         return fwup_img_error(b->err, b->errlen, "offset 0: bad DfuSe signature");
     if (data[5] != 0x01)
         return fwup_img_error(b->err, b->errlen, "offset 5: unsupported DfuSe version %u", data[5]);
+    /* UM0391 calls this "total DFU file length": dfuse-pack counts the
+     * suffix, other writers (fwupd) don't. Take either, nothing else. */
     uint32_t image_size = le32(data + 6);
-    if (image_size != body)
+    if (image_size != body && image_size != len)
         return fwup_img_error(b->err, b->errlen,
-                              "offset 6: DfuSe image size %lu does not match the %zu bytes before "
-                              "the suffix",
-                              (unsigned long)image_size, body);
+                              "offset 6: DfuSe image size %lu matches neither the file (%zu bytes) "
+                              "nor the part before the suffix (%zu)",
+                              (unsigned long)image_size, len, body);
     unsigned ntargets = data[10];
     size_t off = DFUSE_PREFIX_LEN;
 

@@ -752,6 +752,13 @@ START_TEST(test_dfuse_valid)
     ck_assert_uint_eq(img.alt[1], 0);
     ck_assert_uint_eq(img.alt[2], 1);
     fwup_image_free(&img);
+
+    /* dfuse-pack (shipped with dfu-util) counts the suffix in the image size */
+    put_le32_at(&b, 6, (uint32_t)b.len);
+    reseal(b.p, b.len);
+    parse_ok(b.p, b.len, FWUP_IMAGE_DFUSE, 0, &img);
+    ck_assert_uint_eq(img.view.nsegments, 3);
+    fwup_image_free(&img);
     buf_free(&b);
 
     /* adjacent data in different alts stays two segments; targets may come
