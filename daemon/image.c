@@ -68,11 +68,6 @@ int fwup_img_error(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static int is_hex(int c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* The first non-blank line starts with `lead` (and for S-records a digit),
  * and the rest of that line is hex digits up to optional trailing blanks. */
 static int looks_like_text(const uint8_t *data, size_t len, char lead)
@@ -89,7 +84,7 @@ static int looks_like_text(const uint8_t *data, size_t len, char lead)
         i++;
     }
     size_t digits = 0;
-    while (i < len && is_hex(data[i])) {
+    while (i < len && fwup_img_hexval(data[i]) >= 0) {
         i++;
         digits++;
     }
