@@ -131,6 +131,7 @@ static void settle(struct fwup_sched *s, struct active *a, enum fwup_result res,
     } else if (res == FWUP_RESULT_TRANSIENT && j->attempt < j->max_attempts) {
         uint32_t wait = backoff_ms(a->conf->cfg, j->attempt);
         rc = fwup_store_job_retry(st, j->id, now + wait, msg, now);
+        fwup_sched_kick(s); /* rescan, which arms the wake-up for the back-off */
         log_warn("job %" PRId64 " (%s): attempt %d of %d failed: %s; retrying in %u ms", j->id,
                  j->device, j->attempt, j->max_attempts, msg, wait);
     } else {
@@ -343,7 +344,10 @@ static void scan(uv_timer_t *t)
     }
     free(c.v);
     fwupd_notify_status(d);
-    if (next_wake)
+    /* Wake for the earliest back-off expiry, unless a sooner scan (a kick
+     * from a retry just recorded) is already due. */
+    if (next_wake && (!uv_is_active((uv_handle_t *)&s->wake) ||
+                      uv_timer_get_due_in(&s->wake) > (uint64_t)(next_wake - now)))
         uv_timer_start(&s->wake, scan, (uint64_t)(next_wake - now), 0);
 }
 

@@ -87,7 +87,9 @@ static int configure(int fd, const struct fwup_cfg_link *link, char *err, size_t
         t.c_cflag |= CRTSCTS;
     else if (link->flow == FWUP_FLOW_XONXOFF)
         t.c_iflag |= IXON | IXOFF;
-    t.c_cc[VMIN] = 0;
+    /* VMIN 1: a non-blocking read with no data then fails with EAGAIN,
+     * so 0 really means hang-up (with VMIN 0 it would mean "no data"). */
+    t.c_cc[VMIN] = 1;
     t.c_cc[VTIME] = 0;
     cfsetispeed(&t, speed);
     cfsetospeed(&t, speed);
@@ -95,9 +97,13 @@ static int configure(int fd, const struct fwup_cfg_link *link, char *err, size_t
         snprintf(err, errlen, "%s: cannot configure: %s", link->path, strerror(errno));
         return -1;
     }
-    tcflush(fd, TCIOFLUSH);
+    /* No input flush here: a receiver's start byte ('C', NAK) that arrived
+     * before the port was opened is often all it says for seconds. Engines
+     * that need a clean slate call flush_rx. */
     return 0;
 }
+
+static void on_poll(uv_poll_t *h, int status, int events);
 
 static void fail(struct fwup_serial *s, const char *what, int e)
 {
@@ -117,7 +123,7 @@ static void update_events(struct fwup_serial *s)
         want |= UV_WRITABLE;
     if (want != s->events && !s->failed && !s->closing) {
         s->events = want;
-        uv_poll_start(&s->poll, want, NULL);
+        uv_poll_start(&s->poll, want, on_poll);
     }
 }
 
