@@ -251,6 +251,10 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
     else if (fwup_image_parse(bytes, len, fmt < 0 ? FWUP_IMAGE_AUTO : (enum fwup_image_format)fmt,
                               a->job.base_address, &a->img, err, sizeof(err)) < 0)
         bad = 1;
+    /* The flash may have been re-declared by a reload since queuing. */
+    else if (fwup_image_check_range(&a->img.view, dev->flash_base, dev->flash_size, err,
+                                    sizeof(err)) < 0)
+        bad = 1;
     free(bytes);
     if (bad) {
         fail_started(s, a, err);
