@@ -29,10 +29,26 @@
 #define CAN       0x18
 #define CRC_START 'C'
 
+/* Timer expiries tolerated while the block is still leaving the host (a 1K
+ * block takes 8.6 s at 1200 baud); the timeout proper starts at on_tx_done. */
+#define MAX_TX_WAITS 10
+
 /* sx -k's rule: once this little is left, 128-byte blocks waste less than a padded 1K block. */
 #define SMALL_TAIL 896
 
 enum xm_mode { MODE_AUTO, MODE_CRC, MODE_CHECKSUM };
+
+/*
+ * After a timeout the receiver has usually timed out as well and its NAK
+ * may be on the way. Resending blindly would put two copies of the block in
+ * flight; both get answered and the second ACK would be taken for the next
+ * block, which desynchronises the transfer. So a timeout is followed by a
+ * RESYNC window (stale input flushed, a NAK in it triggers the one resend),
+ * and a resend made when the window expires by a short GUARD during which
+ * NAKs are ignored: they predate the new copy, which an lrzsz-like receiver
+ * cannot NAK before purging the line for a second.
+ */
+enum xm_wait { W_ANSWER, W_RESYNC, W_GUARD };
 
 enum xm_state {
     XS_INIT,
@@ -77,6 +93,9 @@ struct fwup_engine {
     unsigned failures; /* NAKs and timeouts on the current block / EOT */
     unsigned cans;     /* consecutive CAN bytes received */
     uint32_t cur_timeout;
+    int tx_pending;    /* sent, on_tx_done not seen yet */
+    unsigned tx_waits; /* timer expiries spent waiting for on_tx_done */
+    enum xm_wait wait; /* what the timer is counting */
 
     uint8_t frame[3 + 1024 + 2];
     size_t frame_len;
@@ -351,6 +370,9 @@ static int send_bytes(struct fwup_engine *e, const uint8_t *d, size_t n)
 static void send_and_wait(struct fwup_engine *e, const uint8_t *d, size_t n, uint32_t timeout)
 {
     e->cur_timeout = timeout;
+    e->tx_pending = 1;
+    e->tx_waits = 0;
+    e->wait = W_ANSWER;
     if (send_bytes(e, d, n) < 0)
         return;
     e->ops->timer(e->host, timeout);
@@ -392,6 +414,12 @@ static void send_current(struct fwup_engine *e)
     }
 }
 
+static uint32_t resync_ms(const struct fwup_engine *e)
+{
+    uint32_t ms = e->o.block_timeout / 10;
+    return ms < 50 ? 50 : ms > 1000 ? 1000 : ms;
+}
+
 /* A NAK or a timeout on the thing in flight. */
 static void failed(struct fwup_engine *e, const char *what, int timed_out)
 {
@@ -402,10 +430,14 @@ static void failed(struct fwup_engine *e, const char *what, int timed_out)
     }
     logf_(e, FWUP_LOG_DEBUG, "xmodem: %s on %s %u, resending", what,
           e->state == XS_EOT ? "EOT" : "block", e->state == XS_EOT ? e->failures : e->seqno);
-    /* After a timeout, anything still buffered is stale (a late answer to an
-     * older transmission) and would be mistaken for the answer to this one. */
-    if (timed_out && e->ops->flush_rx)
-        e->ops->flush_rx(e->host);
+    if (timed_out && e->state != XS_EOT) {
+        /* (a duplicated EOT is harmless: no resync for it) */
+        if (e->ops->flush_rx)
+            e->ops->flush_rx(e->host);
+        e->wait = W_RESYNC;
+        e->ops->timer(e->host, resync_ms(e));
+        return;
+    }
     send_current(e);
 }
 
@@ -514,10 +546,14 @@ static void on_byte(struct fwup_engine *e, uint8_t b)
     case XS_DATA:
     case XS_EOT:
     case XS_END:
-        if (b == ACK)
+        if (b == ACK) {
+            e->wait = W_ANSWER;
             on_ack(e);
-        else if (b == NAK)
+        } else if (b == NAK && e->wait == W_RESYNC) {
+            send_current(e); /* the answer the resync window waited for */
+        } else if (b == NAK && e->wait == W_ANSWER) {
             failed(e, "NAK", 0);
+        }
         /* A 'C' while the first block is in flight is the receiver's start
          * byte repeating itself: answering it would duplicate the block. */
         break;
@@ -599,7 +635,21 @@ static void xm_on_timer(struct fwup_engine *e)
     case XS_DATA:
     case XS_EOT:
     case XS_END:
-        failed(e, "timeout", 1);
+        if (e->wait == W_RESYNC) {
+            send_current(e);
+            if (e->state != XS_FINISHED) {
+                e->wait = W_GUARD;
+                e->ops->timer(e->host, resync_ms(e) / 2);
+            }
+        } else if (e->wait == W_GUARD) {
+            e->wait = W_ANSWER;
+            e->ops->timer(e->host, e->cur_timeout);
+        } else if (e->tx_pending && e->tx_waits < MAX_TX_WAITS) {
+            e->tx_waits++;
+            e->ops->timer(e->host, e->cur_timeout);
+        } else {
+            failed(e, "timeout", 1);
+        }
         break;
     default:
         break;
@@ -613,7 +663,9 @@ static void xm_on_tx_done(struct fwup_engine *e)
     case XS_DATA:
     case XS_EOT:
     case XS_END:
-        e->ops->timer(e->host, e->cur_timeout);
+        if (e->tx_pending && e->wait == W_ANSWER)
+            e->ops->timer(e->host, e->cur_timeout);
+        e->tx_pending = 0;
         break;
     default:
         break;

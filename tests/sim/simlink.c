@@ -257,10 +257,11 @@ static enum ev next_event(struct sim *s, uint64_t *at)
      * readable fds before an expired timer on the same iteration. */
     CAND(!fifo_empty(&s->h2d), s->h2d.v[s->h2d.head].t, EV_H2D);
     if (!s->eng_finished) {
+        /* the host learns its write completed before it reads the answer */
+        CAND(s->tx_done_pending, s->tx_done_at, EV_TX_DONE);
         CAND(!fifo_empty(&s->d2h), s->d2h.v[s->d2h.head].t, EV_D2H);
         CAND(s->dev_timer_armed, s->dev_timer_at, EV_DEV_TIMER);
         CAND(s->host_timer_armed, s->host_timer_at, EV_HOST_TIMER);
-        CAND(s->tx_done_pending, s->tx_done_at, EV_TX_DONE);
         CAND(s->cancel_pending, s->cancel_at, EV_CANCEL);
     }
 #undef CAND

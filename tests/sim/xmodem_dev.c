@@ -435,7 +435,12 @@ static void on_byte(struct simdev *d, uint8_t c)
         arm(d, d->char_timeout);
         return;
     case P_EOT:
-        arm(d, d->eot_silence); /* lrzsz: any byte restarts the silence */
+        /* lrzsz: an EOT counts only if the line stays quiet after it;
+         * otherwise it was a block number (4) whose SOH was lost. */
+        if (c == EOT)
+            arm(d, d->eot_silence);
+        else
+            purge(d);
         return;
     case P_START:
     case P_HEADER:

@@ -301,9 +301,13 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     feed(e, "\x15", 1);
     ck_assert_uint_eq(m.nsent, 399);
     ck_assert_int_eq(memcmp(m.sent + 133, m.sent + 266, 133), 0);
-    /* timeout: flush stale input, same block again */
+    /* timeout: flush stale input, listen a while, then the same block again */
+    PROTO->on_tx_done(e);
     PROTO->on_timer(e);
     ck_assert_int_eq(m.flushes, 1);
+    ck_assert_uint_eq(m.nsent, 399);
+    ck_assert_uint_eq(m.timer, 1000);
+    PROTO->on_timer(e);
     ck_assert_uint_eq(m.nsent, 532);
     ck_assert_int_eq(memcmp(m.sent + 133, m.sent + 399, 133), 0);
     feed(e, "\x06", 1);
@@ -342,10 +346,15 @@ START_TEST(test_engine_checksum_and_retries)
     for (size_t i = 0; i < 128; i++)
         sum = (uint8_t)(sum + m.sent[3 + i]);
     ck_assert_uint_eq(m.sent[131], sum);
-    feed(e, "\x15", 1);
-    PROTO->on_timer(e);
+    feed(e, "\x15", 1); /* failure 1: resend */
+    ck_assert_uint_eq(m.nsent, 2 * 132);
+    PROTO->on_tx_done(e);
+    PROTO->on_timer(e); /* failure 2: resync window */
+    ck_assert_uint_eq(m.nsent, 2 * 132);
+    feed(e, "\x15", 1); /* the receiver's NAK in the window: resend, not a new failure */
+    ck_assert_uint_eq(m.nsent, 3 * 132);
     ck_assert(!m.finished);
-    feed(e, "\x15", 1); /* third failure: give up */
+    feed(e, "\x15", 1); /* failure 3: give up */
     ck_assert(m.finished);
     ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
     ck_assert_ptr_nonnull(strstr(m.msg, "block 1"));
@@ -629,7 +638,9 @@ START_TEST(test_link_faults)
             job_init(&j, len, (uint32_t)seed, "block", "128", "retries", "60", NULL);
         else
             job_init(&j, len, (uint32_t)seed, "retries", "40", NULL);
-        base_cfg(&c, &j, "max_errors=100");
+        /* eot_silence as lrzsz: without it a lost SOH before block 4
+         * makes the block number look like an EOT */
+        base_cfg(&c, &j, "max_errors=100,eot_silence=1000");
         c.baud = 115200;
         c.bits_per_byte = 10;
         c.turnaround_us = 500;
@@ -656,7 +667,7 @@ START_TEST(test_link_deterministic)
     job_init(&j, 30000, 5, "block", "128", "retries", "60", NULL);
     for (int k = 0; k < 2; k++) {
         struct simlink_config c;
-        base_cfg(&c, &j, "max_errors=100");
+        base_cfg(&c, &j, "max_errors=100,eot_silence=1000");
         c.baud = 57600;
         c.drop_rate = 0.004;
         c.corrupt_rate = 0.004;
@@ -736,9 +747,9 @@ START_TEST(test_link_silent_device)
     ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
     ck_assert_msg(strstr(r.message, "block 3") != NULL, "%s", r.message);
     ck_assert_ptr_nonnull(strstr(r.message, "timeout"));
-    /* 10 tries x 10 s, plus line time */
-    ck_assert_uint_ge(r.virtual_us, 100000000);
-    ck_assert_uint_lt(r.virtual_us, 102000000);
+    /* 10 tries x 10 s, 9 x (1 s resync window + 0.5 s guard), plus line time */
+    ck_assert_uint_ge(r.virtual_us, 113500000);
+    ck_assert_uint_lt(r.virtual_us, 114500000);
     ck_assert_uint_eq(r.last_done, 2048);
     ck_assert_uint_eq(r.bytes_host_to_dev, 2 * 1029 + 10 * 1029 + 16);
     ck_assert_uint_eq(r.protocol_errors, 0);
