@@ -187,7 +187,9 @@ int fwup_client_send_line(struct fwup_client *c, const char *line, size_t len, c
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            lost(c, strerror(errno));
+            /* Keep the socket: the daemon may have said why before it
+             * hung up (e.g. line too long); fwup_client_call looks. */
+            snprintf(c->err, sizeof(c->err), "connection to the daemon lost: %s", strerror(errno));
             return FWUP_CLIENT_ELOST;
         }
         off += (size_t)n;
@@ -310,13 +312,22 @@ int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, 
     line[len + 1] = '\0';
     int rc = fwup_client_send_line(c, line, len + 1, fds, nfds);
     free(line);
-    if (rc != FWUP_CLIENT_OK)
+    bool send_failed = rc == FWUP_CLIENT_ELOST && c->fd >= 0;
+    if (rc != FWUP_CLIENT_OK && !send_failed)
         return rc;
 
-    int64_t deadline = c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
+    /* After a failed send, only look at what is already there. */
+    int64_t deadline = send_failed ? 0 : c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
     for (;;) {
         json_t *msg;
         rc = read_message(c, deadline, &msg);
+        if (send_failed && rc != FWUP_CLIENT_OK) {
+            if (c->fd >= 0) {
+                close(c->fd); /* err still holds the send error */
+                c->fd = -1;
+            }
+            return FWUP_CLIENT_ELOST;
+        }
         if (rc == FWUP_CLIENT_TIMEOUT) {
             snprintf(c->err, sizeof(c->err), "no reply from the daemon to %s within %d s", method,
                      c->timeout_ms / 1000);
