@@ -1,0 +1,947 @@
+/*
+ * Control socket server. Every socket is driven by a uv_poll_t rather than a
+ * uv_pipe_t: we need recvmsg() for SCM_RIGHTS and the raw fd for SO_PEERCRED.
+ *
+ * Lifetime: a connection is never freed from inside a call that may be
+ * running on its behalf. Closing marks it, stops its poll handle with
+ * uv_close() and frees it from the close callback, which libuv runs on a
+ * later loop iteration; on_close is reported from there too, so it is never
+ * re-entered from fwup_conn_reply/notify. fwup_server_stop() is the one
+ * exception: it reports on_close for every connection before returning, so
+ * the caller can tear down its own state right after.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fwupgw/sockapi.h>
+
+#define READ_CHUNK          (64 * 1024)
+#define READS_PER_EVENT     8 /* fairness between clients: level-triggered */
+#define DEFAULT_PENDING_OUT (8u * 1024 * 1024)
+#define ACCEPT_RETRY_MS     100
+
+struct pending_fd {
+    int fd;
+    uint64_t off; /* stream offset of the byte the descriptor came with */
+};
+
+struct fwup_conn {
+    struct fwup_server *srv;
+    struct fwup_conn *prev, *next;
+    uv_poll_t poll;
+    int fd;
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    int privileged;
+    void *data;
+
+    /* Unprocessed input: bytes [in_start, in_len) of in; in[0] is at stream
+     * offset in_base. in_scan: bytes from in_start already known to hold no
+     * '\n', so a long partial line is not rescanned on every read. */
+    char *in;
+    size_t in_start, in_len, in_cap, in_scan;
+    uint64_t in_base;
+
+    struct pending_fd fds[FWUP_SOCKAPI_MAX_FDS];
+    size_t nfds;
+
+    char *out;
+    size_t out_pos, out_len, out_cap;
+
+    int poll_events;       /* what the poll handle currently watches */
+    unsigned paused : 1;   /* output over max_pending_out: not reading */
+    unsigned draining : 1; /* flush the output queue, then close */
+    unsigned dead : 1;     /* uv_close() called */
+    unsigned reported : 1; /* on_close delivered */
+    unsigned answered : 1; /* the current request got its reply */
+};
+
+struct fwup_server {
+    uv_loop_t *loop;
+    struct fwup_server_callbacks cb;
+    void *ctx;
+    char *path;
+    gid_t gid;
+    int allow_unprivileged;
+    size_t max_line;
+    size_t max_pending_out;
+
+    int lfd;
+    uv_poll_t lpoll;
+    uv_timer_t retry; /* re-arms accept after EMFILE instead of spinning */
+    struct fwup_conn *conns;
+    size_t nconns;   /* live (not yet closing) connections */
+    size_t nhandles; /* handles libuv has not finished closing */
+    int stopping;
+};
+
+static void conn_update_poll(struct fwup_conn *c);
+static void conn_process(struct fwup_conn *c);
+static void conn_close(struct fwup_conn *c);
+static void conn_flush(struct fwup_conn *c);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void close_pending_fds(struct fwup_conn *c)
+{
+    for (size_t i = 0; i < c->nfds; i++)
+        close(c->fds[i].fd);
+    c->nfds = 0;
+}
+
+static size_t out_pending(const struct fwup_conn *c)
+{
+    return c->out_len - c->out_pos;
+}
+
+static int out_reserve(struct fwup_conn *c, size_t n)
+{
+    if (c->out_pos > 0 && c->out_pos == c->out_len) {
+        c->out_pos = c->out_len = 0;
+    } else if (c->out_pos > c->out_cap / 2) {
+        memmove(c->out, c->out + c->out_pos, c->out_len - c->out_pos);
+        c->out_len -= c->out_pos;
+        c->out_pos = 0;
+    }
+    if (c->out_cap - c->out_len >= n)
+        return 0;
+    size_t cap = c->out_cap ? c->out_cap : 4096;
+    while (cap - c->out_len < n)
+        cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (!p)
+        return -1;
+    c->out = p;
+    c->out_cap = cap;
+    return 0;
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+    struct fwup_conn *c = data;
+    if (out_reserve(c, size) < 0)
+        return -1;
+    memcpy(c->out + c->out_len, buf, size);
+    c->out_len += size;
+    return 0;
+}
+
+/* Appends one compact JSON line; on failure the partial line is dropped. */
+static int queue_json(struct fwup_conn *c, json_t *msg)
+{
+    size_t before = out_pending(c);
+    if (json_dump_callback(msg, dump_cb, c, JSON_COMPACT) < 0 || dump_cb("\n", 1, c) < 0) {
+        /* out_reserve may have moved the queue; the partial line is its tail */
+        c->out_len = c->out_pos + before;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- connection lifetime ------------------------------------------------ */
+
+static void server_maybe_free(struct fwup_server *srv)
+{
+    if (!srv->stopping || srv->nhandles > 0)
+        return;
+    free(srv->path);
+    free(srv);
+}
+
+static void report_close(struct fwup_conn *c)
+{
+    if (c->reported)
+        return;
+    c->reported = 1;
+    if (c->srv->cb.on_close)
+        c->srv->cb.on_close(c->srv->ctx, c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct fwup_conn *c = h->data;
+    struct fwup_server *srv = c->srv;
+
+    report_close(c);
+    close(c->fd);
+    close_pending_fds(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c->in);
+    free(c->out);
+    free(c);
+    srv->nhandles--;
+    server_maybe_free(srv);
+}
+
+/* Immediate close: pending output is dropped. The peer sees EOF at once
+ * (shutdown), the fd itself is closed only after libuv let go of it. */
+static void conn_close(struct fwup_conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = 1;
+    c->srv->nconns--;
+    shutdown(c->fd, SHUT_RDWR);
+    close_pending_fds(c);
+    uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+}
+
+/* Close once everything queued so far has been sent (or sending failed). */
+static void conn_close_after_flush(struct fwup_conn *c)
+{
+    if (c->dead)
+        return;
+    c->draining = 1;
+    close_pending_fds(c);
+    if (out_pending(c) == 0)
+        conn_close(c);
+    else
+        conn_update_poll(c);
+}
+
+static void on_conn_poll(uv_poll_t *h, int status, int events);
+
+static void conn_update_poll(struct fwup_conn *c)
+{
+    if (c->dead)
+        return;
+    int want = 0;
+    if (!c->paused && !c->draining)
+        want |= UV_READABLE;
+    if (out_pending(c) > 0)
+        want |= UV_WRITABLE;
+    if (want == c->poll_events)
+        return;
+    c->poll_events = want;
+    if (want == 0)
+        uv_poll_stop(&c->poll);
+    else if (uv_poll_start(&c->poll, want, on_conn_poll) < 0)
+        conn_close(c);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void conn_flush(struct fwup_conn *c)
+{
+    while (!c->dead && out_pending(c) > 0) {
+        ssize_t n = send(c->fd, c->out + c->out_pos, out_pending(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c->out_pos += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        /* EPIPE, ECONNRESET, ...: the peer is gone; nothing to report */
+        conn_close(c);
+        return;
+    }
+    if (c->dead)
+        return;
+    if (out_pending(c) == 0) {
+        c->out_pos = c->out_len = 0;
+        if (c->draining) {
+            conn_close(c);
+            return;
+        }
+    }
+    conn_update_poll(c);
+}
+
+/* Queues a message; sends right away unless earlier output is still waiting
+ * for the socket to become writable (order must be kept). */
+static int conn_send(struct fwup_conn *c, json_t *msg)
+{
+    int was_empty = out_pending(c) == 0;
+    if (queue_json(c, msg) < 0) {
+        /* out of memory or unencodable: the stream would lose a reply */
+        conn_close(c);
+        return -1;
+    }
+    if (was_empty)
+        conn_flush(c);
+    return c->dead ? -1 : 0;
+}
+
+static json_t *new_message(json_t *id)
+{
+    json_t *msg = json_object();
+    if (!msg)
+        return NULL;
+    json_object_set_new(msg, "v", json_integer(FWUP_SOCKAPI_VERSION));
+    if (id)
+        json_object_set(msg, "id", id);
+    else
+        json_object_set_new(msg, "id", json_null());
+    return msg;
+}
+
+void fwup_conn_reply(struct fwup_conn *conn, json_t *id, json_t *result)
+{
+    if (conn->dead || conn->draining) {
+        json_decref(result);
+        return;
+    }
+    conn->answered = 1;
+    json_t *msg = new_message(id);
+    if (!msg) {
+        json_decref(result);
+        conn_close(conn);
+        return;
+    }
+    json_object_set_new(msg, "result", result ? result : json_object());
+    conn_send(conn, msg);
+    json_decref(msg);
+}
+
+void fwup_conn_error(struct fwup_conn *conn, json_t *id, int code, const char *message,
+                     json_t *data)
+{
+    if (conn->dead || conn->draining) {
+        json_decref(data);
+        return;
+    }
+    conn->answered = 1;
+    json_t *msg = new_message(id);
+    json_t *err = json_object();
+    if (!msg || !err) {
+        json_decref(msg);
+        json_decref(err);
+        json_decref(data);
+        conn_close(conn);
+        return;
+    }
+    json_object_set_new(err, "code", json_integer(code));
+    json_object_set_new(err, "message", json_string(message ? message : ""));
+    if (data)
+        json_object_set_new(err, "data", data);
+    json_object_set_new(msg, "error", err);
+    conn_send(conn, msg);
+    json_decref(msg);
+}
+
+int fwup_conn_notify(struct fwup_conn *conn, const char *method, json_t *params)
+{
+    if (conn->dead || conn->draining) {
+        json_decref(params);
+        return -1;
+    }
+    json_t *msg = json_object();
+    if (!msg) {
+        json_decref(params);
+        return -1;
+    }
+    json_object_set_new(msg, "v", json_integer(FWUP_SOCKAPI_VERSION));
+    json_object_set_new(msg, "method", json_string(method));
+    json_object_set_new(msg, "params", params ? params : json_object());
+    int rc = conn_send(conn, msg);
+    json_decref(msg);
+    if (rc < 0)
+        return -1;
+    /* A subscriber that does not keep up is dropped, not buffered for:
+     * events are produced regardless of whether anyone reads them. */
+    if (out_pending(conn) > conn->srv->max_pending_out) {
+        conn_close(conn);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+static void take_fds(struct fwup_conn *c, uint64_t line_end, int *fds, size_t *nfds)
+{
+    size_t n = 0;
+    while (n < c->nfds && c->fds[n].off <= line_end) {
+        fds[n] = c->fds[n].fd;
+        n++;
+    }
+    memmove(c->fds, c->fds + n, (c->nfds - n) * sizeof(c->fds[0]));
+    c->nfds -= n;
+    *nfds = n;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+static void handle_line(struct fwup_conn *c, const char *line, size_t len, int *fds, size_t nfds)
+{
+    struct fwup_server *srv = c->srv;
+    json_error_t jerr;
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!req) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "parse error: %s (column %d)", jerr.text, jerr.column);
+        close_fds(fds, nfds);
+        fwup_conn_error(c, NULL, FWUP_E_PARSE, msg, NULL);
+        return;
+    }
+
+    const char *why = NULL;
+    json_t *id = json_is_object(req) ? json_object_get(req, "id") : NULL;
+    json_t *method = json_object_get(req, "method");
+    json_t *params = json_object_get(req, "params");
+    json_t *v = json_object_get(req, "v");
+    if (!json_is_object(req))
+        why = "request is not a JSON object";
+    else if (!id || json_is_null(id))
+        why = "request has no id";
+    else if (!json_is_string(method))
+        why = "method must be a string";
+    else if (params && !json_is_object(params))
+        why = "params must be an object";
+    else if (v && !json_is_integer(v))
+        why = "v must be an integer";
+    if (why) {
+        close_fds(fds, nfds);
+        fwup_conn_error(c, json_is_null(id) ? NULL : id, FWUP_E_INVALID, why, NULL);
+        json_decref(req);
+        return;
+    }
+    if (v && json_integer_value(v) > FWUP_SOCKAPI_VERSION) {
+        char msg[96];
+        snprintf(msg, sizeof(msg),
+                 "protocol version %" JSON_INTEGER_FORMAT " not supported (daemon speaks %d)",
+                 json_integer_value(v), FWUP_SOCKAPI_VERSION);
+        close_fds(fds, nfds);
+        fwup_conn_error(c, id, FWUP_E_VERSION, msg, NULL);
+        json_decref(req);
+        return;
+    }
+
+    json_t *empty = params ? NULL : json_object();
+    c->answered = 0;
+    if (srv->cb.on_request) {
+        srv->cb.on_request(srv->ctx, c, id, json_string_value(method), params ? params : empty, fds,
+                           nfds);
+    } else {
+        close_fds(fds, nfds);
+    }
+    /* Exactly one reply per request keeps replies matched to requests even
+     * for a client that does not look at ids. */
+    if (!c->answered)
+        fwup_conn_error(c, id, FWUP_E_INTERNAL, "request was not answered", NULL);
+    json_decref(empty);
+    json_decref(req);
+}
+
+static void too_large(struct fwup_conn *c)
+{
+    char msg[96];
+    snprintf(msg, sizeof(msg), "request line exceeds %zu bytes", c->srv->max_line);
+    fwup_conn_error(c, NULL, FWUP_E_TOO_LARGE, msg, NULL);
+    conn_close_after_flush(c);
+}
+
+/* Runs the complete lines in the input buffer, in order, until none is left,
+ * the connection is closing, or its output backs up. */
+static void conn_process(struct fwup_conn *c)
+{
+    struct fwup_server *srv = c->srv;
+    while (!c->dead && !c->draining && !c->paused) {
+        char *start = c->in + c->in_start;
+        size_t avail = c->in_len - c->in_start;
+        char *nl = memchr(start + c->in_scan, '\n', avail - c->in_scan);
+        if (!nl) {
+            c->in_scan = avail;
+            /* +1: the partial line may end in the '\r' of a CRLF */
+            if (avail > srv->max_line + 1)
+                too_large(c);
+            break;
+        }
+        size_t len = (size_t)(nl - start);
+        uint64_t line_end = c->in_base + c->in_start + len;
+        c->in_start += len + 1;
+        c->in_scan = 0;
+
+        int fds[FWUP_SOCKAPI_MAX_FDS];
+        size_t nfds;
+        take_fds(c, line_end, fds, &nfds);
+
+        if (len > 0 && start[len - 1] == '\r')
+            len--;
+        if (len > srv->max_line) {
+            close_fds(fds, nfds);
+            too_large(c);
+            break;
+        }
+        if (len == 0) {
+            close_fds(fds, nfds);
+            continue;
+        }
+        handle_line(c, start, len, fds, nfds);
+        if (!c->dead && out_pending(c) > srv->max_pending_out) {
+            /* Backpressure: stop taking requests until the client reads. */
+            c->paused = 1;
+        }
+    }
+    if (c->in_start == c->in_len) {
+        c->in_base += c->in_len;
+        c->in_start = c->in_len = 0;
+    }
+    conn_update_poll(c);
+}
+
+/* One recvmsg(). Returns 1 to keep reading, 0 on EAGAIN, -1 when closed. */
+static int conn_read_once(struct fwup_conn *c)
+{
+    if (c->in_start > 0) {
+        memmove(c->in, c->in + c->in_start, c->in_len - c->in_start);
+        c->in_base += c->in_start;
+        c->in_len -= c->in_start;
+        c->in_start = 0;
+    }
+    if (c->in_cap - c->in_len < READ_CHUNK) {
+        size_t cap = c->in_len + READ_CHUNK;
+        char *p = realloc(c->in, cap);
+        if (!p) {
+            conn_close(c);
+            return -1;
+        }
+        c->in = p;
+        c->in_cap = cap;
+    }
+
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * FWUP_SOCKAPI_MAX_FDS)];
+        struct cmsghdr align;
+    } cbuf;
+    struct iovec iov = {.iov_base = c->in + c->in_len, .iov_len = c->in_cap - c->in_len};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = cbuf.buf,
+                        .msg_controllen = sizeof(cbuf.buf)};
+    ssize_t n;
+    do
+        n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        conn_close(c); /* ECONNRESET and friends: the peer is gone */
+        return -1;
+    }
+
+    /* Linux returns descriptors together with the skb that carried them and
+     * stops reading right after it, but may first glue earlier fd-less data
+     * into the same read. Tagging them with the last byte read therefore
+     * assigns them to the line whose sendmsg() carried them. */
+    int overflow = (mh.msg_flags & MSG_CTRUNC) != 0;
+    uint64_t tag = c->in_base + c->in_len + (n > 0 ? (uint64_t)n - 1 : 0);
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *data = CMSG_DATA(cm);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, data + i * sizeof(int), sizeof(int));
+            if (c->nfds < FWUP_SOCKAPI_MAX_FDS) {
+                c->fds[c->nfds].fd = fd;
+                c->fds[c->nfds].off = tag;
+                c->nfds++;
+            } else {
+                close(fd);
+                overflow = 1;
+            }
+        }
+    }
+    if (overflow) {
+        conn_close(c);
+        return -1;
+    }
+    if (n == 0) {
+        /* EOF (maybe only a half-close): answer what was asked, then go. */
+        close_pending_fds(c);
+        conn_close_after_flush(c);
+        return -1;
+    }
+    c->in_len += (size_t)n;
+    conn_process(c);
+    return c->dead || c->draining || c->paused ? -1 : 1;
+}
+
+static void on_conn_poll(uv_poll_t *h, int status, int events)
+{
+    struct fwup_conn *c = h->data;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        conn_flush(c);
+        if (!c->dead && c->paused && out_pending(c) <= c->srv->max_pending_out) {
+            c->paused = 0;
+            conn_process(c); /* lines already buffered come first */
+        }
+    }
+    if ((events & UV_READABLE) && !c->dead && !c->paused && !c->draining) {
+        for (int i = 0; i < READS_PER_EVENT; i++)
+            if (conn_read_once(c) <= 0)
+                break;
+    }
+}
+
+/* ---- accept ------------------------------------------------------------- */
+
+static int in_group_list(const char *list, gid_t gid)
+{
+    const char *p = list;
+    while (*p) {
+        char *end;
+        errno = 0;
+        unsigned long g = strtoul(p, &end, 10);
+        if (end == p)
+            break;
+        if (errno == 0 && (gid_t)g == gid)
+            return 1;
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+    }
+    return 0;
+}
+
+/* Supplementary groups of the peer process: /proc is exact for the process
+ * itself; the user database is the fallback when /proc cannot tell. */
+static int peer_in_group(pid_t pid, uid_t uid, gid_t primary, gid_t gid)
+{
+    if (pid > 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            char line[4096];
+            int found = -1;
+            while (fgets(line, sizeof(line), f)) {
+                if (strncmp(line, "Groups:", 7) == 0) {
+                    found = in_group_list(line + 7, gid);
+                    break;
+                }
+            }
+            fclose(f);
+            if (found >= 0)
+                return found;
+        }
+    }
+    char buf[4096];
+    struct passwd pw, *pwp = NULL;
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+        return 0;
+    int ngroups = 64;
+    for (int tries = 0; tries < 4; tries++) {
+        gid_t *groups = malloc((size_t)ngroups * sizeof(gid_t));
+        if (!groups)
+            return 0;
+        int n = ngroups;
+        int rc = getgrouplist(pwp->pw_name, primary, groups, &n);
+        if (rc >= 0) {
+            int hit = 0;
+            for (int i = 0; i < n && !hit; i++)
+                hit = groups[i] == gid;
+            free(groups);
+            return hit;
+        }
+        free(groups);
+        ngroups = n > ngroups ? n : ngroups * 2;
+    }
+    return 0;
+}
+
+static void accept_one(struct fwup_server *srv, int fd)
+{
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+        close(fd);
+        return;
+    }
+    int priv = cred.uid == 0 || cred.uid == geteuid();
+    if (!priv && srv->gid != (gid_t)-1)
+        priv = cred.gid == srv->gid || peer_in_group(cred.pid, cred.uid, cred.gid, srv->gid);
+    if (!priv && !srv->allow_unprivileged) {
+        close(fd);
+        return;
+    }
+
+    struct fwup_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->srv = srv;
+    c->fd = fd;
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+    c->gid = cred.gid;
+    c->privileged = priv;
+    if (uv_poll_init(srv->loop, &c->poll, fd) < 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    c->poll.data = c;
+    srv->nhandles++;
+    srv->nconns++;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    conn_update_poll(c);
+}
+
+static void on_listen_poll(uv_poll_t *h, int status, int events);
+
+static void on_retry(uv_timer_t *t)
+{
+    struct fwup_server *srv = t->data;
+    if (!srv->stopping)
+        uv_poll_start(&srv->lpoll, UV_READABLE, on_listen_poll);
+}
+
+static void on_listen_poll(uv_poll_t *h, int status, int events)
+{
+    struct fwup_server *srv = h->data;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Level-triggered: pause instead of spinning on the error. */
+                uv_poll_stop(&srv->lpoll);
+                uv_timer_start(&srv->retry, on_retry, ACCEPT_RETRY_MS, 0);
+            }
+            return;
+        }
+        accept_one(srv, fd);
+    }
+}
+
+/* ---- start / stop ------------------------------------------------------- */
+
+static int mkdir_parents(const char *path)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return -1;
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) {
+        free(dir);
+        return 0;
+    }
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+                free(dir);
+                return -1;
+            }
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    free(dir);
+    return 0;
+}
+
+/* 1 if a live server answers on the path, 0 if the file is stale. */
+static int socket_is_live(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1; /* cannot tell: do not remove what may be in use */
+    int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+    int e = errno;
+    close(fd);
+    if (rc == 0)
+        return 1;
+    /* EAGAIN: the backlog is full, so somebody is listening. */
+    return !(e == ECONNREFUSED || e == ENOENT);
+}
+
+int fwup_server_start(uv_loop_t *loop, const struct fwup_server_options *opt,
+                      const struct fwup_server_callbacks *cb, void *ctx, struct fwup_server **out,
+                      char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    const char *path = opt->path ? opt->path : FWUP_SOCKAPI_DEFAULT_PATH;
+    size_t plen = strlen(path);
+    int fd = -1, bound = 0;
+    struct stat st;
+
+    *out = NULL;
+    if (plen == 0 || plen >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "socket path %s (%zu bytes, at most %zu): %s",
+                 plen ? "too long" : "empty", plen, sizeof(sa.sun_path) - 1, path);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, plen + 1);
+
+    if (mkdir_parents(path) < 0) {
+        snprintf(err, errlen, "cannot create the directory of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s exists and is not a socket", path);
+            return -1;
+        }
+        if (socket_is_live(&sa)) {
+            snprintf(err, errlen, "another daemon is listening on %s", path);
+            return -1;
+        }
+        if (unlink(path) < 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    /* Nobody can connect before listen(), so chmod/chown here is race-free. */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    bound = 1;
+    if (chmod(path, opt->mode) < 0) {
+        snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (opt->gid != (gid_t)-1 && chown(path, (uid_t)-1, opt->gid) < 0) {
+        snprintf(err, errlen, "chown %s to group %ld: %s", path, (long)opt->gid, strerror(errno));
+        goto fail;
+    }
+    if (listen(fd, 64) < 0) {
+        snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
+        goto fail;
+    }
+
+    struct fwup_server *srv = calloc(1, sizeof(*srv));
+    if (!srv || !(srv->path = strdup(path))) {
+        free(srv);
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    srv->loop = loop;
+    if (cb)
+        srv->cb = *cb;
+    srv->ctx = ctx;
+    srv->gid = opt->gid;
+    srv->allow_unprivileged = opt->allow_unprivileged;
+    srv->max_line = opt->max_line ? opt->max_line : FWUP_SOCKAPI_MAX_LINE;
+    srv->max_pending_out = opt->max_pending_out ? opt->max_pending_out : DEFAULT_PENDING_OUT;
+    srv->lfd = fd;
+    int rc = uv_poll_init(loop, &srv->lpoll, fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "uv_poll_init: %s", uv_strerror(rc));
+        free(srv->path);
+        free(srv);
+        goto fail;
+    }
+    srv->lpoll.data = srv;
+    srv->nhandles++;
+    uv_timer_init(loop, &srv->retry);
+    srv->retry.data = srv;
+    srv->nhandles++;
+    uv_poll_start(&srv->lpoll, UV_READABLE, on_listen_poll);
+    *out = srv;
+    return 0;
+
+fail:
+    if (bound)
+        unlink(path);
+    close(fd);
+    return -1;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct fwup_server *srv = h->data;
+    close(srv->lfd);
+    srv->nhandles--;
+    server_maybe_free(srv);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct fwup_server *srv = h->data;
+    srv->nhandles--;
+    server_maybe_free(srv);
+}
+
+void fwup_server_stop(struct fwup_server *srv)
+{
+    if (!srv || srv->stopping)
+        return;
+    srv->stopping = 1;
+    unlink(srv->path);
+    for (struct fwup_conn *c = srv->conns; c; c = c->next) {
+        conn_close(c);
+        report_close(c);
+    }
+    uv_close((uv_handle_t *)&srv->lpoll, on_listener_closed);
+    uv_close((uv_handle_t *)&srv->retry, on_timer_closed);
+}
+
+size_t fwup_server_connection_count(const struct fwup_server *srv)
+{
+    return srv->nconns;
+}
+
+int fwup_conn_privileged(const struct fwup_conn *conn)
+{
+    return conn->privileged;
+}
+
+pid_t fwup_conn_pid(const struct fwup_conn *conn)
+{
+    return conn->pid;
+}
+
+uid_t fwup_conn_uid(const struct fwup_conn *conn)
+{
+    return conn->uid;
+}
+
+void fwup_conn_set_data(struct fwup_conn *conn, void *data)
+{
+    conn->data = data;
+}
+
+void *fwup_conn_get_data(const struct fwup_conn *conn)
+{
+    return conn->data;
+}
