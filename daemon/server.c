@@ -760,7 +760,10 @@ static int mkdir_parents(const char *path)
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
-            if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            struct stat st;
+            /* an existing ancestor we may not write to is fine */
+            if (mkdir(dir, 0755) < 0 && errno != EEXIST &&
+                !(stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
                 free(dir);
                 return -1;
             }

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fwupgw/sockapi.h>
@@ -852,7 +854,7 @@ START_TEST(test_backpressure)
 
     /* phase 1: write without reading until nothing moves any more */
     size_t sent = 0;
-    for (;;) {
+    while (sent < total) {
         ssize_t n = send(c.fd, reqs + sent, total - sent, MSG_NOSIGNAL);
         if (n > 0) {
             sent += (size_t)n;
@@ -1004,6 +1006,92 @@ START_TEST(test_stop_with_clients)
 }
 END_TEST
 
+/* Runs a client as uid/gid 65534 (with one extra group) in a child while
+ * the loop is pumped here. Returns 0 if it got a reply, 3 if the server hung
+ * up without one. */
+static int run_foreign_client(gid_t extra)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        gid_t groups[1] = {extra};
+        if (setgroups(1, groups) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(10);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        strcpy(sa.sun_path, sockpath);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+            _exit(11);
+        const char *req = "{\"id\":1,\"method\":\"echo\"}\n";
+        if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 && errno != EPIPE)
+            _exit(12);
+        char ch;
+        ssize_t n;
+        while ((n = read(fd, &ch, 1)) == 1)
+            if (ch == '\n')
+                _exit(0);
+        _exit(3);
+    }
+    int status, stalls = 0;
+    for (;;) {
+        pump();
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        struct pollfd p = {.fd = uv_backend_fd(&loop), .events = POLLIN};
+        if (poll(&p, 1, 100) == 0)
+            ck_assert_msg(++stalls < MAX_STALLS, "child client hangs");
+    }
+    ck_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* Needs root to run a client under another uid; the suite only registers it
+ * then (see main). */
+START_TEST(test_unprivileged_peers)
+{
+    ck_assert_int_eq(chmod(tmpdir, 0755), 0);
+    struct fwup_server_options o = default_opts();
+    o.mode = 0666;
+
+    /* others may connect and read, and are reported as unprivileged */
+    start_with(&o);
+    ck_assert_int_eq(run_foreign_client(4242), 0);
+    ck_assert_int_eq(seen_uid, 65534);
+    ck_assert_int_eq(seen_priv, 0);
+    fwup_server_stop(srv);
+
+    /* the socket group's members are privileged: primary group... */
+    o.gid = 65534;
+    start_with(&o);
+    ck_assert_int_eq(run_foreign_client(4242), 0);
+    ck_assert_int_eq(seen_priv, 1);
+    fwup_server_stop(srv);
+
+    /* ...or a supplementary one */
+    o.gid = 4242;
+    start_with(&o);
+    ck_assert_int_eq(run_foreign_client(4242), 0);
+    ck_assert_int_eq(seen_priv, 1);
+    fwup_server_stop(srv);
+
+    /* "none": others are dropped at accept, members still get in */
+    o.allow_unprivileged = 0;
+    o.gid = 4343;
+    start_with(&o);
+    int before = processed;
+    ck_assert_int_eq(run_foreign_client(4242), 3);
+    ck_assert_int_eq(processed, before);
+    fwup_server_stop(srv);
+    o.gid = 4242;
+    start_with(&o);
+    ck_assert_int_eq(run_foreign_client(4242), 0);
+    ck_assert_int_eq(seen_priv, 1);
+    ck_assert_int_eq(processed, before + 1);
+    stop_server();
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -1024,6 +1112,8 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_stale_and_live_socket);
     tcase_add_test(tc, test_bad_paths);
     tcase_add_test(tc, test_stop_with_clients);
+    if (geteuid() == 0)
+        tcase_add_test(tc, test_unprivileged_peers);
     suite_add_tcase(s, tc);
     return s;
 }
