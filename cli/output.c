@@ -208,23 +208,18 @@ static void appendf(char *buf, size_t len, size_t *off, const char *fmt, ...)
         *off = len - 1;
 }
 
-/* The state words after "job N dev": shared by the state and live lines. */
-static void append_status(char *buf, size_t len, size_t *off, const struct fwup_job_view *v,
-                          bool with_state)
+/* The state words after "job N dev": "running transfer: error (attempt 2/3)". */
+static void append_status(char *buf, size_t len, size_t *off, const struct fwup_job_view *v)
 {
-    bool final = fwup_job_state_final(v->state);
-    if (with_state)
-        appendf(buf, len, off, "%s", v->state[0] ? v->state : "unknown");
+    appendf(buf, len, off, "%s", v->state[0] ? v->state : "unknown");
     if (!strcmp(v->state, "running") && v->phase[0])
-        appendf(buf, len, off, "%s%s", with_state ? " " : "", v->phase);
-    else if (!with_state)
-        appendf(buf, len, off, "%s", v->state[0] ? v->state : "unknown");
+        appendf(buf, len, off, " %s", v->phase);
     /* A queued job with an error is waiting for its retry. */
     if (v->error[0] && strcmp(v->state, "succeeded") && strcmp(v->state, "running"))
         appendf(buf, len, off, ": %s", v->error);
     if (v->attempt > 1)
         appendf(buf, len, off, " (attempt %d/%d)", v->attempt, v->max_attempts);
-    if (v->cancel_requested && !final)
+    if (v->cancel_requested && !fwup_job_state_final(v->state))
         appendf(buf, len, off, " (cancel requested)");
 }
 
@@ -235,7 +230,7 @@ char *fwup_fmt_state_line(char *buf, size_t len, const struct fwup_job_view *v)
         return buf;
     buf[0] = '\0';
     appendf(buf, len, &off, "job %" PRId64 " %s ", v->id, v->device);
-    append_status(buf, len, &off, v, true);
+    append_status(buf, len, &off, v);
     return buf;
 }
 
@@ -279,20 +274,28 @@ char *fwup_fmt_live_line(char *buf, size_t len, const struct fwup_job_view *v, d
     if (len == 0)
         return buf;
     buf[0] = '\0';
+    bool running = !strcmp(v->state, "running");
+    /* The state comes before the numbers: on a narrow terminal the line is
+     * cut from the right and the state matters most. */
+    const char *word = running && v->phase[0] ? v->phase : v->state[0] ? v->state : "unknown";
     char bar[64];
     fwup_fmt_bar(bar, sizeof(bar), 20, v->done, v->total);
-    appendf(buf, len, &off, "job %-5" PRId64 " %-12s %s %3u%%", v->id, v->device, bar,
+    appendf(buf, len, &off, "job %-5" PRId64 " %-12s %-9s %s %3u%%", v->id, v->device, word, bar,
             fwup_percent(v->done, v->total));
     if (v->total > 0 || v->done > 0)
         appendf(buf, len, &off, "  %" PRIu64 "/%" PRIu64 " B", v->done, v->total);
-    if (!strcmp(v->state, "running") && rate > 0) {
+    if (running && rate > 0) {
         char r[32], eta[32];
         fwup_fmt_rate(r, sizeof(r), rate);
         fwup_fmt_duration(eta, sizeof(eta), fwup_eta_seconds(v->done, v->total, rate));
         appendf(buf, len, &off, "  %s  eta %s", r, eta);
     }
-    appendf(buf, len, &off, "  ");
-    append_status(buf, len, &off, v, false);
+    if (v->error[0] && strcmp(v->state, "succeeded") && !running)
+        appendf(buf, len, &off, "  %s", v->error);
+    if (v->attempt > 1)
+        appendf(buf, len, &off, "  attempt %d/%d", v->attempt, v->max_attempts);
+    if (v->cancel_requested && !fwup_job_state_final(v->state))
+        appendf(buf, len, &off, "  cancel requested");
     if (width > 0)
         truncate_columns(buf, width);
     return buf;

@@ -158,10 +158,10 @@ START_TEST(test_job_lines)
     ck_assert_str_eq(fwup_fmt_progress_line(buf, sizeof(buf), &v, 0),
                      "job 12 dev3 transfer 50% 20480/40960 B");
     ck_assert_str_eq(fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 0),
-                     "job 12    dev3         [##########----------]  50%  20480/40960 B  "
-                     "11.2 kB/s  eta 2s  transfer");
-    fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 30);
-    ck_assert_str_eq(buf, "job 12    dev3         [######");
+                     "job 12    dev3         transfer  [##########----------]  50%  "
+                     "20480/40960 B  11.2 kB/s  eta 2s");
+    fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 40);
+    ck_assert_str_eq(buf, "job 12    dev3         transfer  [######");
 
     v.cancel_requested = true;
     ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v),
@@ -177,15 +177,15 @@ START_TEST(test_job_lines)
     ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v),
                      "job 12 dev3 failed: dev3: timeout waiting (attempt 3/3)");
     ck_assert_str_eq(fwup_fmt_live_line(buf, sizeof(buf), &v, 500, 0),
-                     "job 12    dev3         [--------------------]   2%  1024/40960 B  "
-                     "failed: dev3: timeout waiting (attempt 3/3)");
+                     "job 12    dev3         failed    [--------------------]   2%  "
+                     "1024/40960 B  dev3: timeout waiting  attempt 3/3");
     json_decref(j);
 
     j = job("queued", "", 0, 0);
     ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
     ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v), "job 12 dev3 queued");
     ck_assert_str_eq(fwup_fmt_live_line(buf, sizeof(buf), &v, 0, 0),
-                     "job 12    dev3         [--------------------]   0%  queued");
+                     "job 12    dev3         queued    [--------------------]   0%");
     json_decref(j);
 
     j = job("succeeded", "finish", 40960, 40960);
