@@ -52,7 +52,7 @@ static json_t *job_json(struct fwup_api *api, struct fwup_job *j)
     fwup_sched_overlay(api->d->sched, j);
     if (fwup_store_get_image(api->d->store, j->image_sha256, &img) == 0)
         size = (json_int_t)img.size;
-    return json_pack(
+    json_t *o = json_pack(
         "{sI s:s s:{s:s s:s s:I} sI s:s s:s s:s sI sI si si s:b s:s sI sI sI sI sI}", "id",
         (json_int_t)j->id, "device", j->device, "image", "sha256", j->image_sha256, "format",
         j->format, "size", size, "batch", (json_int_t)j->batch_id, "version", j->version, "state",
@@ -62,6 +62,11 @@ static json_t *job_json(struct fwup_api *api, struct fwup_job *j)
         "created", (json_int_t)j->created_ms, "updated", (json_int_t)j->updated_ms, "started",
         (json_int_t)j->started_ms, "finished", (json_int_t)j->finished_ms, "not_before",
         (json_int_t)j->not_before_ms);
+    /* A row json_pack cannot encode (bytes that are not UTF-8) must not
+     * take the whole reply down with it. */
+    return o ? o
+             : json_pack("{sI s:s s:s}", "id", (json_int_t)j->id, "state",
+                         fwup_job_state_name(j->state), "error", "job row is not valid UTF-8");
 }
 
 static json_t *device_json(struct fwup_api *api, const struct fwup_cfg_device *dev)
@@ -105,6 +110,15 @@ static int param_str(json_t *params, const char *key, int required, const char *
         return failf(f, FWUP_E_PARAMS, "parameter '%s' must be a string", key);
     *out = json_string_value(v);
     return 1;
+}
+
+/* A string the store keeps in a fixed field: refuse rather than truncate
+ * (truncation could split a UTF-8 character). */
+static int fits(const char *v, size_t field, const char *what, struct fail *f)
+{
+    if (v && strlen(v) >= field)
+        return failf(f, FWUP_E_PARAMS, "'%s' must be at most %zu bytes", what, field - 1);
+    return 0;
 }
 
 static int get_job(struct fwup_api *api, json_t *params, struct fwup_job *job, struct fail *f)
@@ -239,14 +253,19 @@ static int check_for_device(struct fwup_api *api, const struct blob *bl, const c
         return failf(f, FWUP_E_IMAGE, "%s%s", where, err);
     int rc = fwup_image_check_range(&img.view, dev->flash_base, dev->flash_size, err, sizeof(err));
     if (rc == 0 && proto->check_image) {
-        struct fwup_option opts[64];
-        size_t n = dev->noptions < 64 ? dev->noptions : 64;
+        struct fwup_option *opts = calloc(dev->noptions + 1, sizeof(*opts));
+        size_t n = dev->noptions;
+        if (!opts) {
+            fwup_image_free(&img);
+            return failf(f, FWUP_E_INTERNAL, "out of memory");
+        }
         for (size_t i = 0; i < n; i++) {
             opts[i].name = dev->options[i].name;
             opts[i].value = dev->options[i].value;
         }
         struct fwup_job_params jp = {dev->id, &img.view, opts, n, dev->flash_base, dev->flash_size};
         rc = proto->check_image(&jp, err, sizeof(err));
+        free(opts);
     }
     out->dev = dev;
     out->blob = bl;
@@ -365,10 +384,11 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
         param_str(params, "format", 0, &format, f) < 0 ||
         param_str(params, "sha256", 0, &sha, f) < 0 ||
         param_str(params, "version", 0, &version, f) < 0 ||
-        param_int(params, "max_attempts", 0, &max_attempts, f) < 0)
+        param_int(params, "max_attempts", 0, &max_attempts, f) < 0 ||
+        fits(version, sizeof(((struct fwup_job *)0)->version), "version", f) < 0)
         return NULL;
     if (max_attempts < 0 || max_attempts > 100) {
-        failf(f, FWUP_E_PARAMS, "'max_attempts' must be 1..100");
+        failf(f, FWUP_E_PARAMS, "'max_attempts' must be 1..100 (0: the default)");
         return NULL;
     }
     const struct fwup_cfg_device *dev = fwup_config_find_device(api->d->conf->cfg, device);
@@ -399,7 +419,11 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
         return NULL;
     }
     struct fwup_job job;
-    fwup_store_get_job(api->d->store, json_integer_value(json_array_get(ids, 0)), &job);
+    if (fwup_store_get_job(api->d->store, json_integer_value(json_array_get(ids, 0)), &job) != 0) {
+        json_decref(ids);
+        failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
+        return NULL;
+    }
     log_info("job %" PRId64 " queued for %s (%s, %" PRIu64 " bytes)", job.id, dev->id, p.format,
              p.total);
     announce(api, ids);
@@ -518,16 +542,21 @@ static json_t *m_batches_get(struct fwup_api *api, json_t *params, struct blobs 
     if (param_int(params, "batch", 1, &id, f) < 0)
         return NULL;
     int rc = fwup_store_get_batch(api->d->store, id, &batch);
+    if (rc == FWUP_STORE_NOT_FOUND) {
+        failf(f, FWUP_E_NOT_FOUND, "no batch %" JSON_INTEGER_FORMAT, id);
+        return NULL;
+    }
     if (rc) {
-        failf(f, rc == FWUP_STORE_NOT_FOUND ? FWUP_E_NOT_FOUND : FWUP_E_INTERNAL,
-              rc == FWUP_STORE_NOT_FOUND ? "no batch %" JSON_INTEGER_FORMAT
-                                         : "database error %" JSON_INTEGER_FORMAT,
-              id);
+        failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
         return NULL;
     }
     struct fwup_job_filter flt = {.state = -1, .batch_id = id, .oldest_first = 1};
     struct listctx l = {api, json_array()};
-    fwup_store_list_jobs(api->d->store, &flt, list_cb, &l);
+    if (fwup_store_list_jobs(api->d->store, &flt, list_cb, &l) != 0) {
+        json_decref(l.arr);
+        failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
+        return NULL;
+    }
     const int *c = batch.counts;
     const char *state = c[FWUP_JOB_QUEUED] + c[FWUP_JOB_RUNNING]     ? "running"
                         : c[FWUP_JOB_FAILED] + c[FWUP_JOB_CANCELLED] ? "failed"
@@ -585,7 +614,8 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
     json_t *targets = json_object_get(params, "targets");
     const char *name = "manifest";
     json_t *dry = json_object_get(params, "dry_run");
-    if (param_str(params, "name", 0, &name, f) < 0)
+    if (param_str(params, "name", 0, &name, f) < 0 ||
+        fits(name, sizeof(((struct fwup_batch *)0)->name), "name", f) < 0)
         return NULL;
     if (dry && !json_is_boolean(dry)) {
         failf(f, FWUP_E_PARAMS, "parameter 'dry_run' must be a boolean");
@@ -618,6 +648,7 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
         }
         if (param_str(t, "sha256", 1, &sha, f) < 0 || param_str(t, "format", 0, &format, f) < 0 ||
             param_str(t, "version", 0, &version, f) < 0 ||
+            fits(version, sizeof(((struct fwup_job *)0)->version), "version", f) < 0 ||
             select_devices(api, t, where, sel, &nsel, f) < 0 ||
             blob_get(b, json_object_get(t, "image"), where, &bl, f) < 0)
             goto out;

@@ -91,6 +91,13 @@ int fwup_blob_put(const char *state_dir, const uint8_t *data, size_t len, const 
 int fwup_read_fd(int fd, size_t max, uint8_t **data, size_t *len, char *err, size_t errlen)
 {
     size_t cap = 65536, n = 0;
+    struct stat st;
+    /* Only regular files: a pipe or socket that never reaches EOF would
+     * block the daemon's loop. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "image must be passed as a regular file");
+        return -1;
+    }
     uint8_t *buf = malloc(cap);
     if (!buf) {
         snprintf(err, errlen, "out of memory");
@@ -115,9 +122,7 @@ int fwup_read_fd(int fd, size_t max, uint8_t **data, size_t *len, char *err, siz
             cap *= 2;
         }
         ssize_t r = pread(fd, buf + n, cap - n, off);
-        if (r < 0 && errno == ESPIPE) /* a pipe: plain reads */
-            r = read(fd, buf + n, cap - n);
-        else if (r > 0)
+        if (r > 0)
             off += r;
         if (r < 0 && errno == EINTR)
             continue;

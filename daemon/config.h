@@ -24,8 +24,8 @@ struct fwup_cfg_pos {
 struct fwup_cfg_link {
     char *name;
     enum fwup_link_type type;
-    char *path;     /* serial device node */
-    unsigned baud;  /* default 115200 */
+    char *path;    /* serial device node */
+    unsigned baud; /* default 115200 */
     enum fwup_parity parity;
     unsigned data_bits, stop_bits; /* default 8, 1 */
     enum fwup_flow flow;
@@ -61,17 +61,17 @@ struct fwup_config {
     char *path; /* file it came from */
 
     /* daemon: */
-    char *socket_path;     /* default /run/fwupgw/fwupgw.sock */
-    char *socket_group;    /* NULL: no group change */
-    unsigned socket_mode;  /* default 0660 */
-    enum fwup_access unprivileged; /* default FWUP_ACCESS_READ */
-    char *state_dir;       /* default /var/lib/fwupgw */
-    char *plugin_dir;      /* NULL: the built-in default */
-    unsigned max_concurrent_jobs; /* default 16 */
-    unsigned max_attempts;        /* default 3 */
+    char *socket_path;                           /* default /run/fwupgw/fwupgw.sock */
+    char *socket_group;                          /* NULL: no group change */
+    unsigned socket_mode;                        /* default 0660 */
+    enum fwup_access unprivileged;               /* default FWUP_ACCESS_READ */
+    char *state_dir;                             /* default /var/lib/fwupgw */
+    char *plugin_dir;                            /* NULL: the built-in default */
+    unsigned max_concurrent_jobs;                /* default 16 */
+    unsigned max_attempts;                       /* default 3 */
     uint32_t backoff_initial_ms, backoff_max_ms; /* default 2000, 60000 */
-    uint32_t stall_timeout_ms;    /* no event from the device: default 30000 */
-    uint32_t cancel_grace_ms;     /* engine abort grace: default 5000 */
+    uint32_t stall_timeout_ms;                   /* no event from the device: default 30000 */
+    uint32_t cancel_grace_ms;                    /* engine abort grace: default 5000 */
     struct fwup_cfg_phase_timeout *phase_timeouts;
     size_t nphase_timeouts;
 

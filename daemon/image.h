@@ -55,8 +55,8 @@ enum fwup_image_format fwup_image_detect(const uint8_t *data, size_t len);
  * address space. Returns 0, or -1 with a one-line reason in err naming the
  * line (text formats) or byte offset of the fault.
  */
-int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format format,
-                     uint32_t base, struct fwup_parsed_image *out, char *err, size_t errlen);
+int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format format, uint32_t base,
+                     struct fwup_parsed_image *out, char *err, size_t errlen);
 void fwup_image_free(struct fwup_parsed_image *img);
 
 /*

@@ -198,7 +198,12 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
     }
     r->p = *p;
     r->options = calloc(p->dev->noptions + 1, sizeof(*r->options));
-    for (size_t i = 0; r->options && i < p->dev->noptions; i++) {
+    if (!r->options) {
+        free(r);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < p->dev->noptions; i++) {
         r->options[i].name = p->dev->options[i].name;
         r->options[i].value = p->dev->options[i].value;
     }
@@ -215,18 +220,17 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
         free(r);
         return -1;
     }
-    r->engine = p->proto->create(&r->job, &host_ops, r, err, errlen);
-    if (!r->engine) {
-        fwup_serial_close(r->port);
-        free(r->options);
-        free(r);
-        return -1;
-    }
+    /* Timers exist before the engine does: create() may already arm one. */
     uv_timer_t *timers[] = {&r->engine_timer, &r->watchdog, &r->defer, &r->grace};
     for (size_t i = 0; i < 4; i++) {
         uv_timer_init(p->loop, timers[i]);
         timers[i]->data = r;
         r->open_handles++;
+    }
+    r->engine = p->proto->create(&r->job, &host_ops, r, err, errlen);
+    if (!r->engine) {
+        fwup_run_free(r);
+        return -1;
     }
     uv_timer_start(&r->defer, on_defer, 0, 0);
     uv_timer_start(&r->watchdog, on_watchdog, 250, 250);

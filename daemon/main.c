@@ -165,17 +165,34 @@ static void reload(struct fwupd *d)
         sd_notify(0, "READY=1");
         return;
     }
+    /* A half-saved file parses as an empty config: never let it silently
+     * unconfigure every device (their queued jobs would all fail). */
+    if (cfg->ndevices == 0 && d->conf->cfg->ndevices > 0) {
+        log_err("reload refused, keeping the running configuration: %s defines no devices",
+                d->config_path);
+        fwup_config_free(cfg);
+        sd_notify(0, "READY=1");
+        return;
+    }
+    struct fwupd_config *c = calloc(1, sizeof(*c));
+    char *sock = strdup(d->conf->cfg->socket_path), *state = strdup(d->conf->cfg->state_dir);
+    if (!c || !sock || !state) {
+        log_err("reload refused: out of memory");
+        free(c), free(sock), free(state);
+        fwup_config_free(cfg);
+        sd_notify(0, "READY=1");
+        return;
+    }
     if (strcmp(cfg->socket_path, d->conf->cfg->socket_path) != 0 ||
         strcmp(cfg->state_dir, d->conf->cfg->state_dir) != 0)
         log_warn("reload: socket and state_dir changes take effect at the next restart");
-    struct fwupd_config *c = calloc(1, sizeof(*c));
     c->cfg = cfg;
     c->refs = 1;
     /* Keep the paths the daemon is actually using. */
     free(cfg->socket_path);
-    cfg->socket_path = strdup(d->conf->cfg->socket_path);
+    cfg->socket_path = sock;
     free(cfg->state_dir);
-    cfg->state_dir = strdup(d->conf->cfg->state_dir);
+    cfg->state_dir = state;
     fwupd_config_unref(d->conf);
     d->conf = c;
     if (sync_devices(d) != 0)
@@ -298,34 +315,37 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
+    int rc = 1;
     if (fwup_config_load(d.config_path, &cfg, err, sizeof(err)) < 0) {
         log_err("invalid configuration: %s", err);
         return 1;
     }
     d.conf = calloc(1, sizeof(*d.conf));
+    if (!d.conf) {
+        fwup_config_free(cfg);
+        return 1;
+    }
     d.conf->cfg = cfg;
     d.conf->refs = 1;
     if (fwup_plugins_load(plugin_dir(cfg), &d.plugins, err, sizeof(err)) < 0) {
         log_err("%s", err);
-        return 1;
+        goto out;
     }
     if (validate(cfg, d.plugins, err, sizeof(err)) < 0) {
         log_err("invalid configuration: %s", err);
-        return 1;
+        goto out;
     }
     if (check_only) {
         printf("%s: OK (%zu link(s), %zu device(s), %zu protocol(s))\n", d.config_path, cfg->nlinks,
                cfg->ndevices, fwup_plugins_count(d.plugins));
-        return 0;
+        rc = 0;
+        goto out;
     }
 
     d.loop = uv_default_loop();
-    if (open_store(&d) < 0)
-        return 1;
-    d.api = fwup_api_new(&d);
-    if (!d.api || fwup_sched_new(&d, fwup_api_job_event, d.api, &d.sched) < 0 ||
-        start_server(&d) < 0)
-        return 1;
+    if (open_store(&d) < 0 || !(d.api = fwup_api_new(&d)) ||
+        fwup_sched_new(&d, fwup_api_job_event, d.api, &d.sched) < 0 || start_server(&d) < 0)
+        goto out;
 
     uv_signal_t *sigs[] = {&sig_term, &sig_int, &sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
@@ -342,13 +362,18 @@ int main(int argc, char **argv)
     fwup_sched_kick(d.sched);
 
     uv_run(d.loop, UV_RUN_DEFAULT);
-
+    d.sched = NULL; /* freed by shutdown_done */
+    rc = 0;
+out:
+    if (d.sched) {
+        fwup_sched_free(d.sched);
+        uv_run(d.loop, UV_RUN_DEFAULT); /* let its handles close */
+    }
     fwup_api_free(d.api);
     fwup_store_close(d.store);
     fwup_plugins_free(d.plugins);
     fwupd_config_unref(d.conf);
-    int rc = uv_loop_close(d.loop);
-    if (rc != 0)
-        log_warn("event loop closed with handles open: %s", uv_strerror(rc));
-    return 0;
+    if (d.loop && uv_loop_close(d.loop) != 0)
+        log_warn("event loop closed with handles still open");
+    return rc;
 }

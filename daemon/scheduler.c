@@ -118,7 +118,13 @@ static void settle(struct fwup_sched *s, struct active *a, enum fwup_result res,
     int rc = 0;
     char why[700];
 
-    if (a->interrupt) {
+    /* Commit the final byte count; progress commits are throttled. */
+    if (a->run &&
+        fwup_store_job_progress(st, j->id, j->phase, j->bytes_done, j->bytes_total, now) != 0)
+        store_error(s, "recording progress", j->id);
+    /* Only a run the shutdown actually stopped is interrupted; one that
+     * finished in the same loop iteration keeps its outcome. */
+    if (a->interrupt && res == FWUP_RESULT_CANCELLED) {
         rc = fwup_store_job_interrupt(st, j->id, now);
         log_notice("job %" PRId64 " (%s): interrupted by shutdown, stays queued", j->id, j->device);
     } else if (res == FWUP_RESULT_OK) {
@@ -219,12 +225,20 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
         return;
     }
     struct active *a = calloc(1, sizeof(*a));
-    if (!a)
+    if (!a) {
+        int64_t now = fwupd_now_ms();
+        fwup_store_job_retry(d->store, queued->id, now + 1000, "out of memory", now);
+        fwup_sched_kick(s);
         return;
+    }
     a->s = s;
     a->conf = fwupd_config_ref(d->conf);
     a->dev = dev;
-    fwup_store_get_job(d->store, queued->id, &a->job);
+    if (fwup_store_get_job(d->store, queued->id, &a->job) != 0) {
+        a->job = *queued;
+        a->job.state = FWUP_JOB_RUNNING;
+        a->job.attempt++;
+    }
     emit(s, &a->job, "state", 0);
     log_info("job %" PRId64 " (%s): attempt %d of %d starting", a->job.id, dev->id, a->job.attempt,
              a->job.max_attempts);

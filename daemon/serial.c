@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -149,10 +150,10 @@ static int flush_out(struct fwup_serial *s)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct fwup_serial *s = h->data;
-    if (status < 0) {
-        fail(s, "poll", -status);
-        return;
-    }
+    /* On a hang-up the last bytes (a final ACK) may still be readable:
+     * deliver them before reporting the failure. */
+    if (status < 0)
+        events = UV_READABLE;
     if (events & UV_READABLE) {
         uint8_t buf[4096];
         for (;;) {
@@ -165,9 +166,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
             }
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n < 0 && errno == EAGAIN)
+            if (n < 0 && errno == EAGAIN && status == 0)
                 break;
-            fail(s, "read", n < 0 ? errno : 0);
+            /* A failed poll on a tty is a hang-up (peer closed, adapter gone). */
+            fail(s, status < 0 ? "port" : "read", status < 0 || n == 0 ? 0 : errno);
             return;
         }
     }
@@ -192,6 +194,13 @@ int fwup_serial_open(uv_loop_t *loop, const struct fwup_cfg_link *link,
     int fd = open(link->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", link->path, strerror(errno));
+        return -1;
+    }
+    /* Exclusive: a second opener (another link naming the same port, a
+     * modem manager) gets EBUSY instead of stealing bytes. */
+    if (ioctl(fd, TIOCEXCL) < 0) {
+        snprintf(err, errlen, "%s: cannot lock port: %s", link->path, strerror(errno));
+        close(fd);
         return -1;
     }
     if (configure(fd, link, err, errlen) < 0) {
@@ -249,6 +258,10 @@ void fwup_serial_flush_rx(struct fwup_serial *s)
 static void on_closed(uv_handle_t *h)
 {
     struct fwup_serial *s = h->data;
+    /* close() waits for unsent output (up to closing_wait, 30 s) when flow
+     * control holds it back: never on the loop. */
+    if (s->failed || s->out_off < s->out_len)
+        tcflush(s->fd, TCOFLUSH);
     close(s->fd);
     free(s->out);
     free(s);

@@ -37,12 +37,12 @@ struct fwup_server_callbacks {
 
 struct fwup_server_options {
     const char *path;
-    unsigned mode;           /* e.g. 0660 */
-    gid_t gid;               /* (gid_t)-1: leave the group alone */
-    int allow_unprivileged;  /* 0: drop others at accept; 1: they may read */
-    size_t max_line;         /* default FWUP_SOCKAPI_MAX_LINE */
-    size_t max_pending_out;  /* bytes queued to a client before it is dropped as
-                                too slow; default 8 MiB */
+    unsigned mode;          /* e.g. 0660 */
+    gid_t gid;              /* (gid_t)-1: leave the group alone */
+    int allow_unprivileged; /* 0: drop others at accept; 1: they may read */
+    size_t max_line;        /* default FWUP_SOCKAPI_MAX_LINE */
+    size_t max_pending_out; /* bytes queued to a client before it is dropped as
+                               too slow; default 8 MiB */
 };
 
 /* Binds (replacing a stale socket file, refusing one a live daemon holds),

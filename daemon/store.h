@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FWUP_STORE_NOT_FOUND 1
+#define FWUP_STORE_NOT_FOUND      1
 #define FWUP_STORE_SCHEMA_VERSION 1
 
 struct fwup_store;
@@ -63,8 +63,8 @@ struct fwup_job_event {
     int64_t id, job_id;
     char device[128];
     int64_t ts_ms;
-    char kind[32]; /* "queued", "started", "phase", "retry", "succeeded", "failed",
-                      "cancel-requested", "cancelled", "interrupted", "recovered" */
+    char kind[32];             /* "queued", "started", "phase", "retry", "succeeded", "failed",
+                                  "cancel-requested", "cancelled", "interrupted", "recovered" */
     enum fwup_job_state state; /* the job's state after the event */
     char phase[32];
     char message[512];

@@ -18,10 +18,11 @@ cleanup() {
         echo "--- fwupgwd log"; cat "$work"/fwupgwd*.log 2>/dev/null | tail -40 || true
         echo "--- fwupsim log"; tail -20 "$work/fwupsim.log" 2>/dev/null || true
     fi
-    rm -rf "$work"
+    [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
     exit $rc
 }
 trap cleanup EXIT
+[ -n "${KEEP_WORK:-}" ] && echo "work dir: $work"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -77,7 +78,7 @@ write_config() {
 
 start_daemon() {
     rm -f "$sock"
-    "$build/fwupgwd" -c "$work/fwupgw.yaml" 2>>"$work/fwupgwd.log" &
+    "$build/fwupgwd" -v -c "$work/fwupgw.yaml" 2>>"$work/fwupgwd.log" &
     daemon_pid=$!
     wait_for test -S "$sock"
     wait_for "${ctl[@]}" version
@@ -91,7 +92,8 @@ stop_daemon() {
 
 # job_field JOB FIELD: one field of jobs.get, via --json.
 job_field() {
-    "${ctl[@]}" --json status "$1" | jq -r ".job.$2"
+    # status exits 4 for a failed or cancelled job: that is not an error here.
+    { "${ctl[@]}" --json status "$1" || true; } | jq -r ".job.$2"
 }
 
 job_state_is() {
