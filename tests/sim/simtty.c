@@ -1,0 +1,105 @@
+#include "simtty.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t simtty_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int baud_to_speed(unsigned baud, speed_t *out)
+{
+    static const struct {
+        unsigned baud;
+        speed_t speed;
+    } table[] = {
+        {1200, B1200},       {2400, B2400},       {4800, B4800},       {9600, B9600},
+        {19200, B19200},     {38400, B38400},     {57600, B57600},     {115200, B115200},
+        {230400, B230400},   {460800, B460800},   {500000, B500000},   {576000, B576000},
+        {921600, B921600},   {1000000, B1000000}, {1500000, B1500000}, {2000000, B2000000},
+        {3000000, B3000000}, {4000000, B4000000},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].baud == baud) {
+            *out = table[i].speed;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int simtty_make_raw(int fd, unsigned baud)
+{
+    struct termios tio;
+    if (tcgetattr(fd, &tio) < 0)
+        return -1;
+    cfmakeraw(&tio);
+    tio.c_cflag &= ~(CSTOPB | PARENB | CRTSCTS);
+    tio.c_cflag |= CLOCAL | CREAD | CS8;
+    tio.c_iflag &= ~(IXON | IXOFF | IXANY);
+    tio.c_cc[VMIN] = 1;
+    tio.c_cc[VTIME] = 0;
+    if (baud) {
+        speed_t sp;
+        if (baud_to_speed(baud, &sp) < 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        cfsetispeed(&tio, sp);
+        cfsetospeed(&tio, sp);
+    }
+    return tcsetattr(fd, TCSANOW, &tio);
+}
+
+int simtty_open_pty(int *master, int *slave, char *name, size_t namelen)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (m < 0)
+        return -1;
+    char buf[64];
+    if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, buf, sizeof(buf)) != 0)
+        goto fail;
+    int s = open(buf, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (s < 0)
+        goto fail;
+    if (simtty_make_raw(s, 0) < 0) {
+        close(s);
+        goto fail;
+    }
+    if (name)
+        snprintf(name, namelen, "%s", buf);
+    *master = m;
+    *slave = s;
+    return 0;
+fail:
+    close(m);
+    return -1;
+}
+
+int simtty_write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            poll(&pfd, 1, 100);
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
