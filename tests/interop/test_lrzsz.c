@@ -311,15 +311,17 @@ static void run_sx(int onek, const char *file, int want)
     ck_assert_int_eq(count_lines(events, "aborted"), 0);
 }
 
+/* Case index -> (sx -k or plain sx, device in CRC or checksum mode, size). */
 START_TEST(sx_into_fwupsim)
 {
-    int onek = _i / (int)NSIZES;
+    int kind = _i / (int)NSIZES; /* 0: sx -k, 1: sx, 2: sx into a checksum device */
     size_t n = sizes[_i % (int)NSIZES];
     char img_path[128], bin[192];
     snprintf(img_path, sizeof(img_path), "%s/image.bin", tmpdir);
     uint8_t *img = make_image(img_path, n);
-    start_sim(NULL);
-    run_sx(onek, img_path, 1);
+    const char *checksum[] = {"--options", "mode=checksum", NULL};
+    start_sim(kind == 2 ? checksum : NULL);
+    run_sx(kind == 0, img_path, 1);
     snprintf(bin, sizeof(bin), "%s/dev0.bin", simdir);
     check_received(bin, img, n);
     stop_sim();
@@ -356,7 +358,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("sx_into_fwupsim");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, sx_into_fwupsim, 0, (int)(2 * NSIZES));
+    tcase_add_loop_test(tc, sx_into_fwupsim, 0, (int)(3 * NSIZES));
     tcase_add_test(tc, sx_twice_paced);
     suite_add_tcase(s, tc);
     return s;
