@@ -15,7 +15,7 @@ for variant in "-c" ""; do
     for size in 1 1000 4096 70001; do
         rm -f "$work/out.bin" "$work/sim/dev0"
         make_image "$work/img.bin" "$size"
-        socat -t 5 PTY,link="$work/sim/dev0",raw,echo=0 EXEC:"rx $variant $work/out.bin" \
+        socat -t 1 PTY,link="$work/sim/dev0",raw,echo=0 EXEC:"rx $variant $work/out.bin" \
             2>>"$work/rx.log" &
         peer=$!
         wait_for test -e "$work/sim/dev0"
