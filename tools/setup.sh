@@ -26,7 +26,7 @@ fwup_install_packages() {
 
 fwup_build() {
     echo "== configuring and building in $BUILD_DIR"
-    cmake -S "$fwup_top" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo $CMAKE_ARGS >/dev/null
+    cmake -S "$fwup_top" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_ARGS:-} >/dev/null
     cmake --build "$BUILD_DIR" -j"$(nproc)" 2>&1 | grep -E "warning|error|Error" || true
     cmake --build "$BUILD_DIR" -j"$(nproc)" >/dev/null
 }
