@@ -4,9 +4,11 @@
 #include <string.h>
 
 extern const struct simdev_class simdev_xmodem;
+extern const struct simdev_class simdev_pic32;
 
 static const struct simdev_class *const simdev_classes[] = {
     &simdev_xmodem,
+    &simdev_pic32,
 };
 
 const struct simdev_class *simdev_find(const char *name)
