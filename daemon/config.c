@@ -502,11 +502,91 @@ static int parse_options(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg
     return 0;
 }
 
+/* control_lines: {NAME: {gpio: CHIP, line: N, active_low: BOOL}} */
+static int parse_control_lines(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_device *dev)
+{
+    static const char *const keys[] = {"gpio", "line", "active_low", NULL};
+    static const char *const bools[] = {"false", "true", "no", "yes", NULL};
+    if (n->type != YAML_MAPPING_NODE)
+        return yu_fail(d, n, "'control_lines' must be a mapping, not %s", yu_kind(n));
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (!cnt)
+        return 0;
+    if (!(dev->lines = calloc(cnt, sizeof *dev->lines)))
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        const yaml_node_pair_t *pr = &n->data.mapping.pairs.start[i];
+        const yaml_node_t *k = yu_node(d, pr->key), *v = yu_node(d, pr->value), *x;
+        struct fwup_ctrl_line *l = &dev->lines[i];
+        dev->nlines = i + 1;
+        if (get_id(d, k, "control line name", &l->name) < 0)
+            return -1;
+        if (!strcmp(l->name, "rts") || !strcmp(l->name, "dtr"))
+            return yu_fail(d, k, "'%s' is the serial port's own line; it needs no definition",
+                           l->name);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(dev->lines[j].name, l->name))
+                return yu_fail(d, k, "duplicate control line '%s'", l->name);
+        if (yu_check_map(d, v, "a control line", keys) < 0)
+            return -1;
+        l->kind = FWUP_LINE_GPIO;
+        if (!(x = yu_get(d, v, "gpio")))
+            return yu_fail(d, v, "control line '%s' is missing required key 'gpio'", l->name);
+        if (yu_strdup(d, x, "gpio", &l->chip) < 0)
+            return -1;
+        if (!(x = yu_get(d, v, "line")))
+            return yu_fail(d, v, "control line '%s' is missing required key 'line'", l->name);
+        if (get_uint(d, x, "line", 0, 65535, &l->offset) < 0)
+            return -1;
+        int b = 0;
+        if ((x = yu_get(d, v, "active_low")) && get_enum(d, x, "active_low", bools, &b) < 0)
+            return -1;
+        l->active_low = b & 1;
+    }
+    return 0;
+}
+
+/* entry / exit: a list of steps, see ctrlseq.h. */
+static int parse_sequence(struct yu_doc *d, const yaml_node_t *n, const char *key,
+                          struct fwup_cfg_device *dev, struct fwup_ctrl_seq *seq)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yu_fail(d, n, "'%s' must be a list of steps, not %s", key, yu_kind(n));
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (!cnt)
+        return 0;
+    if (!(seq->steps = calloc(cnt, sizeof *seq->steps)))
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cnt; i++) {
+        const yaml_node_t *s = yu_node(d, n->data.sequence.items.start[i]);
+        const char *text;
+        char why[256];
+        if (yu_scalar(d, s, key, &text) < 0)
+            return -1;
+        if (fwup_ctrl_parse_step(text, dev->lines, dev->nlines, &seq->steps[i], why, sizeof why) <
+            0)
+            return yu_fail(d, s, "%s", why);
+        seq->n = i + 1;
+    }
+    return 0;
+}
+
 static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg,
                         struct fwup_cfg_device *dev)
 {
-    static const char *const keys[] = {"id",   "link",         "protocol", "flash",
-                                       "tags", "max_attempts", "options",  NULL};
+    static const char *const keys[] = {"id",
+                                       "link",
+                                       "protocol",
+                                       "flash",
+                                       "tags",
+                                       "max_attempts",
+                                       "options",
+                                       "control_lines",
+                                       "entry",
+                                       "exit",
+                                       "stay_in_bootloader_on_failure",
+                                       NULL};
+    static const char *const bools[] = {"false", "true", "no", "yes", NULL};
     const yaml_node_t *v;
 
     dev->pos.line = (int)n->start_mark.line + 1;
@@ -556,6 +636,21 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
     }
     if ((v = yu_get(d, n, "options")) && !absent(v) && parse_options(d, v, dev) < 0)
         return -1;
+    /* Lines before sequences: steps refer to lines by name. */
+    if ((v = yu_get(d, n, "control_lines")) && !absent(v) && parse_control_lines(d, v, dev) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "entry")) && !absent(v) &&
+        parse_sequence(d, v, "entry", dev, &dev->entry) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "exit")) && !absent(v) &&
+        parse_sequence(d, v, "exit", dev, &dev->exit) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "stay_in_bootloader_on_failure"))) {
+        int b;
+        if (get_enum(d, v, "stay_in_bootloader_on_failure", bools, &b) < 0)
+            return -1;
+        dev->stay_in_bootloader_on_failure = b & 1;
+    }
     return 0;
 }
 
@@ -675,6 +770,13 @@ void fwup_config_free(struct fwup_config *cfg)
         for (size_t j = 0; j < dev->ntags; j++)
             free(dev->tags[j]);
         free(dev->tags);
+        for (size_t j = 0; j < dev->nlines; j++) {
+            free(dev->lines[j].name);
+            free(dev->lines[j].chip);
+        }
+        free(dev->lines);
+        free(dev->entry.steps);
+        free(dev->exit.steps);
     }
     free(cfg->devices);
     free(cfg);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctrlseq.h"
+
 enum fwup_link_type { FWUP_LINK_SERIAL = 1 };
 enum fwup_parity { FWUP_PARITY_NONE = 0, FWUP_PARITY_EVEN, FWUP_PARITY_ODD };
 enum fwup_flow { FWUP_FLOW_NONE = 0, FWUP_FLOW_RTSCTS, FWUP_FLOW_XONXOFF };
@@ -54,6 +56,13 @@ struct fwup_cfg_device {
     size_t ntags;
     uint32_t flash_base, flash_size; /* flash: {base, size}; size 0 = undeclared */
     int max_attempts;                /* 0: daemon default */
+    /* Hands-free bootloader entry and exit (ctrlseq.h): named GPIO lines,
+     * and the sequences run before the protocol starts and after it ends
+     * (also after a failure, unless stay_in_bootloader_on_failure). */
+    struct fwup_ctrl_line *lines;
+    size_t nlines;
+    struct fwup_ctrl_seq entry, exit;
+    int stay_in_bootloader_on_failure;
     struct fwup_cfg_pos pos, protocol_pos;
 };
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctrlseq.h"
 #include "log.h"
 #include "serial.h"
 
@@ -19,6 +20,13 @@ struct fwup_run {
      * grace bounds a cancel. */
     uv_timer_t engine_timer, watchdog, defer, grace;
     int open_handles;
+
+    /* Entry and exit sequences on the device's control lines. */
+    const struct fwup_line_ops *line_ops;
+    void *line_ctx;
+    struct fwup_line_hw *hw;
+    struct fwup_seq_run *seq;
+    int entering, exiting;
 
     int started, cancelling, ended, reported, freeing;
     enum fwup_result result;
@@ -157,14 +165,42 @@ static void on_grace(uv_timer_t *t)
     end_run(r, FWUP_RESULT_CANCELLED, "cancelled (the protocol did not confirm the abort)");
 }
 
+static void start_engine(struct fwup_run *r)
+{
+    r->started = 1;
+    r->last_activity_ms = uv_now(r->p.loop);
+    r->p.proto->on_start(r->engine);
+}
+
+static void entry_done(void *ctx, const char *err)
+{
+    struct fwup_run *r = ctx;
+    char msg[320];
+    r->seq = NULL;
+    r->entering = 0;
+    if (err) {
+        snprintf(msg, sizeof(msg), "entry sequence: %s", err);
+        end_run(r, FWUP_RESULT_TRANSIENT, msg);
+        return;
+    }
+    start_engine(r);
+}
+
 /* on_start and on_done both run from here, so neither is ever re-entrant. */
 static void on_defer(uv_timer_t *t)
 {
     struct fwup_run *r = t->data;
-    if (!r->started && !r->ended) {
-        r->started = 1;
-        r->last_activity_ms = uv_now(r->p.loop);
-        r->p.proto->on_start(r->engine);
+    if (!r->started && !r->ended && !r->entering) {
+        if (r->p.dev->entry.n && r->line_ops) {
+            r->entering = 1;
+            r->p.on_progress(r->p.ctx, "enter-bootloader", 0, r->job.image->total);
+            r->seq = fwup_seq_start(r->p.loop, &r->p.dev->entry, r->line_ops, r->line_ctx,
+                                    entry_done, r);
+            if (r->seq)
+                return;
+            r->entering = 0;
+        }
+        start_engine(r);
         return;
     }
     if (r->ended && !r->reported) {
@@ -176,6 +212,21 @@ static void on_defer(uv_timer_t *t)
     }
 }
 
+static void exit_done(void *ctx, const char *err)
+{
+    struct fwup_run *r = ctx;
+    r->seq = NULL;
+    r->exiting = 0;
+    if (err) {
+        log_warn("%s: exit sequence: %s", r->p.dev->id, err);
+        if (r->result != FWUP_RESULT_OK) {
+            size_t len = strlen(r->msg);
+            snprintf(r->msg + len, sizeof(r->msg) - len, "; exit sequence: %s", err);
+        }
+    }
+    uv_timer_start(&r->defer, on_defer, 0, 0);
+}
+
 static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg)
 {
     if (r->ended)
@@ -184,6 +235,22 @@ static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg
     /* A cancel wins over whatever failure the abort provoked. */
     r->result = r->cancelling && result != FWUP_RESULT_OK ? FWUP_RESULT_CANCELLED : result;
     snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
+    if (r->entering) {
+        fwup_seq_abort(r->seq);
+        r->seq = NULL;
+        r->entering = 0;
+    }
+    /* Bring the device back to its application, whatever the outcome,
+     * unless the config asks to leave a failed one in its bootloader. */
+    const struct fwup_cfg_device *dev = r->p.dev;
+    if (dev->exit.n && r->line_ops &&
+        (r->result == FWUP_RESULT_OK || !dev->stay_in_bootloader_on_failure)) {
+        r->exiting = 1;
+        r->seq = fwup_seq_start(r->p.loop, &dev->exit, r->line_ops, r->line_ctx, exit_done, r);
+        if (r->seq)
+            return;
+        r->exiting = 0;
+    }
     uv_timer_start(&r->defer, on_defer, 0, 0);
 }
 
@@ -220,6 +287,14 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
         free(r);
         return -1;
     }
+    if (p->line_ops) {
+        r->line_ops = p->line_ops;
+        r->line_ctx = p->line_ctx;
+    } else if (p->dev->entry.n || p->dev->exit.n) {
+        r->hw = fwup_line_hw_new(fwup_serial_fd(r->port), "fwupgw");
+        r->line_ops = &fwup_line_hw_ops;
+        r->line_ctx = r->hw;
+    }
     /* Timers exist before the engine does: create() may already arm one. */
     uv_timer_t *timers[] = {&r->engine_timer, &r->watchdog, &r->defer, &r->grace};
     for (size_t i = 0; i < 4; i++) {
@@ -244,7 +319,7 @@ void fwup_run_cancel(struct fwup_run *r)
         return;
     r->cancelling = 1;
     uv_timer_start(&r->grace, on_grace, r->p.cancel_grace_ms ? r->p.cancel_grace_ms : 5000, 0);
-    if (r->started)
+    if (r->started && !r->ended)
         r->p.proto->on_cancel(r->engine);
     else
         end_run(r, FWUP_RESULT_CANCELLED, "cancelled before the protocol started");
@@ -265,6 +340,10 @@ void fwup_run_free(struct fwup_run *r)
         return;
     r->freeing = 1;
     r->ended = 1;
+    fwup_seq_abort(r->seq);
+    r->seq = NULL;
+    fwup_line_hw_free(r->hw);
+    r->hw = NULL;
     if (r->engine)
         r->p.proto->destroy(r->engine);
     r->engine = NULL;

@@ -24,6 +24,10 @@ struct fwup_run_params {
     uint32_t cancel_grace_ms;       /* engine's time to abort after cancel */
     const struct fwup_cfg_phase_timeout *phase_timeouts;
     size_t nphase_timeouts;
+    /* Control-line driver for the entry/exit sequences; NULL: the real one
+     * (libgpiod and the port's modem lines). Tests pass a recorder. */
+    const struct fwup_line_ops *line_ops;
+    void *line_ctx;
 
     /* Phase or byte count changed. */
     void (*on_progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);

@@ -249,6 +249,11 @@ int fwup_serial_write(struct fwup_serial *s, const uint8_t *data, size_t len)
     return 0;
 }
 
+int fwup_serial_fd(const struct fwup_serial *s)
+{
+    return s->fd;
+}
+
 void fwup_serial_flush_rx(struct fwup_serial *s)
 {
     if (!s->failed)

@@ -33,6 +33,8 @@ int fwup_serial_open(uv_loop_t *loop, const struct fwup_cfg_link *link,
 int fwup_serial_write(struct fwup_serial *s, const uint8_t *data, size_t len);
 /* Discard input not yet delivered, in the kernel and here. */
 void fwup_serial_flush_rx(struct fwup_serial *s);
+/* The port's descriptor, for its modem lines and break (ctrlseq). */
+int fwup_serial_fd(const struct fwup_serial *s);
 /* Closes the port; no callbacks after this. Frees once libuv is done. */
 void fwup_serial_close(struct fwup_serial *s);
 

@@ -234,7 +234,29 @@ static const struct err_case {
      "    protocol: p\n    opts: {}\n",
      "t.yaml:6:5: ",
      "unknown key 'opts' in a device (allowed: id, link, protocol, flash, tags, "
-     "max_attempts, options)"},
+     "max_attempts, options, control_lines, entry, exit, stay_in_bootloader_on_failure)"},
+    /* control lines and entry/exit sequences */
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
+     "    protocol: p\n    entry: [boot0=1]\n",
+     "t.yaml:6:13: ", "step 'boot0=1': no control line 'boot0'"},
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
+     "    protocol: p\n    exit: [rts=1, rts=2]\n",
+     "t.yaml:6:19: ", "step 'rts=2': a line is set to 0 or 1"},
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
+     "    protocol: p\n    entry: [dtr=0, delay soon]\n",
+     "t.yaml:6:20: ", "step 'delay soon': duration must be like 10ms or 1s"},
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
+     "    protocol: p\n    entry: [wiggle]\n",
+     "t.yaml:6:13: ", "expected LINE=0|1, 'delay DURATION' or 'break DURATION'"},
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
+     "    protocol: p\n    control_lines: {rts: {gpio: gpiochip0, line: 1}}\n",
+     "t.yaml:6:21: ", "'rts' is the serial port's own line"},
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
+     "    protocol: p\n    control_lines: {boot0: {line: 1}}\n",
+     "t.yaml:6:28: ", "control line 'boot0' is missing required key 'gpio'"},
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
+     "    protocol: p\n    stay_in_bootloader_on_failure: maybe\n",
+     "t.yaml:6:36: ", "'stay_in_bootloader_on_failure' must be one of"},
     {"links: [{name: a, type: serial, path: /x}]\n"
      "devices: [{id: d, link: a, protocol: p, flash: {base: 0, size: 1K, end: 4}}]\n",
      "t.yaml:2:68: ", "unknown key 'end' in flash"},
@@ -363,6 +385,47 @@ static const struct err_case {
     {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n",
      "t.yaml:3:5: ", "device 'd' is missing required key 'protocol'"},
 };
+
+START_TEST(test_control_sequences)
+{
+    static const char text[] =
+        "links: [{name: a, type: serial, path: /x}]\n"
+        "devices:\n"
+        "  - id: stm\n"
+        "    link: a\n"
+        "    protocol: p\n"
+        "    control_lines:\n"
+        "      boot0: {gpio: gpiochip0, line: 17}\n"
+        "      nrst: {gpio: /dev/gpiochip1, line: 3, active_low: true}\n"
+        "    entry: [boot0=1, nrst=1, delay 10ms, nrst=0, delay 50ms, break 250ms]\n"
+        "    exit: [boot0=0, rts=1, dtr=0]\n"
+        "    stay_in_bootloader_on_failure: yes\n";
+    struct fwup_config *cfg = NULL;
+    char err[512] = "";
+    ck_assert_msg(fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err) == 0, "%s",
+                  err);
+    const struct fwup_cfg_device *dev = &cfg->devices[0];
+    ck_assert_uint_eq(dev->nlines, 2);
+    ck_assert_str_eq(dev->lines[1].name, "nrst");
+    ck_assert_str_eq(dev->lines[1].chip, "/dev/gpiochip1");
+    ck_assert_uint_eq(dev->lines[1].offset, 3);
+    ck_assert_int_eq(dev->lines[1].active_low, 1);
+    ck_assert_int_eq(dev->lines[0].active_low, 0);
+    ck_assert_uint_eq(dev->entry.n, 6);
+    ck_assert_ptr_eq(dev->entry.steps[0].line, &dev->lines[0]);
+    ck_assert_int_eq(dev->entry.steps[0].value, 1);
+    ck_assert_int_eq(dev->entry.steps[2].kind, FWUP_STEP_DELAY);
+    ck_assert_uint_eq(dev->entry.steps[2].ms, 10);
+    ck_assert_int_eq(dev->entry.steps[3].value, 0);
+    ck_assert_int_eq(dev->entry.steps[5].kind, FWUP_STEP_BREAK);
+    ck_assert_uint_eq(dev->entry.steps[5].ms, 250);
+    ck_assert_uint_eq(dev->exit.n, 3);
+    ck_assert_ptr_eq(dev->exit.steps[1].line, &fwup_line_rts);
+    ck_assert_ptr_eq(dev->exit.steps[2].line, &fwup_line_dtr);
+    ck_assert_int_eq(dev->stay_in_bootloader_on_failure, 1);
+    fwup_config_free(cfg);
+}
+END_TEST
 
 START_TEST(test_errors)
 {
@@ -563,6 +626,7 @@ static Suite *config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("parse");
     tcase_add_test(tc, test_full);
+    tcase_add_test(tc, test_control_sequences);
     tcase_add_loop_test(tc, test_defaults, 0, (int)(sizeof empty_docs / sizeof empty_docs[0]));
     tcase_add_test(tc, test_link_defaults);
     tcase_add_test(tc, test_socket_mode_forms);
