@@ -68,8 +68,10 @@
 /* Extra reply time per erased page. */
 #define ERASE_MS_PER_PAGE 25
 /* After a silent timeout: how long a late answer is still taken before the
- * command goes again (long enough for the device to drop a torn frame). */
-#define RESYNC_MS 100
+ * command goes again. Timeout + this must stay below the shortest boot
+ * window (400 ms): a timer-triggered bootloader that hears nothing for its
+ * window leaves for the application, and retries go nowhere. */
+#define RESYNC_MS 50
 
 enum trigger { TRIG_TIMER, TRIG_GPIO, TRIG_NONE };
 
@@ -157,8 +159,9 @@ static const struct fwup_option_desc pic_options[] = {
      "erase the 4 KiB pages the image covers, or the whole chip"},
     {"retries", FWUP_OPT_INT, "3", NULL, 1, 100,
      "tries per command (FAIL, NACK or no answer) before giving up"},
-    {"timeout", FWUP_OPT_INT, "1000", NULL, 50, 600000,
-     "ms to wait for an answer once a command has left the host (erase: +25 ms a page)"},
+    {"timeout", FWUP_OPT_INT, "300", NULL, 20, 600000,
+     "ms to wait for an answer once a command has left the host (erase: +25 ms a page); with "
+     "trigger=timer keep it + 50 below the bootloader's window"},
 };
 
 #define NOPTIONS (sizeof(pic_options) / sizeof(pic_options[0]))
@@ -272,7 +275,7 @@ static int apply_option(struct pic_opts *o, const char *name, const char *value)
 static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, char *err,
                          size_t errlen)
 {
-    *o = (struct pic_opts){1, 1, TRIG_TIMER, 30000, 10, 1, 0, 3, 1000};
+    *o = (struct pic_opts){1, 1, TRIG_TIMER, 30000, 10, 1, 0, 3, 300};
     for (size_t i = 0; i < p->noptions; i++) {
         const struct fwup_option *opt = &p->options[i];
         if (!opt->name || apply_option(o, opt->name, opt->value) < 0) {
