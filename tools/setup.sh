@@ -4,7 +4,8 @@
 
 FWUP_PACKAGES="build-essential cmake pkg-config binutils libuv1-dev libsqlite3-dev \
 libyaml-dev libusb-1.0-0-dev libsocketcan-dev check libjansson-dev libsodium-dev \
-zlib1g-dev libsystemd-dev libgpiod-dev lrzsz sqlite3 jq socat util-linux"
+zlib1g-dev libsystemd-dev libgpiod-dev lrzsz sqlite3 jq socat util-linux \
+qemu-system-x86 busybox-static cpio can-utils usbutils dfu-util"
 
 fwup_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$fwup_top/build}
