@@ -85,6 +85,7 @@ struct pic_opts {
     int chip_erase;
     unsigned retries;
     uint32_t timeout;
+    uint32_t baud;
 };
 
 enum pic_state {
@@ -162,6 +163,8 @@ static const struct fwup_option_desc pic_options[] = {
     {"timeout", FWUP_OPT_INT, "300", NULL, 20, 600000,
      "ms to wait for an answer once a command has left the host (erase: +25 ms a page); with "
      "trigger=timer keep it + 50 below the bootloader's window"},
+    {"baud", FWUP_OPT_INT, "115200", NULL, 300, 4000000,
+     "line speed, only to allow for a command's time on the wire in the answer timeout"},
 };
 
 #define NOPTIONS (sizeof(pic_options) / sizeof(pic_options[0]))
@@ -267,6 +270,8 @@ static int apply_option(struct pic_opts *o, const char *name, const char *value)
         o->ping_interval = (uint32_t)v;
     else if (strcmp(name, "retries") == 0)
         o->retries = (unsigned)v;
+    else if (strcmp(name, "baud") == 0)
+        o->baud = (uint32_t)v;
     else
         o->timeout = (uint32_t)v;
     return 0;
@@ -275,7 +280,7 @@ static int apply_option(struct pic_opts *o, const char *name, const char *value)
 static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, char *err,
                          size_t errlen)
 {
-    *o = (struct pic_opts){1, 1, TRIG_TIMER, 30000, 10, 1, 0, 3, 300};
+    *o = (struct pic_opts){1, 1, TRIG_TIMER, 30000, 10, 1, 0, 3, 300, 115200};
     for (size_t i = 0; i < p->noptions; i++) {
         const struct fwup_option *opt = &p->options[i];
         if (!opt->name || apply_option(o, opt->name, opt->value) < 0) {
@@ -421,9 +426,13 @@ static const char *phase_name(const struct fwup_engine *e)
     }
 }
 
-/* Queue e->frame as one burst and wait for the answer to `cmd`. The answer
- * timeout starts when the burst has left the host (on_tx_done), so a 4 KiB
- * cluster's 357 ms on a 115200 line do not count against the device. */
+/*
+ * Queue e->frame as one burst and wait for the answer to `cmd`. The wait
+ * covers the frame's own line time at `baud` (a 4 KiB cluster spends 357 ms
+ * on a 115200 line) plus `timeout`: hosts report on_tx_done when the kernel
+ * has taken the bytes, which on a UART or a pty can be long before they
+ * reach the device, so the line time cannot be left to on_tx_done.
+ */
 static void send_frame(struct fwup_engine *e, uint8_t cmd, uint32_t timeout)
 {
     e->expect = cmd;
@@ -431,14 +440,15 @@ static void send_frame(struct fwup_engine *e, uint8_t cmd, uint32_t timeout)
     e->en = 0;
     e->want_extra = 0;
     e->wait = W_ANSWER;
-    e->cur_timeout = timeout;
+    e->cur_timeout =
+        timeout + (uint32_t)(((uint64_t)e->frame_len * 10 * 1000 + e->o.baud - 1) / e->o.baud);
     e->tx_pending = 1;
     e->tx_waits = 0;
     if (e->ops->send(e->host, e->frame, e->frame_len) < 0) {
         finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
         return;
     }
-    e->ops->timer(e->host, timeout);
+    e->ops->timer(e->host, e->cur_timeout);
 }
 
 static void build_word_cmd(struct fwup_engine *e, uint8_t cmd, uint16_t operand)
@@ -854,18 +864,9 @@ static void pic_on_timer(struct fwup_engine *e)
 
 static void pic_on_tx_done(struct fwup_engine *e)
 {
-    switch (e->state) {
-    case PS_DEVID:
-    case PS_ERASE:
-    case PS_WRITE:
-    case PS_RESET:
-        if (e->tx_pending && e->wait == W_ANSWER)
-            e->ops->timer(e->host, e->cur_timeout);
-        e->tx_pending = 0;
-        break;
-    default:
-        break;
-    }
+    /* The answer timer already covers the line time (see send_frame);
+     * restarting it here would push a retry past a 400 ms boot window. */
+    e->tx_pending = 0;
 }
 
 static void pic_on_cancel(struct fwup_engine *e)
