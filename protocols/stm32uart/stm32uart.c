@@ -471,8 +471,10 @@ static void tr_cmd(struct fwup_engine *e, uint8_t cmd)
 static void send_step(struct fwup_engine *e)
 {
     const struct step *s = &e->steps[e->cur];
-    e->rxlen = 0;
-    e->want = s->kind == RX_BYTES ? s->want : 1;
+    if (s->kind == RX_BYTES || s->kind == RX_LENBLOB) {
+        e->rxlen = 0; /* (an ACK step keeps the reply before it) */
+        e->want = s->kind == RX_BYTES ? s->want : 1;
+    }
     e->waiting = 1;
     if (s->len && send_bytes(e, e->tx + s->off, s->len) < 0)
         return;

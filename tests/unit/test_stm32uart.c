@@ -1,0 +1,723 @@
+/*
+ * STM32 AN3155 engine against the simulated bootloader (stm32_dev.c) on
+ * the virtual-clock link: plain and sparse writes, both erase commands,
+ * faults, protection, geometry, verify failures and line efficiency.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fwupgw/protocol.h>
+
+#include "simdev.h"
+#include "simlink.h"
+
+extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
+#define PROTO (&FWUP_PROTOCOL_SYMBOL)
+
+#define FLASH 0x08000000u
+
+/* ---- helpers ---- */
+
+static uint8_t *random_bytes(size_t n, uint32_t seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    uint32_t x = seed * 2654435761u + 1;
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    return p;
+}
+
+struct job {
+    struct fwup_segment seg[4];
+    uint8_t *data[4];
+    struct fwup_image img;
+    struct fwup_option opt[8];
+    struct fwup_job_params params;
+};
+
+static void job_opts(struct job *j, va_list ap)
+{
+    const char *k;
+    while ((k = va_arg(ap, const char *)) != NULL) {
+        ck_assert_uint_lt(j->params.noptions, 8);
+        j->opt[j->params.noptions].name = k;
+        j->opt[j->params.noptions].value = va_arg(ap, const char *);
+        j->params.noptions++;
+    }
+    j->params.device_id = "stm1";
+    j->params.image = &j->img;
+    j->params.options = j->opt;
+}
+
+/* One segment of `len` random bytes at `addr`; options as name, value
+ * pairs ending with NULL. */
+static void job_init(struct job *j, uint32_t addr, size_t len, ...)
+{
+    memset(j, 0, sizeof(*j));
+    j->data[0] = random_bytes(len, (uint32_t)len);
+    j->seg[0] = (struct fwup_segment){addr, (uint32_t)len, j->data[0]};
+    j->img = (struct fwup_image){j->seg, 1, len};
+    va_list ap;
+    va_start(ap, len);
+    job_opts(j, ap);
+    va_end(ap);
+}
+
+static void job_add_segment(struct job *j, uint32_t addr, size_t len)
+{
+    size_t i = j->img.nsegments;
+    ck_assert_uint_lt(i, 4);
+    j->data[i] = random_bytes(len, (uint32_t)(addr + len));
+    j->seg[i] = (struct fwup_segment){addr, (uint32_t)len, j->data[i]};
+    j->img.nsegments++;
+    j->img.total += len;
+}
+
+static void job_free(struct job *j)
+{
+    for (size_t i = 0; i < 4; i++)
+        free(j->data[i]);
+}
+
+static const struct simdev_class *sdev(void)
+{
+    const struct simdev_class *c = simdev_find("stm32");
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+static void base_cfg(struct simlink_config *c, const struct job *j, const char *devopts)
+{
+    memset(c, 0, sizeof(*c));
+    c->proto = PROTO;
+    c->params = &j->params;
+    c->dev_class = sdev();
+    c->dev_options = devopts;
+    c->seed = 1;
+    c->verbose = getenv("STM32_TEST_VERBOSE") != NULL;
+}
+
+static void run(const struct simlink_config *c, struct simlink_result *r)
+{
+    ck_assert_int_eq(simlink_run(c, r), 0);
+    ck_assert_msg(r->engine_finished, "engine did not finish: %s", r->message);
+    ck_assert_uint_eq(r->protocol_errors, 0);
+}
+
+static void run_ok(const struct simlink_config *c, struct simlink_result *r)
+{
+    run(c, r);
+    ck_assert_msg(r->result == FWUP_RESULT_OK, "result %d: %s", r->result, r->message);
+    ck_assert_int_eq(r->dev_state, SIMDEV_COMPLETE);
+    ck_assert_uint_eq(r->dev_completions, 1);
+    ck_assert_str_eq(r->last_phase, "finish");
+}
+
+static void run_fail(const struct simlink_config *c, struct simlink_result *r,
+                     enum fwup_result want, const char *needle)
+{
+    run(c, r);
+    ck_assert_msg(r->result == want, "result %d (want %d): %s", r->result, want, r->message);
+    ck_assert_msg(strstr(r->message, needle), "message \"%s\" lacks \"%s\"", r->message, needle);
+}
+
+/* Flash (from FLASH) holds every segment; every other byte is `other`. */
+static void check_flash(const struct simlink_result *r, const struct job *j, uint8_t other)
+{
+    ck_assert_ptr_nonnull(r->dev_content);
+    uint8_t *want = malloc(r->dev_content_len);
+    ck_assert_ptr_nonnull(want);
+    memset(want, other, r->dev_content_len);
+    for (size_t i = 0; i < j->img.nsegments; i++) {
+        ck_assert_uint_le(j->seg[i].address - FLASH + j->seg[i].len, r->dev_content_len);
+        memcpy(want + (j->seg[i].address - FLASH), j->seg[i].data, j->seg[i].len);
+    }
+    for (size_t i = 0; i < r->dev_content_len; i++)
+        ck_assert_msg(r->dev_content[i] == want[i], "flash 0x%08zx: 0x%02x, want 0x%02x", FLASH + i,
+                      r->dev_content[i], want[i]);
+    free(want);
+}
+
+/* Records the host's bytes so tests can look for commands. */
+struct wire {
+    uint8_t *h2d;
+    size_t len, cap;
+};
+
+static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
+{
+    struct wire *w = ctx;
+    (void)t_us;
+    if (dir != SIMLINK_H2D)
+        return;
+    if (w->len + n > w->cap) {
+        w->cap = (w->len + n) * 2;
+        w->h2d = realloc(w->h2d, w->cap);
+        ck_assert_ptr_nonnull(w->h2d);
+    }
+    memcpy(w->h2d + w->len, d, n);
+    w->len += n;
+}
+
+static unsigned count_pair(const struct wire *w, uint8_t a, uint8_t b)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i + 1 < w->len; i++)
+        if (w->h2d[i] == a && w->h2d[i + 1] == b)
+            n++;
+    return n;
+}
+
+/* ---- plain jobs ---- */
+
+START_TEST(test_plain_sizes)
+{
+    static const size_t sizes[] = {4, 100, 256, 257, 1000, 4096, 20000};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        job_init(&j, FLASH, sizes[i], NULL);
+        base_cfg(&c, &j, NULL);
+        run_ok(&c, &r);
+        ck_assert_uint_eq(r.dev_content_len, 128 * 1024); /* 0x410: 128 KiB */
+        ck_assert_uint_eq(r.last_done, sizes[i]);
+        check_flash(&r, &j, 0xff);
+        simlink_result_free(&r);
+        job_free(&j);
+    }
+}
+END_TEST
+
+START_TEST(test_verify_modes)
+{
+    static const char *const modes[] = {"block", "after", "none"};
+    for (size_t i = 0; i < 3; i++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct wire w = {0};
+        job_init(&j, FLASH, 3000, "verify", modes[i], NULL);
+        base_cfg(&c, &j, NULL);
+        c.tap = tap;
+        c.tap_ctx = &w;
+        run_ok(&c, &r);
+        check_flash(&r, &j, 0xff);
+        /* 12 blocks; one extra read is the protection probe */
+        ck_assert_uint_eq(count_pair(&w, 0x11, 0xee), i == 2 ? 1 : 13);
+        ck_assert_uint_eq(count_pair(&w, 0x31, 0xce), 12);
+        simlink_result_free(&r);
+        free(w.h2d);
+        job_free(&j);
+    }
+}
+END_TEST
+
+/* Sparse image across page boundaries: only touched pages are erased, the
+ * rest of the (pre-filled) flash keeps its content. */
+START_TEST(test_sparse_pages)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, FLASH + 0x100, 0x200, NULL);
+    job_add_segment(&j, FLASH + 0xf80, 0x100); /* pages 3 and 4 */
+    job_add_segment(&j, FLASH + 0x400a, 20);   /* page 16, unaligned */
+    job_add_segment(&j, FLASH + 0x1fffc, 4);   /* last word of flash */
+    base_cfg(&c, &j, "fill=0x00");
+    run_ok(&c, &r);
+    ck_assert_uint_eq(r.last_done, 0x200 + 0x100 + 20 + 4);
+    uint8_t *want = calloc(1, r.dev_content_len);
+    static const uint32_t pages[] = {0, 3, 4, 16, 127};
+    for (size_t i = 0; i < 5; i++)
+        memset(want + pages[i] * 1024, 0xff, 1024);
+    for (size_t i = 0; i < j.img.nsegments; i++)
+        memcpy(want + (j.seg[i].address - FLASH), j.seg[i].data, j.seg[i].len);
+    ck_assert_int_eq(memcmp(want, r.dev_content, r.dev_content_len), 0);
+    free(want);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+/* F4 sectors: a 40 KiB image erases sectors 0..2 (16 KiB each) only. */
+START_TEST(test_f4_sectors)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, FLASH, 40 * 1024, NULL);
+    base_cfg(&c, &j, "pid=0x413,fill=0x00");
+    run_ok(&c, &r);
+    ck_assert_uint_eq(r.dev_content_len, 1024 * 1024);
+    for (size_t i = 40 * 1024; i < 48 * 1024; i++)
+        ck_assert_uint_eq(r.dev_content[i], 0xff);
+    for (size_t i = 48 * 1024; i < r.dev_content_len; i++)
+        ck_assert_uint_eq(r.dev_content[i], 0x00);
+    ck_assert_int_eq(memcmp(r.dev_content, j.data[0], 40 * 1024), 0);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_legacy_vs_extended_erase)
+{
+    for (int ext = 0; ext <= 1; ext++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct wire w = {0};
+        job_init(&j, FLASH + 0x800, 5000, NULL);
+        base_cfg(&c, &j, ext ? "ext_erase=1,fill=0x5a" : "ext_erase=0,fill=0x5a");
+        c.tap = tap;
+        c.tap_ctx = &w;
+        run_ok(&c, &r);
+        ck_assert_uint_eq(count_pair(&w, 0x43, 0xbc), ext ? 0 : 1);
+        ck_assert_uint_eq(count_pair(&w, 0x44, 0xbb), ext ? 1 : 0);
+        /* pages 2..6 erased, 0..1 and 7.. untouched */
+        for (size_t i = 0; i < 0x800; i++)
+            ck_assert_uint_eq(r.dev_content[i], 0x5a);
+        for (size_t i = 0x800 + 5000; i < 0x1c00; i++)
+            ck_assert_uint_eq(r.dev_content[i], 0xff);
+        ck_assert_uint_eq(r.dev_content[0x1c00], 0x5a);
+        simlink_result_free(&r);
+        free(w.h2d);
+        job_free(&j);
+    }
+}
+END_TEST
+
+START_TEST(test_mass_and_no_erase)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, FLASH + 0x400, 2000, "erase", "mass", NULL);
+    base_cfg(&c, &j, "fill=0x00");
+    run_ok(&c, &r);
+    check_flash(&r, &j, 0xff);
+    simlink_result_free(&r);
+    job_free(&j);
+
+    job_init(&j, FLASH, 2000, "erase", "none", NULL);
+    base_cfg(&c, &j, NULL); /* erased chip: no erase needed */
+    run_ok(&c, &r);
+    check_flash(&r, &j, 0xff);
+    simlink_result_free(&r);
+    job_free(&j);
+
+    job_init(&j, FLASH, 2000, "erase", "none", NULL);
+    base_cfg(&c, &j, "fill=0x00"); /* programmed chip: writes are refused */
+    run_fail(&c, &r, FWUP_RESULT_PERMANENT, "refused write at 0x08000000");
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_go_options)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct wire w = {0};
+    job_init(&j, FLASH, 600, "go", "no", NULL);
+    base_cfg(&c, &j, NULL);
+    c.tap = tap;
+    c.tap_ctx = &w;
+    run(&c, &r);
+    ck_assert_int_eq(r.result, FWUP_RESULT_OK);
+    ck_assert_uint_eq(r.dev_completions, 0);
+    ck_assert_uint_eq(count_pair(&w, 0x21, 0xde), 0);
+    simlink_result_free(&r);
+    job_free(&j);
+
+    w.len = 0;
+    job_init(&j, FLASH, 600, "go_address", "0x08000100", NULL);
+    base_cfg(&c, &j, NULL);
+    c.tap = tap;
+    c.tap_ctx = &w;
+    run_ok(&c, &r);
+    static const uint8_t go[] = {0x21, 0xde, 0x08, 0x00, 0x01, 0x00, 0x09};
+    ck_assert_ptr_nonnull(memmem(w.h2d, w.len, go, sizeof(go)));
+    simlink_result_free(&r);
+    free(w.h2d);
+    job_free(&j);
+}
+END_TEST
+
+/* ---- faults ---- */
+
+START_TEST(test_nacks_recovered)
+{
+    static const char *const opts[] = {"nack_every=2", "nack_every=3", "nack_every=5,ext_erase=1"};
+    for (size_t i = 0; i < 3; i++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        job_init(&j, FLASH, 5000, NULL);
+        base_cfg(&c, &j, opts[i]);
+        run_ok(&c, &r);
+        check_flash(&r, &j, 0xff);
+        simlink_result_free(&r);
+        job_free(&j);
+    }
+}
+END_TEST
+
+START_TEST(test_silent_device)
+{
+    /* Commands: 1 Get, 2 Get Version, 3 Get ID, 4 probe Read, 5 Erase,
+     * then Write/Read pairs per block. */
+    static const struct {
+        const char *opts, *needle;
+    } cases[] = {
+        {"silent_after=0", "silent during connect"},
+        {"silent_after=2", "silent during connect at 0x00000000 (Get ID"},
+        {"silent_after=4", "silent during erase at 0x08000000"},
+        {"silent_after=10", "silent during write at 0x08000200 (read"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        job_init(&j, FLASH, 2000, NULL);
+        base_cfg(&c, &j, cases[i].opts);
+        run_fail(&c, &r, FWUP_RESULT_TRANSIENT, cases[i].needle);
+        simlink_result_free(&r);
+        job_free(&j);
+    }
+}
+END_TEST
+
+START_TEST(test_slow_erase)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    /* 4 pages at 3 s each: within 4 x 5 s */
+    job_init(&j, FLASH, 4096, NULL);
+    base_cfg(&c, &j, "erase_ms=3000");
+    run_ok(&c, &r);
+    ck_assert_uint_ge(r.virtual_us, 12000000);
+    check_flash(&r, &j, 0xff);
+    simlink_result_free(&r);
+
+    /* 6 s a page is beyond the 5 s per page the engine allows */
+    base_cfg(&c, &j, "erase_ms=6000");
+    run_fail(&c, &r, FWUP_RESULT_TRANSIENT, "silent during erase");
+    simlink_result_free(&r);
+
+    /* unless told otherwise */
+    j.opt[0] = (struct fwup_option){"page_erase_timeout", "7000"};
+    j.params.noptions = 1;
+    run_ok(&c, &r);
+    simlink_result_free(&r);
+
+    /* mass erase: 20 s within 35 s */
+    j.opt[0] = (struct fwup_option){"erase", "mass"};
+    base_cfg(&c, &j, "mass_erase_ms=20000");
+    run_ok(&c, &r);
+    ck_assert_uint_ge(r.virtual_us, 20000000);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+/* A device whose parser was already synced before the job: the first
+ * 0x7F is held as half a command pair, the second draws NACK. */
+struct pre {
+    const struct simdev_io *io;
+    void *ctx;
+    struct simdev *inner;
+    struct simdev_io my_io;
+    int mute;
+};
+
+static void pre_send(void *ctx, const uint8_t *d, size_t n)
+{
+    struct pre *p = ctx;
+    if (!p->mute)
+        p->io->send(p->ctx, d, n);
+}
+
+static void pre_timer(void *ctx, uint32_t ms)
+{
+    struct pre *p = ctx;
+    p->io->timer(p->ctx, ms);
+}
+
+static struct simdev *pre_create(const char *o, const struct simdev_io *io, void *ctx, char *err,
+                                 size_t errlen)
+{
+    struct pre *p = calloc(1, sizeof(*p));
+    p->io = io;
+    p->ctx = ctx;
+    p->my_io.send = pre_send;
+    p->my_io.timer = pre_timer;
+    p->inner = sdev()->create(o, &p->my_io, p, err, errlen);
+    if (!p->inner) {
+        free(p);
+        return NULL;
+    }
+    return (struct simdev *)p;
+}
+
+static void pre_destroy(struct simdev *d)
+{
+    struct pre *p = (struct pre *)d;
+    sdev()->destroy(p->inner);
+    free(p);
+}
+
+static void pre_start(struct simdev *d)
+{
+    struct pre *p = (struct pre *)d;
+    static const uint8_t sync = 0x7f;
+    sdev()->start(p->inner);
+    p->mute = 1; /* an earlier host synced it */
+    sdev()->on_rx(p->inner, &sync, 1);
+    p->mute = 0;
+}
+
+static void pre_on_rx(struct simdev *d, const uint8_t *b, size_t n)
+{
+    sdev()->on_rx(((struct pre *)d)->inner, b, n);
+}
+
+static void pre_on_timer(struct simdev *d)
+{
+    sdev()->on_timer(((struct pre *)d)->inner);
+}
+
+static enum simdev_state pre_state(const struct simdev *d)
+{
+    return sdev()->state(((const struct pre *)d)->inner);
+}
+
+static const uint8_t *pre_content(const struct simdev *d, size_t *len)
+{
+    return sdev()->content(((const struct pre *)d)->inner, len);
+}
+
+static unsigned pre_completions(const struct simdev *d)
+{
+    return sdev()->completions(((const struct pre *)d)->inner);
+}
+
+static const struct simdev_class presynced = {
+    "stm32-presynced", pre_create, pre_destroy, pre_start,       pre_on_rx,
+    pre_on_timer,      pre_state,  pre_content, pre_completions,
+};
+
+START_TEST(test_already_synced)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct wire w = {0};
+    job_init(&j, FLASH, 1000, NULL);
+    base_cfg(&c, &j, NULL);
+    c.dev_class = &presynced;
+    c.tap = tap;
+    c.tap_ctx = &w;
+    run_ok(&c, &r);
+    check_flash(&r, &j, 0xff);
+    /* the first 0x7F drew nothing; the second, after the sync timeout, a NACK */
+    ck_assert_uint_eq(w.h2d[0], 0x7f);
+    ck_assert_uint_eq(w.h2d[1], 0x7f);
+    ck_assert_uint_eq(w.h2d[2], 0x00); /* then Get */
+    ck_assert_uint_ge(r.virtual_us, 500000);
+    simlink_result_free(&r);
+    free(w.h2d);
+    job_free(&j);
+}
+END_TEST
+
+/* ---- geometry and image checks ---- */
+
+START_TEST(test_unknown_pid)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, FLASH, 3000, NULL);
+    base_cfg(&c, &j, "pid=0x999,flash_size=65536,page_size=1024");
+    run_fail(&c, &r, FWUP_RESULT_PERMANENT, "unknown STM32 product ID 0x999");
+    ck_assert_uint_eq(r.dev_completions, 0);
+    simlink_result_free(&r);
+    job_free(&j);
+
+    job_init(&j, FLASH, 3000, "flash_size", "65536", "page_size", "1024", NULL);
+    base_cfg(&c, &j, "pid=0x999,flash_size=65536,page_size=1024,fill=0x00");
+    run_ok(&c, &r);
+    ck_assert_uint_eq(r.dev_content_len, 65536);
+    for (size_t i = 3000; i < 3072; i++)
+        ck_assert_uint_eq(r.dev_content[i], 0xff);
+    ck_assert_uint_eq(r.dev_content[3072], 0x00);
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_image_outside_flash)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    char err[256];
+
+    /* declared flash range: refused before any byte is sent */
+    job_init(&j, FLASH, 0x20004, NULL);
+    j.params.flash_base = FLASH;
+    j.params.flash_size = 0x20000;
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "0x08020003"), "%s", err);
+    base_cfg(&c, &j, NULL);
+    ck_assert_int_eq(simlink_run(&c, &r), -1);
+    ck_assert_int_eq(r.result, FWUP_RESULT_PERMANENT);
+    ck_assert_uint_eq(r.bytes_host_to_dev, 0);
+    simlink_result_free(&r);
+    job_free(&j);
+
+    /* in range */
+    job_init(&j, FLASH, 0x20000, NULL);
+    j.params.flash_base = FLASH;
+    j.params.flash_size = 0x20000;
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
+    job_free(&j);
+
+    /* range from the options */
+    job_init(&j, FLASH + 0x10000, 16, "flash_size", "65536", "page_size", "2048", NULL);
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "0x08010000"), "%s", err);
+    job_free(&j);
+
+    /* nothing declared: the chip's geometry (0x410: 128 KiB) decides */
+    job_init(&j, FLASH + 0x1ff00, 0x200, NULL);
+    base_cfg(&c, &j, NULL);
+    run_fail(&c, &r, FWUP_RESULT_PERMANENT, "outside the chip's flash");
+    ck_assert_msg(strstr(r.message, "0x080200ff"), "%s", r.message);
+    simlink_result_free(&r);
+    job_free(&j);
+
+    /* bad options */
+    job_init(&j, FLASH, 16, "verify", "sometimes", NULL);
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    job_free(&j);
+    job_init(&j, FLASH, 16, "flash_size", "65536", NULL);
+    ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_read_protected)
+{
+    struct job j;
+    struct simlink_config c;
+    struct simlink_result r;
+    job_init(&j, FLASH, 3000, NULL);
+    base_cfg(&c, &j, "rdp=1,fill=0x00");
+    run_fail(&c, &r, FWUP_RESULT_PERMANENT, "read-out protected");
+    ck_assert_uint_eq(r.dev_content[5000], 0x00); /* nothing erased */
+    simlink_result_free(&r);
+    job_free(&j);
+
+    job_init(&j, FLASH, 3000, "unprotect", "yes", NULL);
+    base_cfg(&c, &j, "rdp=1,fill=0x00,mass_erase_ms=3000");
+    run_ok(&c, &r);
+    check_flash(&r, &j, 0xff); /* Readout Unprotect mass-erased it */
+    simlink_result_free(&r);
+    job_free(&j);
+}
+END_TEST
+
+START_TEST(test_verify_mismatch)
+{
+    static const char *const modes[] = {"block", "after"};
+    for (size_t i = 0; i < 2; i++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        job_init(&j, FLASH, 2000, "verify", modes[i], NULL);
+        base_cfg(&c, &j, "corrupt_write=3");
+        run_fail(&c, &r, FWUP_RESULT_PERMANENT, "verify failed at 0x08000200");
+        ck_assert_str_eq(r.last_phase, i == 0 ? "write" : "verify");
+        simlink_result_free(&r);
+        job_free(&j);
+    }
+}
+END_TEST
+
+/* ---- efficiency on a paced line (virtual time: deterministic) ---- */
+
+START_TEST(test_paced_goodput)
+{
+    /* 115200 8E1, 1 ms device turnaround. Per 256-byte block a write is
+     * 265 bytes down and 3 ACKs (3 turnarounds); a read-back 9 bytes down,
+     * 3 ACKs and 256 bytes up (3 turnarounds). */
+    const double byte_s = 11.0 / 115200;
+    const double t_write = 268 * byte_s + 3e-3, t_read = 268 * byte_s + 3e-3;
+    static const char *const verify[] = {"none", "block"};
+    for (int v = 0; v < 2; v++) {
+        struct job j;
+        struct simlink_config c;
+        struct simlink_result r;
+        job_init(&j, FLASH, 64 * 1024, "verify", verify[v], NULL);
+        base_cfg(&c, &j, NULL);
+        c.baud = 115200;
+        c.bits_per_byte = 11;
+        c.turnaround_us = 1000;
+        run_ok(&c, &r);
+        double ceiling = 256 / (t_write + (v ? t_read : 0));
+        double goodput = 64 * 1024 / ((double)r.virtual_us / 1e6);
+        fprintf(stderr, "paced 115200 8E1, verify=%s: %.0f B/s, %.3f of %.0f B/s\n", verify[v],
+                goodput, goodput / ceiling, ceiling);
+        ck_assert_msg(goodput >= 0.97 * ceiling, "goodput %.0f B/s, ceiling %.0f B/s", goodput,
+                      ceiling);
+        simlink_result_free(&r);
+        job_free(&j);
+    }
+}
+END_TEST
+
+static Suite *stm32_suite(void)
+{
+    Suite *s = suite_create("stm32uart");
+    TCase *t = tcase_create("link");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, test_plain_sizes);
+    tcase_add_test(t, test_verify_modes);
+    tcase_add_test(t, test_sparse_pages);
+    tcase_add_test(t, test_f4_sectors);
+    tcase_add_test(t, test_legacy_vs_extended_erase);
+    tcase_add_test(t, test_mass_and_no_erase);
+    tcase_add_test(t, test_go_options);
+    tcase_add_test(t, test_nacks_recovered);
+    tcase_add_test(t, test_silent_device);
+    tcase_add_test(t, test_slow_erase);
+    tcase_add_test(t, test_already_synced);
+    tcase_add_test(t, test_unknown_pid);
+    tcase_add_test(t, test_image_outside_flash);
+    tcase_add_test(t, test_read_protected);
+    tcase_add_test(t, test_verify_mismatch);
+    tcase_add_test(t, test_paced_goodput);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(stm32_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
