@@ -5,5 +5,6 @@ add_library(fwup_sim STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/simdev.c
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/xmodem_dev.c
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/pic32_dev.c
+  ${CMAKE_CURRENT_SOURCE_DIR}/sim/stm32_dev.c
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/simlink.c)
 target_include_directories(fwup_sim PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sim)

@@ -5,10 +5,12 @@
 
 extern const struct simdev_class simdev_xmodem;
 extern const struct simdev_class simdev_pic32;
+extern const struct simdev_class simdev_stm32;
 
 static const struct simdev_class *const simdev_classes[] = {
     &simdev_xmodem,
     &simdev_pic32,
+    &simdev_stm32,
 };
 
 const struct simdev_class *simdev_find(const char *name)
