@@ -40,7 +40,8 @@ static void new_db_path(char *path, size_t len)
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/tXXXXXX", g_root);
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, len, "%s/store.db", dir);
+    if ((size_t)snprintf(path, len, "%s/store.db", dir) >= len)
+        ck_abort_msg("temporary path too long: %s", dir);
 }
 
 static struct fwup_store *open_ok(const char *path)
