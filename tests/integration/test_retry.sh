@@ -33,4 +33,20 @@ echo "$err" | grep -q "2 attempts" || fail "error does not say it gave up: $err"
 [ "$(job_field "$j" attempt)" = 2 ] || fail "attempts used: $(job_field "$j" attempt)"
 "${ctl[@]}" version >/dev/null || fail "daemon died"
 stop_daemon
+stop_sim
+
+# Per-phase timeouts: a device that never starts its receiver keeps the job
+# in "connect"; the configured phase timeout ends the run.
+socat PTY,link="$work/sim/dev0",raw,echo=0 EXEC:"sleep 600" &
+mute=$!
+wait_for test -e "$work/sim/dev0"
+sed -i 's/^daemon:/daemon:\n  phase_timeouts: {connect: 1500ms}/' "$work/fwupgw.yaml"
+sed -i 's/max_attempts: 2/max_attempts: 1/' "$work/fwupgw.yaml"
+start_daemon
+j=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+wait_for job_state_is "$j" failed
+err=$(job_field "$j" last_error)
+echo "$err" | grep -q "phase 'connect' timed out after 1500 ms" || fail "phase timeout: $err"
+kill "$mute"
+stop_daemon
 echo "PASS"
