@@ -382,6 +382,7 @@ static void usage(FILE *out)
             "  --model NAME           device model, e.g. xmodem\n"
             "  --options \"k=v,...\"    model options for every device\n"
             "  --device-options I:\"k=v,...\"  extra options for device I (repeatable)\n"
+            "  --device-model I:NAME  device I runs model NAME instead (repeatable)\n"
             "  --baud B               pace both directions at B baud\n"
             "  --bits N               bits per byte on the wire (default 10, 8N1)\n"
             "  --turnaround-us U      device reply latency (default 0)\n"
@@ -421,6 +422,7 @@ int main(int argc, char **argv)
         {"model", required_argument, NULL, 'm'},
         {"options", required_argument, NULL, 'o'},
         {"device-options", required_argument, NULL, 'O'},
+        {"device-model", required_argument, NULL, 'M'},
         {"baud", required_argument, NULL, 'b'},
         {"bits", required_argument, NULL, 'B'},
         {"turnaround-us", required_argument, NULL, 't'},
@@ -434,6 +436,7 @@ int main(int argc, char **argv)
     };
     const char *model = NULL, *options = "";
     const char *devopts[MAX_DEVICES] = {0};
+    const char *devmodel[MAX_DEVICES] = {0};
     long count = 0;
     unsigned long long turnaround_us = 0, delay_us = 0;
     g.line.bits = 10;
@@ -459,6 +462,14 @@ int main(int argc, char **argv)
             if (end == optarg || *end != ':' || i < 0 || i >= MAX_DEVICES)
                 die("bad --device-options (want I:k=v,...): %s", optarg);
             devopts[i] = end + 1;
+            break;
+        }
+        case 'M': {
+            char *end;
+            long i = strtol(optarg, &end, 10);
+            if (end == optarg || *end != ':' || i < 0 || i >= MAX_DEVICES || !end[1])
+                die("bad --device-model (want I:NAME): %s", optarg);
+            devmodel[i] = end + 1;
             break;
         }
         case 'b':
@@ -535,14 +546,22 @@ int main(int argc, char **argv)
     for (int i = 0; i < g.ndevs; i++) {
         struct dev *d = &g.devs[i];
         d->index = i;
+        /* A device with a model of its own takes only its own options: the
+         * shared --options are written for the shared model. */
+        const char *shared = options;
         d->cls = cls;
+        if (devmodel[i]) {
+            if (!(d->cls = simdev_find(devmodel[i])))
+                die("dev%d: unknown model: %s", i, devmodel[i]);
+            shared = "";
+        }
         if (simtty_open_pty(&d->master, &d->slave, d->ptsname, sizeof(d->ptsname)) < 0)
             die("cannot create a pseudo-terminal: %s", strerror(errno));
         char opts[1024];
-        snprintf(opts, sizeof(opts), "%s%s%s", options, (*options && devopts[i]) ? "," : "",
+        snprintf(opts, sizeof(opts), "%s%s%s", shared, (*shared && devopts[i]) ? "," : "",
                  devopts[i] ? devopts[i] : "");
         char err[256] = "";
-        d->sd = cls->create(opts, &dev_io, d, err, sizeof(err));
+        d->sd = d->cls->create(opts, &dev_io, d, err, sizeof(err));
         if (!d->sd)
             die("dev%d: %s", i, err[0] ? err : "cannot create the model");
         snprintf(path, sizeof(path), "%s/dev%d", g.dir, i);
