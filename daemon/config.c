@@ -15,7 +15,6 @@
 
 #define DEFAULT_SOCKET    "/run/fwupgw/fwupgw.sock"
 #define DEFAULT_STATE_DIR "/var/lib/fwupgw"
-#define MAX_ID            64
 
 /* ---- value helpers ---------------------------------------------------- */
 
@@ -125,17 +124,6 @@ int fwup_parse_size(const char *s, uint32_t *out)
     return 0;
 }
 
-static int valid_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > MAX_ID)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
-            return 0;
-    return 1;
-}
-
 /* ---- node readers ------------------------------------------------------ */
 
 static int get_uint(struct yu_doc *d, const yaml_node_t *n, const char *key, unsigned min,
@@ -199,16 +187,6 @@ static int get_enum(struct yu_doc *d, const yaml_node_t *n, const char *key,
     return yu_fail(d, n, "'%s' must be one of %s, not '%s'", key, list, s);
 }
 
-static int get_id(struct yu_doc *d, const yaml_node_t *n, const char *key, char **out)
-{
-    if (yu_strdup(d, n, key, out) < 0)
-        return -1;
-    if (!valid_id(*out))
-        return yu_fail(d, n, "'%s' must be 1 to %d characters of A-Z a-z 0-9 . _ -, not '%s'", key,
-                       MAX_ID, *out);
-    return 0;
-}
-
 /* NULL and a null scalar both mean "section left out". */
 static int absent(const yaml_node_t *n)
 {
@@ -251,7 +229,7 @@ static int parse_phase_timeouts(struct yu_doc *d, const yaml_node_t *n, struct f
         const yaml_node_t *k = yu_node(d, pr->key), *v = yu_node(d, pr->value);
         struct fwup_cfg_phase_timeout *pt = &cfg->phase_timeouts[i];
         cfg->nphase_timeouts = i + 1;
-        if (get_id(d, k, "phase name", &pt->phase) < 0)
+        if (yu_id(d, k, "phase name", &pt->phase) < 0)
             return -1;
         for (size_t j = 0; j < i; j++)
             if (!strcmp(cfg->phase_timeouts[j].phase, pt->phase))
@@ -360,7 +338,7 @@ static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config
 
     if (!(v = yu_get(d, n, "name")))
         return yu_fail(d, n, "link is missing required key 'name'");
-    if (get_id(d, v, "name", &l->name) < 0)
+    if (yu_id(d, v, "name", &l->name) < 0)
         return -1;
     for (struct fwup_cfg_link *o = cfg->links; o < l; o++)
         if (!strcmp(o->name, l->name))
@@ -465,7 +443,7 @@ static int parse_tags(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_de
     for (size_t i = 0; i < cnt; i++) {
         const yaml_node_t *t = yu_node(d, n->data.sequence.items.start[i]);
         dev->ntags = i + 1;
-        if (get_id(d, t, "tag", &dev->tags[i]) < 0)
+        if (yu_id(d, t, "tag", &dev->tags[i]) < 0)
             return -1;
         for (size_t j = 0; j < i; j++)
             if (!strcmp(dev->tags[j], dev->tags[i]))
@@ -519,7 +497,7 @@ static int parse_control_lines(struct yu_doc *d, const yaml_node_t *n, struct fw
         const yaml_node_t *k = yu_node(d, pr->key), *v = yu_node(d, pr->value), *x;
         struct fwup_ctrl_line *l = &dev->lines[i];
         dev->nlines = i + 1;
-        if (get_id(d, k, "control line name", &l->name) < 0)
+        if (yu_id(d, k, "control line name", &l->name) < 0)
             return -1;
         if (!strcmp(l->name, "rts") || !strcmp(l->name, "dtr"))
             return yu_fail(d, k, "'%s' is the serial port's own line; it needs no definition",
@@ -596,7 +574,7 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
 
     if (!(v = yu_get(d, n, "id")))
         return yu_fail(d, n, "device is missing required key 'id'");
-    if (get_id(d, v, "id", &dev->id) < 0)
+    if (yu_id(d, v, "id", &dev->id) < 0)
         return -1;
     for (struct fwup_cfg_device *o = cfg->devices; o < dev; o++)
         if (!strcmp(o->id, dev->id))

@@ -1,5 +1,6 @@
 #include "yamlutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -214,17 +215,36 @@ int yu_check_map(struct yu_doc *d, const yaml_node_t *n, const char *what,
     return 0;
 }
 
-yaml_node_t *yu_get(struct yu_doc *d, const yaml_node_t *map, const char *key)
+yaml_node_t *yu_get_key(struct yu_doc *d, const yaml_node_t *map, const char *key,
+                        yaml_node_t **knode)
 {
     if (!map || map->type != YAML_MAPPING_NODE)
         return NULL;
     for (const yaml_node_pair_t *pr = map->data.mapping.pairs.start;
          pr < map->data.mapping.pairs.top; pr++) {
-        const yaml_node_t *k = yu_node(d, pr->key);
-        if (k && scalar_is(k, key))
+        yaml_node_t *k = yu_node(d, pr->key);
+        if (k && scalar_is(k, key)) {
+            if (knode)
+                *knode = k;
             return yu_node(d, pr->value);
+        }
     }
     return NULL;
+}
+
+yaml_node_t *yu_get(struct yu_doc *d, const yaml_node_t *map, const char *key)
+{
+    return yu_get_key(d, map, key, NULL);
+}
+
+int yu_line(const yaml_node_t *n)
+{
+    return (int)n->start_mark.line + 1;
+}
+
+int yu_col(const yaml_node_t *n)
+{
+    return (int)n->start_mark.column + 1;
 }
 
 int yu_scalar(struct yu_doc *d, const yaml_node_t *n, const char *key, const char **out)
@@ -249,6 +269,36 @@ int yu_strdup(struct yu_doc *d, const yaml_node_t *n, const char *key, char **ou
         return yu_fail(d, n, "out of memory");
     free(*out);
     *out = c;
+    return 0;
+}
+
+int yu_text(struct yu_doc *d, const yaml_node_t *n, const char *key, const char **out)
+{
+    if (yu_scalar(d, n, key, out) < 0)
+        return -1;
+    if (!**out)
+        return yu_fail(d, n, "'%s' must not be empty", key);
+    return 0;
+}
+
+int yu_valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > YU_MAX_ID)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
+}
+
+int yu_id(struct yu_doc *d, const yaml_node_t *n, const char *key, char **out)
+{
+    if (yu_strdup(d, n, key, out) < 0)
+        return -1;
+    if (!yu_valid_id(*out))
+        return yu_fail(d, n, "'%s' must be 1 to %d characters of A-Z a-z 0-9 . _ -, not '%s'", key,
+                       YU_MAX_ID, *out);
     return 0;
 }
 

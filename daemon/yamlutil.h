@@ -42,11 +42,28 @@ int yu_check_map(struct yu_doc *d, const yaml_node_t *n, const char *what,
                  const char *const *allowed);
 /* Value for key in a mapping checked by yu_check_map, or NULL. */
 yaml_node_t *yu_get(struct yu_doc *d, const yaml_node_t *map, const char *key);
+/* Same, also giving the key's own node in *knode (for messages that point
+ * at a key rather than its value). */
+yaml_node_t *yu_get_key(struct yu_doc *d, const yaml_node_t *map, const char *key,
+                        yaml_node_t **knode);
+
+/* 1-based position of n, as used in messages. */
+int yu_line(const yaml_node_t *n);
+int yu_col(const yaml_node_t *n);
 
 /* Non-null scalar value of `key`, or -1 with an error naming key. */
 int yu_scalar(struct yu_doc *d, const yaml_node_t *n, const char *key, const char **out);
 /* Same, duplicated into *out (freeing what was there). */
 int yu_strdup(struct yu_doc *d, const yaml_node_t *n, const char *key, char **out);
+/* yu_scalar that also refuses a quoted empty string (""). */
+int yu_text(struct yu_doc *d, const yaml_node_t *n, const char *key, const char **out);
+
+/* Identifiers (device ids, tags) are 1 to YU_MAX_ID characters of
+ * A-Z a-z 0-9 . _ - so they are safe in file names, URLs and shell words. */
+#define YU_MAX_ID 64
+int yu_valid_id(const char *s);
+/* yu_strdup of an identifier, or -1 with an error naming key. */
+int yu_id(struct yu_doc *d, const yaml_node_t *n, const char *key, char **out);
 
 /* Read a whole file; "PATH: strerror" on failure. Caller frees *buf, which
  * is NUL-terminated. */
