@@ -26,11 +26,13 @@ fwup_add_vm_test(vm_usb RUN_ARGS --usb
   COMMAND sh ${FWUP_VM}/usb_checks.sh ${CMAKE_BINARY_DIR})
 
 # The tier's own failure modes: exit status and output, a hung guest, a
-# panic, no QEMU on the machine.
-foreach(m status timeout panic noqemu)
+# panic, a guest that stops before the command, no QEMU on the machine.
+foreach(m status timeout panic bootfail noqemu)
   add_test(NAME vm_selftest_${m} COMMAND bash ${FWUP_VM}/selftest.sh ${m})
 endforeach()
-set_tests_properties(vm_selftest_status vm_selftest_timeout vm_selftest_panic vm_selftest_noqemu
-  PROPERTIES
+# The timeout test mostly waits: start it first so others overlap it.
+set_tests_properties(vm_selftest_timeout PROPERTIES COST 1000)
+set_tests_properties(vm_selftest_status vm_selftest_timeout vm_selftest_panic
+  vm_selftest_bootfail vm_selftest_noqemu PROPERTIES
   LABELS kernel TIMEOUT 240
   ENVIRONMENT "FWUP_SOURCE_DIR=${CMAKE_SOURCE_DIR};FWUP_BINARY_DIR=${CMAKE_BINARY_DIR}")

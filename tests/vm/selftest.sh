@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The kernel tier's own failure modes (selftest.sh status|timeout|panic|noqemu):
-# tests/vm/run must pass on the command's status and output, and report a hung
-# guest, a kernel panic and a missing QEMU as failures, never as a pass.
+# The kernel tier's own failure modes
+# (selftest.sh status|timeout|panic|bootfail|noqemu): tests/vm/run must pass
+# on the command's status and output, and report a hung guest, a kernel panic,
+# a guest that fails before the command and a missing QEMU as failures, never
+# as a pass.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 run=$here/run
@@ -30,6 +32,7 @@ status)
     bash "$run" --env 'FWUP_T=x y' -- sh -c '
         printf "%s|" "$@"; echo
         echo "env=$FWUP_T in_vm=$FWUP_IN_VM kernel=$(uname -r)"
+        grep -qw fwupvm=1 /proc/cmdline && echo guest-cmdline
         test -d /sys/class/net/vcan0 && echo vcan0
         echo to-stderr >&2
         exit 3' sh 'a b' "c'd" '$HOME' '*' >"$t/out" 2>"$t/err"
@@ -38,8 +41,8 @@ status)
     expect "exit status 3 comes back" [ $rc = 3 ]
     expect "arguments arrive unchanged" grep -qxF "a b|c'd|\$HOME|*|" "$t/out"
     expect "--env reaches the command" grep -q '^env=x y in_vm=1 ' "$t/out"
-    expect "the command ran in the guest kernel" \
-        sh -c "grep -q 'kernel=' '$t/out' && ! grep -q 'kernel=$(uname -r)\$' '$t/out' && grep -qx vcan0 '$t/out'"
+    expect "the command ran in the guest kernel, with vcan0" \
+        sh -c "grep -qx guest-cmdline '$t/out' && grep -qx vcan0 '$t/out'"
     expect "stderr stays on stderr" sh -c "grep -qx to-stderr '$t/err' && ! grep -q to-stderr '$t/out'"
     ;;
 timeout)
@@ -56,6 +59,19 @@ panic)
     expect "a kernel panic fails with status 125" [ $rc = 125 ]
     expect "and is reported as a panic" grep -q '^fwupvm: KERNEL PANIC' "$t/err"
     ;;
+bootfail)
+    # A guest that stops before running the command, with or without saying why.
+    FWUP_VM_FAULT=setup bash "$run" -- true >"$t/out" 2>"$t/err"
+    rc=$?
+    show
+    expect "a failed guest setup fails with status 125" [ $rc = 125 ]
+    expect "and is reported as such" grep -q '^fwupvm: GUEST SETUP FAILED: injected fault' "$t/err"
+    FWUP_VM_FAULT=silent bash "$run" -- true >"$t/out" 2>"$t/err"
+    rc=$?
+    show
+    expect "a guest that powers off silently fails with status 125" [ $rc = 125 ]
+    expect "and is reported as a boot failure" grep -q '^fwupvm: BOOT FAILURE' "$t/err"
+    ;;
 noqemu)
     # Every tool but QEMU: the tier must fail loudly, not skip.
     mkdir "$t/bin"
@@ -68,7 +84,7 @@ noqemu)
     expect "and says what is missing" grep -q 'qemu-system-x86_64 not found' "$t/err"
     ;;
 *)
-    echo "usage: selftest.sh status|timeout|panic|noqemu" >&2
+    echo "usage: selftest.sh status|timeout|panic|bootfail|noqemu" >&2
     exit 2
     ;;
 esac
