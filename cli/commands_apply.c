@@ -180,8 +180,8 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     bool dry_run = false, wait = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int opt, rc;
+    while ((opt = fwupctl_getopt("apply", argc, argv, ":h", opts, help, &rc)) != -1) {
         switch (opt) {
         case 'n':
             dry_run = true;
@@ -189,11 +189,8 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
         case 'w':
             wait = true;
             break;
-        case 'h':
-            help();
-            return FWUPCTL_EXIT_OK;
-        default:
-            return fwupctl_bad_option("apply", opt, argv);
+        case FWUPCTL_OPT_EXIT:
+            return rc;
         }
     }
     if (argc - optind != 1)
@@ -224,7 +221,7 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
     json_t *res = NULL;
     struct fwup_client c;
     bool connected = false;
-    int rc = FWUPCTL_EXIT_ERROR;
+    rc = FWUPCTL_EXIT_ERROR;
     if (open_images(m, mpath, img, &nimg, idx) < 0)
         goto out;
     for (size_t i = 0; i < nimg; i++)
@@ -236,13 +233,8 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
     connected = true;
     wait = wait && !dry_run;
     /* Subscribe first so no event of the new batch can be missed. */
-    if (wait) {
-        rc = fwupctl_call(&c, "events.subscribe", NULL, NULL, 0, &res);
-        json_decref(res);
-        res = NULL;
-        if (rc)
-            goto out;
-    }
+    if (wait && (rc = fwupctl_subscribe(&c)))
+        goto out;
     rc = fwupctl_call(&c, "manifest.apply", build_params(m, idx, dry_run), fds, nimg, &res);
     if (rc)
         goto out;

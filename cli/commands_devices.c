@@ -27,27 +27,24 @@ int fwupctl_cmd_devices(const struct fwupctl_ctx *ctx, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *tag = NULL;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":t:h", opts, NULL)) != -1) {
+    int opt, rc;
+    while ((opt = fwupctl_getopt("devices", argc, argv, ":t:h", opts, help, &rc)) != -1) {
         switch (opt) {
         case 't':
             tag = optarg;
             break;
-        case 'h':
-            help();
-            return FWUPCTL_EXIT_OK;
-        default:
-            return fwupctl_bad_option("devices", opt, argv);
+        case FWUPCTL_OPT_EXIT:
+            return rc;
         }
     }
-    if (optind < argc)
-        return fwupctl_usage("devices", "unexpected argument '%s'", argv[optind]);
+    if ((rc = fwupctl_max_args("devices", argc, argv, 0)))
+        return rc;
 
     json_t *params = json_object();
     if (tag)
         json_object_set_new(params, "tag", json_string(tag));
     json_t *res;
-    int rc = fwupctl_call_once(ctx, "devices.list", params, &res);
+    rc = fwupctl_call_once(ctx, "devices.list", params, &res);
     if (rc)
         return rc;
     if (ctx->json) {

@@ -29,8 +29,8 @@ int fwupctl_cmd_history(const struct fwupctl_ctx *ctx, int argc, char **argv)
     };
     int64_t job = 0;
     uint64_t limit = 0;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int opt, rc;
+    while ((opt = fwupctl_getopt("history", argc, argv, ":h", opts, help, &rc)) != -1) {
         switch (opt) {
         case 'j':
             if (fwupctl_parse_job_id(optarg, &job) < 0)
@@ -40,15 +40,12 @@ int fwupctl_cmd_history(const struct fwupctl_ctx *ctx, int argc, char **argv)
             if (fwupctl_parse_u64(optarg, &limit) < 0 || limit < 1 || limit > 1000000)
                 return fwupctl_usage("history", "bad --limit '%s'", optarg);
             break;
-        case 'h':
-            help();
-            return FWUPCTL_EXIT_OK;
-        default:
-            return fwupctl_bad_option("history", opt, argv);
+        case FWUPCTL_OPT_EXIT:
+            return rc;
         }
     }
-    if (argc - optind > 1)
-        return fwupctl_usage("history", "unexpected argument '%s'", argv[optind + 1]);
+    if ((rc = fwupctl_max_args("history", argc, argv, 1)))
+        return rc;
     const char *device = optind < argc ? argv[optind] : NULL;
 
     json_t *params = json_object();
@@ -59,7 +56,7 @@ int fwupctl_cmd_history(const struct fwupctl_ctx *ctx, int argc, char **argv)
     if (limit > 0)
         json_object_set_new(params, "limit", json_integer((json_int_t)limit));
     json_t *res;
-    int rc = fwupctl_call_once(ctx, "jobs.history", params, &res);
+    rc = fwupctl_call_once(ctx, "jobs.history", params, &res);
     if (rc)
         return rc;
     if (ctx->json) {

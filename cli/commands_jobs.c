@@ -71,8 +71,8 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
     char *sha = NULL;
     uint64_t address = 0, max_attempts = 0;
     bool have_address = false, have_max = false, wait = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int opt, rc;
+    while ((opt = fwupctl_getopt("queue", argc, argv, ":h", opts, queue_help, &rc)) != -1) {
         switch (opt) {
         case 'f':
             if (!valid_format(optarg))
@@ -101,17 +101,14 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
         case 'w':
             wait = true;
             break;
-        case 'h':
-            queue_help();
-            return FWUPCTL_EXIT_OK;
-        default:
-            return fwupctl_bad_option("queue", opt, argv);
+        case FWUPCTL_OPT_EXIT:
+            return rc;
         }
     }
     if (argc - optind < 2)
         return fwupctl_usage("queue", "needs DEVICE and IMAGE");
-    if (argc - optind > 2)
-        return fwupctl_usage("queue", "unexpected argument '%s'", argv[optind + 2]);
+    if ((rc = fwupctl_max_args("queue", argc, argv, 2)))
+        return rc;
     const char *device = argv[optind], *path = argv[optind + 1];
 
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -127,20 +124,15 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
     }
 
     struct fwup_client c;
-    int rc = fwupctl_connect(ctx, &c);
+    rc = fwupctl_connect(ctx, &c);
     if (rc) {
         close(fd);
         return rc;
     }
     json_t *res = NULL;
     /* Subscribe before queueing so not even the first event is missed. */
-    if (wait) {
-        rc = fwupctl_call(&c, "events.subscribe", NULL, NULL, 0, &res);
-        json_decref(res);
-        res = NULL;
-        if (rc)
-            goto out;
-    }
+    if (wait && (rc = fwupctl_subscribe(&c)))
+        goto out;
     json_t *params = json_pack("{s:s, s:{s:i}}", "device", device, "image", "fd", 0);
     if (format)
         json_object_set_new(params, "format", json_string(format));
@@ -268,8 +260,8 @@ int fwupctl_cmd_status(const struct fwupctl_ctx *ctx, int argc, char **argv)
     };
     const char *device = NULL;
     uint64_t limit = 20;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int opt, rc;
+    while ((opt = fwupctl_getopt("status", argc, argv, ":h", opts, status_help, &rc)) != -1) {
         switch (opt) {
         case 'd':
             device = optarg;
@@ -278,15 +270,12 @@ int fwupctl_cmd_status(const struct fwupctl_ctx *ctx, int argc, char **argv)
             if (fwupctl_parse_u64(optarg, &limit) < 0 || limit < 1 || limit > 1000000)
                 return fwupctl_usage("status", "bad --limit '%s'", optarg);
             break;
-        case 'h':
-            status_help();
-            return FWUPCTL_EXIT_OK;
-        default:
-            return fwupctl_bad_option("status", opt, argv);
+        case FWUPCTL_OPT_EXIT:
+            return rc;
         }
     }
-    if (argc - optind > 1)
-        return fwupctl_usage("status", "unexpected argument '%s'", argv[optind + 1]);
+    if ((rc = fwupctl_max_args("status", argc, argv, 1)))
+        return rc;
     int64_t job = 0;
     if (optind < argc) {
         if (device)
@@ -296,7 +285,6 @@ int fwupctl_cmd_status(const struct fwupctl_ctx *ctx, int argc, char **argv)
     }
 
     json_t *res;
-    int rc;
     if (job > 0) {
         rc = fwupctl_call_once(ctx, "jobs.get", json_pack("{s:I}", "job", (json_int_t)job), &res);
         if (rc)
@@ -348,26 +336,16 @@ static void cancel_help(void)
 
 int fwupctl_cmd_cancel(const struct fwupctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            cancel_help();
-            return FWUPCTL_EXIT_OK;
-        }
-        return fwupctl_bad_option("cancel", opt, argv);
-    }
+    int rc;
+    if (fwupctl_getopt("cancel", argc, argv, ":h", NULL, cancel_help, &rc) != -1)
+        return rc;
     if (argc - optind != 1)
         return fwupctl_usage("cancel", "needs exactly one JOB");
     int64_t job;
     if (fwupctl_parse_job_id(argv[optind], &job) < 0)
         return fwupctl_usage("cancel", "bad job id '%s'", argv[optind]);
     json_t *res;
-    int rc =
-        fwupctl_call_once(ctx, "jobs.cancel", json_pack("{s:I}", "job", (json_int_t)job), &res);
+    rc = fwupctl_call_once(ctx, "jobs.cancel", json_pack("{s:I}", "job", (json_int_t)job), &res);
     if (rc)
         return rc;
     if (ctx->json) {

@@ -7,32 +7,28 @@
 #include "fwupctl.h"
 #include "output.h"
 
+static void help(void)
+{
+    printf("Usage: fwupctl version\n"
+           "\n"
+           "Print the client's version, then the daemon's version, socket protocol\n"
+           "and plugin ABI versions and its protocol plugins. With --json: the\n"
+           "daemon's result object with a \"client\" member added.\n");
+}
+
 int fwupctl_cmd_version(const struct fwupctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt == 'h') {
-            printf("Usage: fwupctl version\n"
-                   "\n"
-                   "Print the client's version, then the daemon's version, socket protocol\n"
-                   "and plugin ABI versions and its protocol plugins. With --json: the\n"
-                   "daemon's result object with a \"client\" member added.\n");
-            return FWUPCTL_EXIT_OK;
-        }
-        return fwupctl_bad_option("version", opt, argv);
-    }
-    if (optind < argc)
-        return fwupctl_usage("version", "unexpected argument '%s'", argv[optind]);
+    int rc;
+    if (fwupctl_getopt("version", argc, argv, ":h", NULL, help, &rc) != -1)
+        return rc;
+    if ((rc = fwupctl_max_args("version", argc, argv, 0)))
+        return rc;
     if (!ctx->json) {
         printf("fwupctl %s\n", FWUP_VERSION);
         fflush(stdout);
     }
     json_t *res;
-    int rc = fwupctl_call_once(ctx, "version", NULL, &res);
+    rc = fwupctl_call_once(ctx, "version", NULL, &res);
     if (rc)
         return rc;
     if (ctx->json) {

@@ -108,6 +108,35 @@ int fwupctl_bad_option(const char *cmd, int opt, char **argv)
     return fwupctl_usage(cmd, "unknown option %s", arg);
 }
 
+int fwupctl_getopt(const char *cmd, int argc, char **argv, const char *optstring,
+                   const struct option *opts, void (*help)(void), int *rc)
+{
+    static const struct option help_only[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt = getopt_long(argc, argv, optstring, opts ? opts : help_only, NULL);
+    switch (opt) {
+    case 'h':
+        help();
+        *rc = FWUPCTL_EXIT_OK;
+        return FWUPCTL_OPT_EXIT;
+    case ':':
+    case '?':
+        *rc = fwupctl_bad_option(cmd, opt, argv);
+        return FWUPCTL_OPT_EXIT;
+    default:
+        return opt;
+    }
+}
+
+int fwupctl_max_args(const char *cmd, int argc, char **argv, int max)
+{
+    if (argc - optind > max)
+        return fwupctl_usage(cmd, "unexpected argument '%s'", argv[optind + max]);
+    return 0;
+}
+
 int fwupctl_connect(const struct fwupctl_ctx *ctx, struct fwup_client *c)
 {
     fwup_client_init(c);
@@ -137,6 +166,14 @@ int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, cons
         fwupctl_err("%s", c->err);
         return FWUPCTL_EXIT_UNREACHABLE;
     }
+}
+
+int fwupctl_subscribe(struct fwup_client *c)
+{
+    json_t *res = NULL;
+    int rc = fwupctl_call(c, "events.subscribe", NULL, NULL, 0, &res);
+    json_decref(res);
+    return rc;
 }
 
 int fwupctl_call_once(const struct fwupctl_ctx *ctx, const char *method, json_t *params,

@@ -40,11 +40,26 @@ int fwupctl_usage(const char *cmd, const char *fmt, ...) __attribute__((format(p
  * reports the offending option and returns FWUPCTL_EXIT_USAGE. */
 int fwupctl_bad_option(const char *cmd, int opt, char **argv);
 
+struct option;
+/* getopt_long() for a command, with --help and bad options handled the same
+ * way everywhere. Returns the command's next own option, or -1 once they
+ * are done. Returns FWUPCTL_OPT_EXIT with the exit code in *rc when the
+ * command must end now: it printed `help` or reported a usage error.
+ * opts NULL: the command takes --help only. */
+#define FWUPCTL_OPT_EXIT (-2)
+int fwupctl_getopt(const char *cmd, int argc, char **argv, const char *optstring,
+                   const struct option *opts, void (*help)(void), int *rc);
+/* After the options: reports the first of more than `max` operands and
+ * returns FWUPCTL_EXIT_USAGE, else 0. */
+int fwupctl_max_args(const char *cmd, int argc, char **argv, int max);
+
 /* Connects; on failure reports and returns FWUPCTL_EXIT_UNREACHABLE. */
 int fwupctl_connect(const struct fwupctl_ctx *ctx, struct fwup_client *c);
 /* fwup_client_call that reports failures; returns an exit code. */
 int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, const int *fds,
                  size_t nfds, json_t **result);
+/* events.subscribe on c, before a request whose events must not be missed. */
+int fwupctl_subscribe(struct fwup_client *c);
 /* Connect, one call, close: for the simple read commands. */
 int fwupctl_call_once(const struct fwupctl_ctx *ctx, const char *method, json_t *params,
                       json_t **result);

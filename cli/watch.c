@@ -448,8 +448,8 @@ int fwupctl_cmd_watch(const struct fwupctl_ctx *ctx, int argc, char **argv)
     };
     int64_t batch = 0;
     bool exit_when_done = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int opt, rc;
+    while ((opt = fwupctl_getopt("watch", argc, argv, ":h", opts, help, &rc)) != -1) {
         switch (opt) {
         case 'b':
             if (fwupctl_parse_job_id(optarg, &batch) < 0)
@@ -458,11 +458,8 @@ int fwupctl_cmd_watch(const struct fwupctl_ctx *ctx, int argc, char **argv)
         case 'x':
             exit_when_done = true;
             break;
-        case 'h':
-            help();
-            return FWUPCTL_EXIT_OK;
-        default:
-            return fwupctl_bad_option("watch", opt, argv);
+        case FWUPCTL_OPT_EXIT:
+            return rc;
         }
     }
     size_t njobs = (size_t)(argc - optind);
@@ -476,7 +473,7 @@ int fwupctl_cmd_watch(const struct fwupctl_ctx *ctx, int argc, char **argv)
         }
     }
     struct fwup_client c;
-    int rc = fwupctl_connect(ctx, &c);
+    rc = fwupctl_connect(ctx, &c);
     if (rc) {
         free(jobs);
         return rc;
