@@ -140,7 +140,8 @@ static void check_flash(const struct simlink_result *r, const struct job *j, uin
         ck_assert_uint_le(j->seg[i].address - FLASH + j->seg[i].len, r->dev_content_len);
         memcpy(want + (j->seg[i].address - FLASH), j->seg[i].data, j->seg[i].len);
     }
-    for (size_t i = 0; i < r->dev_content_len; i++)
+    for (size_t i = 0; memcmp(r->dev_content, want, r->dev_content_len) && i < r->dev_content_len;
+         i++)
         ck_assert_msg(r->dev_content[i] == want[i], "flash 0x%08zx: 0x%02x, want 0x%02x", FLASH + i,
                       r->dev_content[i], want[i]);
     free(want);
