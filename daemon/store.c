@@ -322,6 +322,39 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Most job statements start with (?1 job id, ?2 timestamp). */
+static void bind_id_now(sqlite3_stmt *s, int64_t id, int64_t now)
+{
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, now);
+}
+
+/* The statement cached in *slot, prepared from sql on first use. A list
+ * callback may list again with the same filter shape; the cached statement
+ * is mid-walk then, so that inner walk gets its own (*owned: finalize it). */
+static sqlite3_stmt *cached_stmt(struct fwup_store *st, sqlite3_stmt **slot, const char *sql,
+                                 int *owned)
+{
+    *owned = 0;
+    if (*slot == NULL)
+        return *slot = prepare(st, sql, SQLITE_PREPARE_PERSISTENT);
+    if (!sqlite3_stmt_busy(*slot))
+        return *slot;
+    *owned = 1;
+    return prepare(st, sql, 0);
+}
+
+/* Ends a walk over a cached_stmt() statement whose last step returned rc. */
+static int end_walk(struct fwup_store *st, sqlite3_stmt *s, int owned, int rc, const char *what)
+{
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, what);
+    if (owned)
+        sqlite3_finalize(s);
+    else
+        release(s);
+    return ret;
+}
+
 /* ---- transactions ---------------------------------------------------------- */
 
 static int tx_exec(struct fwup_store *st, enum stmt_id id)
@@ -397,6 +430,15 @@ static int tx_end(struct fwup_store *st, int rc)
         tx_rollback(st);
     }
     return rc;
+}
+
+/* Statement id, inside a newly begun transaction; NULL on error. */
+static sqlite3_stmt *tx_stmt(struct fwup_store *st, enum stmt_id id)
+{
+    sqlite3_stmt *s = get_stmt(st, id);
+    if (s == NULL || tx_begin(st) != 0)
+        return NULL;
+    return s;
 }
 
 int fwup_store_begin(struct fwup_store *st)
@@ -738,12 +780,36 @@ static int guarded(struct fwup_store *st, sqlite3_stmt *s, const char *what)
     return sqlite3_changes(st->db) > 0 ? 0 : FWUP_STORE_NOT_FOUND;
 }
 
-int fwup_store_queue_job(struct fwup_store *st, struct fwup_job *job, int64_t now)
+/* A guarded UPDATE of job id and, if it changed the row, its event. */
+static int transition(struct fwup_store *st, sqlite3_stmt *s, const char *what, int64_t id,
+                      const char *kind, const char *msg, int64_t now)
 {
-    sqlite3_stmt *s = get_stmt(st, S_JOB_INSERT);
+    int rc = guarded(st, s, what);
+    if (rc == 0)
+        rc = add_event(st, id, kind, msg, now);
+    return rc;
+}
+
+/* Job id into *out: 0, FWUP_STORE_NOT_FOUND, or -1 ("WHAT: sqlite error"). */
+static int load_job(struct fwup_store *st, int64_t id, struct fwup_job *out, const char *what)
+{
+    sqlite3_stmt *s = get_stmt(st, S_JOB_GET);
     if (s == NULL)
         return -1;
-    if (tx_begin(st) != 0)
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW)
+        read_job(s, out);
+    else
+        ret = rc == SQLITE_DONE ? FWUP_STORE_NOT_FOUND : db_fail(st, what);
+    release(s);
+    return ret;
+}
+
+int fwup_store_queue_job(struct fwup_store *st, struct fwup_job *job, int64_t now)
+{
+    sqlite3_stmt *s = tx_stmt(st, S_JOB_INSERT);
+    if (s == NULL)
         return -1;
     bind_field(s, 1, job->device, sizeof job->device);
     bind_field(s, 2, job->image_sha256, sizeof job->image_sha256);
@@ -762,55 +828,24 @@ int fwup_store_queue_job(struct fwup_store *st, struct fwup_job *job, int64_t no
     int64_t id = sqlite3_last_insert_rowid(st->db);
     if (rc == 0)
         rc = add_event(st, id, "queued", "", now);
-    if (rc == 0) {
-        sqlite3_stmt *g = get_stmt(st, S_JOB_GET);
-        if (g == NULL) {
-            rc = -1;
-        } else {
-            sqlite3_bind_int64(g, 1, id);
-            if (sqlite3_step(g) == SQLITE_ROW)
-                read_job(g, job);
-            else
-                rc = db_fail(st, "reading queued job");
-            release(g);
-        }
-    }
+    if (rc == 0 && (rc = load_job(st, id, job, "reading queued job")) == FWUP_STORE_NOT_FOUND)
+        rc = db_fail(st, "reading queued job");
     return tx_end(st, rc < 0 ? -1 : rc);
 }
 
 int fwup_store_get_job(struct fwup_store *st, int64_t id, struct fwup_job *out)
 {
-    sqlite3_stmt *s = get_stmt(st, S_JOB_GET);
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    int rc = sqlite3_step(s), ret = 0;
-    if (rc == SQLITE_ROW)
-        read_job(s, out);
-    else
-        ret = rc == SQLITE_DONE ? FWUP_STORE_NOT_FOUND : db_fail(st, "reading job");
-    release(s);
-    return ret;
+    return load_job(st, id, out, "reading job");
 }
 
 static sqlite3_stmt *list_jobs_stmt(struct fwup_store *st, unsigned mask, int *owned)
 {
-    *owned = 0;
-    sqlite3_stmt *s = st->list_jobs[mask];
-    /* A callback may list again with the same filter shape; the cached
-     * statement is mid-walk then, so that inner walk gets its own. */
-    if (s != NULL && !sqlite3_stmt_busy(s))
-        return s;
     char sql[512];
     snprintf(
         sql, sizeof sql, "SELECT " JOB_COLS " FROM jobs j WHERE 1%s%s%s ORDER BY j.id %s LIMIT ?4",
         mask & LJ_DEVICE ? " AND j.device = ?1" : "", mask & LJ_STATE ? " AND j.state = ?2" : "",
         mask & LJ_BATCH ? " AND j.batch_id = ?3" : "", mask & LJ_OLDEST ? "ASC" : "DESC");
-    if (s != NULL) {
-        *owned = 1;
-        return prepare(st, sql, 0);
-    }
-    return st->list_jobs[mask] = prepare(st, sql, SQLITE_PREPARE_PERSISTENT);
+    return cached_stmt(st, &st->list_jobs[mask], sql, owned);
 }
 
 int fwup_store_list_jobs(struct fwup_store *st, const struct fwup_job_filter *f,
@@ -835,31 +870,22 @@ int fwup_store_list_jobs(struct fwup_store *st, const struct fwup_job_filter *f,
         sqlite3_bind_int64(s, 3, f->batch_id);
     sqlite3_bind_int(s, 4, f->limit > 0 ? f->limit : -1);
 
-    int rc, ret = 0;
+    int rc;
     struct fwup_job job;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         read_job(s, &job);
         if (cb(ctx, &job) != 0)
             break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = db_fail(st, "listing jobs");
-    if (owned)
-        sqlite3_finalize(s);
-    else
-        release(s);
-    return ret;
+    return end_walk(st, s, owned, rc, "listing jobs");
 }
 
 int fwup_store_job_start(struct fwup_store *st, int64_t id, int64_t now)
 {
-    sqlite3_stmt *s = get_stmt(st, S_JOB_START);
+    sqlite3_stmt *s = tx_stmt(st, S_JOB_START);
     if (s == NULL)
         return -1;
-    if (tx_begin(st) != 0)
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, now);
+    bind_id_now(s, id, now);
     int rc = sqlite3_step(s), ret;
     int attempt = 0, max = 0;
     if (rc == SQLITE_ROW) {
@@ -880,6 +906,17 @@ int fwup_store_job_start(struct fwup_store *st, int64_t id, int64_t now)
     return tx_end(st, ret);
 }
 
+/* Both progress statements take (id, phase, done, total, now). */
+static void bind_progress(sqlite3_stmt *s, int64_t id, const char *phase, uint64_t done,
+                          uint64_t total, int64_t now)
+{
+    sqlite3_bind_int64(s, 1, id);
+    bind_str(s, 2, phase);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)done);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)total);
+    sqlite3_bind_int64(s, 5, now);
+}
+
 int fwup_store_job_progress(struct fwup_store *st, int64_t id, const char *phase, uint64_t done,
                             uint64_t total, int64_t now)
 {
@@ -894,11 +931,7 @@ int fwup_store_job_progress(struct fwup_store *st, int64_t id, const char *phase
     if (s == NULL)
         return -1;
     int relaxed = st->depth == 0 && exec(st, "PRAGMA synchronous = NORMAL") == 0;
-    sqlite3_bind_int64(s, 1, id);
-    bind_str(s, 2, phase);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)done);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)total);
-    sqlite3_bind_int64(s, 5, now);
+    bind_progress(s, id, phase, done, total, now);
     int rc = guarded(st, s, "updating progress");
     if (relaxed && exec(st, "PRAGMA synchronous = FULL") != 0)
         rc = -1;
@@ -906,20 +939,10 @@ int fwup_store_job_progress(struct fwup_store *st, int64_t id, const char *phase
         return rc;
 
     /* New phase (or not running at all): change and event together. */
-    s = get_stmt(st, S_JOB_PROGRESS_PHASE);
-    if (s == NULL)
+    if ((s = tx_stmt(st, S_JOB_PROGRESS_PHASE)) == NULL)
         return -1;
-    if (tx_begin(st) != 0)
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    bind_str(s, 2, phase);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)done);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)total);
-    sqlite3_bind_int64(s, 5, now);
-    rc = guarded(st, s, "updating phase");
-    if (rc == 0)
-        rc = add_event(st, id, "phase", "", now);
-    return tx_end(st, rc);
+    bind_progress(s, id, phase, done, total, now);
+    return tx_end(st, transition(st, s, "updating phase", id, "phase", "", now));
 }
 
 /* A running job with cancel_requested set ends as cancelled whatever way its
@@ -929,13 +952,9 @@ static int finish_cancel_requested(struct fwup_store *st, int64_t id, const char
     sqlite3_stmt *s = get_stmt(st, S_JOB_CANCEL_REQUESTED);
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, now);
+    bind_id_now(s, id, now);
     bind_str(s, 3, why);
-    int rc = guarded(st, s, "cancelling job");
-    if (rc == 0)
-        rc = add_event(st, id, "cancelled", why, now);
-    return rc;
+    return transition(st, s, "cancelling job", id, "cancelled", why, now);
 }
 
 int fwup_store_job_finish(struct fwup_store *st, int64_t id, enum fwup_job_state state,
@@ -943,29 +962,22 @@ int fwup_store_job_finish(struct fwup_store *st, int64_t id, enum fwup_job_state
 {
     if (state != FWUP_JOB_SUCCEEDED && state != FWUP_JOB_FAILED && state != FWUP_JOB_CANCELLED)
         return fail(st, "job_finish: %s is not a final state", fwup_job_state_name(state));
-    sqlite3_stmt *s = get_stmt(st, S_JOB_FINISH);
+    sqlite3_stmt *s = tx_stmt(st, S_JOB_FINISH);
     if (s == NULL)
-        return -1;
-    if (tx_begin(st) != 0)
         return -1;
     const char *name = fwup_job_state_name(state);
     sqlite3_bind_int64(s, 1, id);
     bind_str(s, 2, name);
     bind_str(s, 3, error);
     sqlite3_bind_int64(s, 4, now);
-    int rc = guarded(st, s, "finishing job");
-    if (rc == 0)
-        rc = add_event(st, id, name, error, now);
-    return tx_end(st, rc);
+    return tx_end(st, transition(st, s, "finishing job", id, name, error, now));
 }
 
 int fwup_store_job_retry(struct fwup_store *st, int64_t id, int64_t not_before, const char *error,
                          int64_t now)
 {
-    sqlite3_stmt *s = get_stmt(st, S_JOB_RETRY);
+    sqlite3_stmt *s = tx_stmt(st, S_JOB_RETRY);
     if (s == NULL)
-        return -1;
-    if (tx_begin(st) != 0)
         return -1;
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, not_before);
@@ -981,13 +993,10 @@ int fwup_store_job_retry(struct fwup_store *st, int64_t id, int64_t not_before, 
 
 int fwup_store_job_interrupt(struct fwup_store *st, int64_t id, int64_t now)
 {
-    sqlite3_stmt *s = get_stmt(st, S_JOB_INTERRUPT);
+    sqlite3_stmt *s = tx_stmt(st, S_JOB_INTERRUPT);
     if (s == NULL)
         return -1;
-    if (tx_begin(st) != 0)
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, now);
+    bind_id_now(s, id, now);
     int rc = guarded(st, s, "interrupting job");
     if (rc == 0)
         rc = add_event(st, id, "interrupted", "daemon shutting down; run not counted", now);
@@ -1000,37 +1009,29 @@ int fwup_store_job_cancel(struct fwup_store *st, int64_t id, int64_t now, int *w
 {
     sqlite3_stmt *q = get_stmt(st, S_JOB_CANCEL_QUEUED);
     sqlite3_stmt *r = get_stmt(st, S_JOB_REQUEST_CANCEL);
-    sqlite3_stmt *g = get_stmt(st, S_JOB_GET);
-    if (q == NULL || r == NULL || g == NULL)
+    if (q == NULL || r == NULL)
         return -1;
     int running = 0;
     if (tx_begin(st) != 0)
         return -1;
-    sqlite3_bind_int64(q, 1, id);
-    sqlite3_bind_int64(q, 2, now);
+    bind_id_now(q, id, now);
     int rc = guarded(st, q, "cancelling job");
     if (rc == 0) {
         rc = add_event(st, id, "cancelled", "", now);
     } else if (rc == FWUP_STORE_NOT_FOUND) {
         running = 1;
-        sqlite3_bind_int64(r, 1, id);
-        sqlite3_bind_int64(r, 2, now);
+        bind_id_now(r, id, now);
         rc = guarded(st, r, "requesting cancel");
         if (rc == 0) {
             rc = add_event(st, id, "cancel-requested", "", now);
         } else if (rc == FWUP_STORE_NOT_FOUND) {
             /* Asking twice is not an error, but records nothing new. */
             struct fwup_job j;
-            sqlite3_bind_int64(g, 1, id);
-            int step = sqlite3_step(g);
-            if (step == SQLITE_ROW) {
-                read_job(g, &j);
-                if (j.state == FWUP_JOB_RUNNING && j.cancel_requested)
-                    rc = 0;
-            } else if (step != SQLITE_DONE) {
-                rc = db_fail(st, "reading job");
-            }
-            release(g);
+            int got = load_job(st, id, &j, "reading job");
+            if (got < 0)
+                rc = -1;
+            else if (got == 0 && j.state == FWUP_JOB_RUNNING && j.cancel_requested)
+                rc = 0;
         }
     }
     rc = tx_end(st, rc);
@@ -1094,11 +1095,8 @@ int fwup_store_recover(struct fwup_store *st, int64_t now, int *requeued, int *f
         if (j->attempt < j->max_attempts) {
             snprintf(msg, sizeof msg, "daemon stopped during attempt %d of %d; requeued",
                      j->attempt, j->max_attempts);
-            sqlite3_bind_int64(q, 1, j->id);
-            sqlite3_bind_int64(q, 2, now);
-            rc = guarded(st, q, "requeueing job");
-            if (rc == 0)
-                rc = add_event(st, j->id, "recovered", msg, now);
+            bind_id_now(q, j->id, now);
+            rc = transition(st, q, "requeueing job", j->id, "recovered", msg, now);
             nq++;
         } else {
             snprintf(msg, sizeof msg,
@@ -1107,9 +1105,7 @@ int fwup_store_recover(struct fwup_store *st, int64_t now, int *requeued, int *f
             sqlite3_bind_int64(f, 1, j->id);
             bind_str(f, 2, msg);
             sqlite3_bind_int64(f, 3, now);
-            rc = guarded(st, f, "failing job");
-            if (rc == 0)
-                rc = add_event(st, j->id, "failed", msg, now);
+            rc = transition(st, f, "failing job", j->id, "failed", msg, now);
             nf++;
         }
     }
@@ -1131,10 +1127,6 @@ int fwup_store_recover(struct fwup_store *st, int64_t now, int *requeued, int *f
 
 static sqlite3_stmt *list_events_stmt(struct fwup_store *st, unsigned mask, int *owned)
 {
-    *owned = 0;
-    sqlite3_stmt *s = st->list_events[mask];
-    if (s != NULL && !sqlite3_stmt_busy(s))
-        return s;
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT e.id, e.job_id, j.device, e.ts, e.kind, e.state, e.phase, e.message"
@@ -1142,11 +1134,7 @@ static sqlite3_stmt *list_events_stmt(struct fwup_store *st, unsigned mask, int 
              " ORDER BY e.id DESC LIMIT ?3",
              mask & LE_JOB ? " AND e.job_id = ?1" : "",
              mask & LE_DEVICE ? " AND j.device = ?2" : "");
-    if (s != NULL) {
-        *owned = 1;
-        return prepare(st, sql, 0);
-    }
-    return st->list_events[mask] = prepare(st, sql, SQLITE_PREPARE_PERSISTENT);
+    return cached_stmt(st, &st->list_events[mask], sql, owned);
 }
 
 int fwup_store_list_events(struct fwup_store *st, int64_t job_id, const char *device, int limit,
@@ -1163,7 +1151,7 @@ int fwup_store_list_events(struct fwup_store *st, int64_t job_id, const char *de
         bind_str(s, 2, device);
     sqlite3_bind_int(s, 3, limit > 0 ? limit : -1);
 
-    int rc, ret = 0;
+    int rc;
     struct fwup_job_event ev;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         memset(&ev, 0, sizeof ev);
@@ -1179,11 +1167,5 @@ int fwup_store_list_events(struct fwup_store *st, int64_t job_id, const char *de
         if (cb(ctx, &ev) != 0)
             break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = db_fail(st, "listing events");
-    if (owned)
-        sqlite3_finalize(s);
-    else
-        release(s);
-    return ret;
+    return end_walk(st, s, owned, rc, "listing events");
 }
