@@ -54,7 +54,9 @@ char *fwup_fmt_rate(char *buf, size_t len, double bytes_per_sec)
         bytes_per_sec = 0;
     char size[32];
     fwup_fmt_size(size, sizeof(size), (uint64_t)llround(bytes_per_sec));
-    snprintf(buf, len, "%s/s", size);
+    /* A size is at most a few characters; a short buffer just truncates. */
+    if ((size_t)snprintf(buf, len, "%s/s", size) >= len && len)
+        buf[len - 1] = 0;
     return buf;
 }
 
