@@ -377,6 +377,7 @@ static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config
         if (get_enum(d, v, "parity", parities, &e) < 0)
             return -1;
         l->parity = (enum fwup_parity)e;
+        l->parity_set = 1;
     }
     if ((v = yu_get(d, n, "data_bits")) && get_uint(d, v, "data_bits", 5, 8, &l->data_bits))
         return -1;

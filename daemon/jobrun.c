@@ -256,6 +256,13 @@ static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg
 
 /* --- life cycle ----------------------------------------------------------- */
 
+void fwup_link_apply_framing(struct fwup_cfg_link *link, const struct fwup_protocol *proto)
+{
+    /* A link that leaves parity open gets the protocol's framing. */
+    if (!link->parity_set && proto->serial_framing && strcmp(proto->serial_framing, "8E1") == 0)
+        link->parity = FWUP_PARITY_EVEN;
+}
+
 int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err, size_t errlen)
 {
     struct fwup_run *r = calloc(1, sizeof(*r));
@@ -282,7 +289,9 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
     r->job.flash_size = p->dev->flash_size;
 
     static const struct fwup_serial_callbacks port_cb = {port_data, port_tx_done, port_error};
-    if (fwup_serial_open(p->loop, p->link, &port_cb, r, &r->port, err, errlen) < 0) {
+    struct fwup_cfg_link link = *p->link;
+    fwup_link_apply_framing(&link, p->proto);
+    if (fwup_serial_open(p->loop, &link, &port_cb, r, &r->port, err, errlen) < 0) {
         free(r->options);
         free(r);
         return -1;

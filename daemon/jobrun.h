@@ -45,4 +45,8 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
 void fwup_run_cancel(struct fwup_run *r);
 void fwup_run_free(struct fwup_run *r);
 
+/* The framing a run opens its link with: the link's own parity if the config
+ * gives one, else what the protocol asks for (serial_framing). */
+void fwup_link_apply_framing(struct fwup_cfg_link *link, const struct fwup_protocol *proto);
+
 #endif

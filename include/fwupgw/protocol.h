@@ -166,6 +166,12 @@ struct fwup_protocol {
     /* Abort cleanly (e.g. XMODEM's CAN CAN), then finish(CANCELLED). The
      * host stops waiting after its own grace period. */
     void (*on_cancel)(struct fwup_engine *engine);
+
+    /* Character framing the protocol's devices use on a serial link whose
+     * config does not set parity: "8N1" (or NULL) or "8E1" (e.g. the STM32
+     * ROM bootloader). A link's explicit parity always wins (ptys carry
+     * none). */
+    const char *serial_framing;
 };
 
 #ifdef __cplusplus

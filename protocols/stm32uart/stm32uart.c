@@ -1178,4 +1178,5 @@ FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
     .on_timer = st_on_timer,
     .on_tx_done = st_on_tx_done,
     .on_cancel = st_on_cancel,
+    .serial_framing = "8E1", /* AN3155: even parity */
 };

@@ -354,6 +354,30 @@ START_TEST(test_run_entry_fails)
 }
 END_TEST
 
+START_TEST(test_link_framing)
+{
+    /* A protocol asking for 8E1 gets even parity on a link that does not
+     * say; an explicit "parity: none" (a pty, an 8N1 adapter) wins. (A pty
+     * cannot show this end to end: its driver clears PARENB.) */
+    struct fwup_protocol even = tproto;
+    even.serial_framing = "8E1";
+    struct fwup_cfg_link open_link = {.name = "l", .path = "/x"};
+    struct fwup_cfg_link l = open_link;
+    fwup_link_apply_framing(&l, &even);
+    ck_assert_int_eq(l.parity, FWUP_PARITY_EVEN);
+    l = open_link;
+    fwup_link_apply_framing(&l, &tproto);
+    ck_assert_int_eq(l.parity, FWUP_PARITY_NONE);
+    l = open_link;
+    l.parity_set = 1;
+    fwup_link_apply_framing(&l, &even);
+    ck_assert_int_eq(l.parity, FWUP_PARITY_NONE);
+    l.parity = FWUP_PARITY_ODD;
+    fwup_link_apply_framing(&l, &even);
+    ck_assert_int_eq(l.parity, FWUP_PARITY_ODD);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("ctrlseq");
@@ -366,6 +390,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_run_failure_still_exits);
     tcase_add_test(tc, test_run_failure_stays);
     tcase_add_test(tc, test_run_entry_fails);
+    tcase_add_test(tc, test_link_framing);
     suite_add_tcase(s, tc);
     return s;
 }
