@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "common/options.h"
 #include "log.h"
 
 struct plugin {
@@ -144,30 +144,6 @@ const struct fwup_protocol *fwup_plugins_at(const struct fwup_plugins *p, size_t
     return i < p->n ? p->v[i].proto : NULL;
 }
 
-static int parse_int(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 0);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int word_in(const char *word, const char *choices)
-{
-    size_t wl = strlen(word);
-    for (const char *c = choices; c && *c;) {
-        const char *bar = strchr(c, '|');
-        size_t cl = bar ? (size_t)(bar - c) : strlen(c);
-        if (cl == wl && strncmp(c, word, wl) == 0)
-            return 1;
-        c = bar ? bar + 1 : c + cl;
-    }
-    return 0;
-}
-
 int fwup_protocol_check_option(const struct fwup_protocol *proto, const char *name,
                                const char *value, char *err, size_t errlen)
 {
@@ -185,33 +161,5 @@ int fwup_protocol_check_option(const struct fwup_protocol *proto, const char *na
                  proto->noptions ? known : "none");
         return -1;
     }
-    int64_t v;
-    switch (o->type) {
-    case FWUP_OPT_STRING:
-        return 0;
-    case FWUP_OPT_INT:
-        if (parse_int(value, &v) < 0) {
-            snprintf(err, errlen, "option '%s' must be an integer, not '%s'", name, value);
-            return -1;
-        }
-        if (v < o->min || v > o->max) {
-            snprintf(err, errlen, "option '%s' = %" PRId64 " is outside %" PRId64 "..%" PRId64,
-                     name, v, o->min, o->max);
-            return -1;
-        }
-        return 0;
-    case FWUP_OPT_BOOL:
-        if (!strcasecmp(value, "true") || !strcasecmp(value, "false") ||
-            !strcasecmp(value, "yes") || !strcasecmp(value, "no") || !strcmp(value, "1") ||
-            !strcmp(value, "0"))
-            return 0;
-        snprintf(err, errlen, "option '%s' must be true or false, not '%s'", name, value);
-        return -1;
-    case FWUP_OPT_ENUM:
-        if (word_in(value, o->choices))
-            return 0;
-        snprintf(err, errlen, "option '%s' must be one of %s, not '%s'", name, o->choices, value);
-        return -1;
-    }
-    return 0;
+    return fwup_opt_check(o, value, err, errlen);
 }

@@ -28,12 +28,12 @@
  */
 #include <fwupgw/protocol.h>
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/options.h"
 #include "pic32cxbz.h"
 
 #define CMD_CHIP_ERASE   0x04
@@ -192,103 +192,30 @@ uint32_t fwup_pic32_sum32(const uint8_t *data, size_t len)
 
 /* ---- options ---- */
 
-static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 0);
-    if (errno || end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_bool(const char *s, int *out)
-{
-    static const char *const yes[] = {"true", "yes", "1", "on"};
-    static const char *const no[] = {"false", "no", "0", "off"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *out = 1;
-            return 0;
-        }
-        if (strcmp(s, no[i]) == 0) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int apply_option(struct pic_opts *o, const char *name, const char *value)
-{
-    int64_t v;
-    const struct fwup_option_desc *d = NULL;
-    for (size_t i = 0; i < NOPTIONS; i++)
-        if (strcmp(pic_options[i].name, name) == 0)
-            d = &pic_options[i];
-    if (!d || !value)
-        return -1;
-    if (strcmp(name, "verify") == 0) {
-        if (strcmp(value, "crc") == 0)
-            o->crc = 1;
-        else if (strcmp(value, "checksum") == 0)
-            o->crc = 0;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(name, "trigger") == 0) {
-        if (strcmp(value, "timer") == 0)
-            o->trigger = TRIG_TIMER;
-        else if (strcmp(value, "gpio") == 0)
-            o->trigger = TRIG_GPIO;
-        else if (strcmp(value, "none") == 0)
-            o->trigger = TRIG_NONE;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(name, "erase") == 0) {
-        if (strcmp(value, "pages") == 0)
-            o->chip_erase = 0;
-        else if (strcmp(value, "chip") == 0)
-            o->chip_erase = 1;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(name, "reset") == 0)
-        return parse_bool(value, &o->reset);
-    if (parse_int(value, d->min, d->max, &v) < 0)
-        return -1;
-    if (strcmp(name, "slot") == 0)
-        o->slot = (unsigned)v;
-    else if (strcmp(name, "window") == 0)
-        o->window = (uint32_t)v;
-    else if (strcmp(name, "ping_interval") == 0)
-        o->ping_interval = (uint32_t)v;
-    else if (strcmp(name, "retries") == 0)
-        o->retries = (unsigned)v;
-    else if (strcmp(name, "baud") == 0)
-        o->baud = (uint32_t)v;
-    else
-        o->timeout = (uint32_t)v;
-    return 0;
-}
-
 static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, char *err,
                          size_t errlen)
 {
-    *o = (struct pic_opts){1, 1, TRIG_TIMER, 30000, 10, 1, 0, 3, 300, 115200};
-    for (size_t i = 0; i < p->noptions; i++) {
-        const struct fwup_option *opt = &p->options[i];
-        if (!opt->name || apply_option(o, opt->name, opt->value) < 0) {
-            snprintf(err, errlen, "pic32cx-bz: bad option %s=%s", opt->name ? opt->name : "(null)",
-                     opt->value ? opt->value : "(null)");
-            return -1;
-        }
-    }
+    struct fwup_opts r;
+    int64_t slot, window, ping, retries, timeout, baud;
+    int verify, trigger, erase;
+    if (fwup_opts_init(&r, "pic32cx-bz", pic_options, NOPTIONS, p, err, errlen) < 0 ||
+        fwup_opt_int(&r, "slot", &slot) != 0 || (verify = fwup_opt_enum(&r, "verify")) < 0 ||
+        (trigger = fwup_opt_enum(&r, "trigger")) < 0 || fwup_opt_int(&r, "window", &window) != 0 ||
+        fwup_opt_int(&r, "ping_interval", &ping) != 0 ||
+        fwup_opt_bool(&r, "reset", &o->reset) != 0 || (erase = fwup_opt_enum(&r, "erase")) < 0 ||
+        fwup_opt_int(&r, "retries", &retries) != 0 || fwup_opt_int(&r, "timeout", &timeout) != 0 ||
+        fwup_opt_int(&r, "baud", &baud) != 0)
+        return -1;
+    /* enum values follow the order of the choices */
+    o->slot = (unsigned)slot;
+    o->crc = verify == 1;
+    o->trigger = (enum trigger)trigger;
+    o->window = (uint32_t)window;
+    o->ping_interval = (uint32_t)ping;
+    o->chip_erase = erase == 1;
+    o->retries = (unsigned)retries;
+    o->timeout = (uint32_t)timeout;
+    o->baud = (uint32_t)baud;
     return 0;
 }
 

@@ -12,12 +12,12 @@
  */
 #include <fwupgw/protocol.h>
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/options.h"
 #include "crc16.h"
 
 #define SOH       0x01
@@ -123,92 +123,34 @@ static const struct fwup_option_desc xm_options[] = {
 
 /* ---- options ---- */
 
-static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 0);
-    if (errno || end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_bool(const char *s, int *out)
-{
-    static const char *const yes[] = {"true", "yes", "1", "on"};
-    static const char *const no[] = {"false", "no", "0", "off"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *out = 1;
-            return 0;
-        }
-        if (strcmp(s, no[i]) == 0) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int apply_option(struct xm_opts *o, const char *name, const char *value)
-{
-    int64_t v;
-    const struct fwup_option_desc *d = NULL;
-    for (size_t i = 0; i < NOPTIONS; i++)
-        if (strcmp(xm_options[i].name, name) == 0)
-            d = &xm_options[i];
-    if (!d || !value)
-        return -1;
-    if (strcmp(name, "mode") == 0) {
-        if (strcmp(value, "auto") == 0)
-            o->mode = MODE_AUTO;
-        else if (strcmp(value, "crc") == 0)
-            o->mode = MODE_CRC;
-        else if (strcmp(value, "checksum") == 0)
-            o->mode = MODE_CHECKSUM;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(name, "block") == 0) {
-        if (strcmp(value, "1k") == 0 || strcmp(value, "1K") == 0 || strcmp(value, "1024") == 0)
-            o->block1k = 1;
-        else if (strcmp(value, "128") == 0)
-            o->block1k = 0;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(name, "ymodem") == 0)
-        return parse_bool(value, &o->ymodem);
-    if (parse_int(value, d->min, d->max, &v) < 0)
-        return -1;
-    if (strcmp(name, "pad") == 0)
-        o->pad = (uint8_t)v;
-    else if (strcmp(name, "retries") == 0)
-        o->retries = (unsigned)v;
-    else if (strcmp(name, "start_timeout") == 0)
-        o->start_timeout = (uint32_t)v;
-    else if (strcmp(name, "block_timeout") == 0)
-        o->block_timeout = (uint32_t)v;
-    else
-        o->eot_retry = (uint32_t)v;
-    return 0;
-}
-
 static int parse_options(const struct fwup_job_params *p, struct xm_opts *o, char *err,
                          size_t errlen)
 {
-    *o = (struct xm_opts){MODE_AUTO, 1, 0, 0x1a, 10, 60000, 10000, 2000};
-    for (size_t i = 0; i < p->noptions; i++) {
-        const struct fwup_option *opt = &p->options[i];
-        if (!opt->name || apply_option(o, opt->name, opt->value) < 0) {
-            snprintf(err, errlen, "xmodem: bad option %s=%s", opt->name ? opt->name : "(null)",
-                     opt->value ? opt->value : "(null)");
-            return -1;
-        }
-    }
+    struct fwup_opts r;
+    int64_t pad, retries, start, blk, eot;
+    int mode, block1k;
+    if (fwup_opts_init(&r, "xmodem", xm_options, NOPTIONS, p, err, errlen) < 0)
+        return -1;
+    /* "1K" and "1024" are accepted as block sizes besides the schema's words */
+    const char *b = fwup_opt_value(&r, "block");
+    if (b && (strcmp(b, "1K") == 0 || strcmp(b, "1024") == 0))
+        block1k = 1;
+    else if ((block1k = fwup_opt_enum(&r, "block")) < 0)
+        return -1;
+    else
+        block1k = block1k == 0;
+    if ((mode = fwup_opt_enum(&r, "mode")) < 0 || fwup_opt_bool(&r, "ymodem", &o->ymodem) != 0 ||
+        fwup_opt_int(&r, "pad", &pad) != 0 || fwup_opt_int(&r, "retries", &retries) != 0 ||
+        fwup_opt_int(&r, "start_timeout", &start) != 0 ||
+        fwup_opt_int(&r, "block_timeout", &blk) != 0 || fwup_opt_int(&r, "eot_retry", &eot) != 0)
+        return -1;
+    o->mode = (enum xm_mode)mode; /* the order of the choices */
+    o->block1k = block1k;
+    o->pad = (uint8_t)pad;
+    o->retries = (unsigned)retries;
+    o->start_timeout = (uint32_t)start;
+    o->block_timeout = (uint32_t)blk;
+    o->eot_retry = (uint32_t)eot;
     return 0;
 }
 
