@@ -33,4 +33,8 @@ done
     t1: (map(select(.kind == "succeeded")) | .[0].ts) } |
   "\(.device): \($bytes) B in \((.t1 - .t0) / 1000) s = \($bytes * 1000 / (.t1 - .t0) | floor) B/s = \($bytes * 1000 / (.t1 - .t0) / 11328 * 1000 | floor / 1000) of the ceiling"'
 awk -v a="$t0" -v b="$t1" -v n="$n" -v k="$kib" 'BEGIN { printf "batch wall time: %.2f s for %d x %d KiB\n", b - a, n, k }'
+# The daemon's own CPU time for the whole batch (one thread, one loop).
+read -r -a st <"/proc/$daemon_pid/stat"
+cpu_ms=$(((st[13] + st[14]) * 1000 / $(getconf CLK_TCK)))
+echo "fwupgwd CPU time: $cpu_ms ms for $((n * kib)) KiB over $n links"
 stop_daemon
