@@ -22,12 +22,12 @@
  */
 #include <fwupgw/protocol.h>
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/options.h"
 #include "stm32_devices.h"
 
 #define ACK  0x79
@@ -180,122 +180,45 @@ static const struct fwup_option_desc st_options[] = {
 
 /* ---- options ---- */
 
-static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 0);
-    if (errno || end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_bool(const char *s, int *out)
-{
-    static const char *const yes[] = {"true", "yes", "1", "on"};
-    static const char *const no[] = {"false", "no", "0", "off"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *out = 1;
-            return 0;
-        }
-        if (strcmp(s, no[i]) == 0) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int apply_option(struct st_opts *o, const char *name, const char *v)
-{
-    const struct fwup_option_desc *d = NULL;
-    int64_t x;
-    for (size_t i = 0; i < NOPTIONS; i++)
-        if (strcmp(st_options[i].name, name) == 0)
-            d = &st_options[i];
-    if (!d || !v)
-        return -1;
-    if (strcmp(name, "erase") == 0) {
-        if (strcmp(v, "pages") == 0)
-            o->erase = ERASE_PAGES;
-        else if (strcmp(v, "mass") == 0)
-            o->erase = ERASE_MASS;
-        else if (strcmp(v, "none") == 0)
-            o->erase = ERASE_NONE;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(name, "verify") == 0) {
-        if (strcmp(v, "block") == 0)
-            o->verify = VERIFY_BLOCK;
-        else if (strcmp(v, "after") == 0)
-            o->verify = VERIFY_AFTER;
-        else if (strcmp(v, "none") == 0)
-            o->verify = VERIFY_NONE;
-        else
-            return -1;
-        return 0;
-    }
-    if (strcmp(name, "go") == 0)
-        return parse_bool(v, &o->go);
-    if (strcmp(name, "unprotect") == 0)
-        return parse_bool(v, &o->unprotect);
-    if (parse_int(v, d->min, d->max, &x) < 0)
-        return -1;
-    if (strcmp(name, "go_address") == 0) {
-        o->go_address = (uint32_t)x;
-        o->have_go_address = 1;
-    } else if (strcmp(name, "flash_base") == 0) {
-        o->flash_base = (uint32_t)x;
-        o->have_flash_base = 1;
-    } else if (strcmp(name, "flash_size") == 0) {
-        o->flash_size = (uint32_t)x;
-    } else if (strcmp(name, "page_size") == 0) {
-        o->page_size = (uint32_t)x;
-    } else if (strcmp(name, "retries") == 0) {
-        o->retries = (unsigned)x;
-    } else if (strcmp(name, "sync_retries") == 0) {
-        o->sync_retries = (unsigned)x;
-    } else if (strcmp(name, "sync_timeout") == 0) {
-        o->sync_timeout = (uint32_t)x;
-    } else if (strcmp(name, "cmd_timeout") == 0) {
-        o->cmd_timeout = (uint32_t)x;
-    } else if (strcmp(name, "write_timeout") == 0) {
-        o->write_timeout = (uint32_t)x;
-    } else if (strcmp(name, "page_erase_timeout") == 0) {
-        o->page_erase_timeout = (uint32_t)x;
-    } else {
-        o->mass_erase_timeout = (uint32_t)x;
-    }
-    return 0;
-}
-
 static int parse_options(const struct fwup_job_params *p, struct st_opts *o, char *err,
                          size_t errlen)
 {
+    struct fwup_opts r;
+    int64_t v[11];
+    int erase, verify;
+    /* Every option but these four has a default in st_options. */
+    static const char *const ints[] = {"retries",           "sync_retries",  "sync_timeout",
+                                       "cmd_timeout",       "write_timeout", "page_erase_timeout",
+                                       "mass_erase_timeout"};
     memset(o, 0, sizeof(*o));
-    o->erase = ERASE_PAGES;
-    o->verify = VERIFY_BLOCK;
-    o->go = 1;
-    o->flash_base = STM32_FLASH;
-    o->retries = 3;
-    o->sync_retries = 5;
-    o->sync_timeout = 500;
-    o->cmd_timeout = 1000;
-    o->write_timeout = 1000;
-    o->page_erase_timeout = 5000;
-    o->mass_erase_timeout = 35000;
-    for (size_t i = 0; i < p->noptions; i++) {
-        const struct fwup_option *opt = &p->options[i];
-        if (!opt->name || apply_option(o, opt->name, opt->value) < 0) {
-            snprintf(err, errlen, "stm32-uart: bad option %s=%s", opt->name ? opt->name : "(null)",
-                     opt->value ? opt->value : "(null)");
+    if (fwup_opts_init(&r, "stm32-uart", st_options, NOPTIONS, p, err, errlen) < 0 ||
+        (erase = fwup_opt_enum(&r, "erase")) < 0 || (verify = fwup_opt_enum(&r, "verify")) < 0 ||
+        fwup_opt_bool(&r, "go", &o->go) != 0 || fwup_opt_bool(&r, "unprotect", &o->unprotect) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        if (fwup_opt_int(&r, ints[i], &v[i]) != 0)
             return -1;
-        }
-    }
+    /* Enum values follow the order of the choices. */
+    o->erase = (enum erase_mode)erase;
+    o->verify = (enum verify_mode)verify;
+    o->retries = (unsigned)v[0];
+    o->sync_retries = (unsigned)v[1];
+    o->sync_timeout = (uint32_t)v[2];
+    o->cmd_timeout = (uint32_t)v[3];
+    o->write_timeout = (uint32_t)v[4];
+    o->page_erase_timeout = (uint32_t)v[5];
+    o->mass_erase_timeout = (uint32_t)v[6];
+    /* The address options have no default: 1 from fwup_opt_int = not given. */
+    int go = fwup_opt_int(&r, "go_address", &v[7]), base = fwup_opt_int(&r, "flash_base", &v[8]);
+    int size = fwup_opt_int(&r, "flash_size", &v[9]), page = fwup_opt_int(&r, "page_size", &v[10]);
+    if (go < 0 || base < 0 || size < 0 || page < 0)
+        return -1;
+    o->have_go_address = go == 0;
+    o->go_address = go == 0 ? (uint32_t)v[7] : 0;
+    o->have_flash_base = base == 0;
+    o->flash_base = base == 0 ? (uint32_t)v[8] : STM32_FLASH;
+    o->flash_size = size == 0 ? (uint32_t)v[9] : 0;
+    o->page_size = page == 0 ? (uint32_t)v[10] : 0;
     if ((o->flash_size != 0) != (o->page_size != 0)) {
         snprintf(err, errlen, "stm32-uart: flash_size and page_size go together");
         return -1;
