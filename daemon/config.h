@@ -29,7 +29,7 @@ struct fwup_cfg_link {
     char *path;    /* serial device node */
     unsigned baud; /* default 115200 */
     enum fwup_parity parity;
-    int parity_set; /* parity was given explicitly */
+    int parity_set;                /* parity was given explicitly */
     unsigned data_bits, stop_bits; /* default 8, 1 */
     enum fwup_flow flow;
     struct fwup_cfg_pos pos;

@@ -19,18 +19,18 @@
 /* Error codes in {"error": {"code", "message"}}. The first five follow
  * JSON-RPC 2.0; the rest are ours. */
 enum fwup_sockapi_error {
-    FWUP_E_PARSE = -32700,       /* not JSON */
-    FWUP_E_INVALID = -32600,     /* JSON, but not a request object */
-    FWUP_E_NO_METHOD = -32601,   /* unknown method */
-    FWUP_E_PARAMS = -32602,      /* missing or mistyped parameter */
-    FWUP_E_INTERNAL = -32603,    /* daemon fault (e.g. database error) */
-    FWUP_E_DENIED = 1,           /* caller may not do this (SO_PEERCRED) */
-    FWUP_E_NOT_FOUND = 2,        /* unknown job, device, batch or tag */
-    FWUP_E_IMAGE = 3,            /* image unreadable, corrupt, or does not fit */
-    FWUP_E_CHECKSUM = 4,         /* image SHA-256 differs from the expected one */
-    FWUP_E_STATE = 5,            /* not possible in the job's current state */
-    FWUP_E_VERSION = 6,          /* request "v" newer than the daemon speaks */
-    FWUP_E_TOO_LARGE = 7,        /* request line over FWUP_SOCKAPI_MAX_LINE */
+    FWUP_E_PARSE = -32700,     /* not JSON */
+    FWUP_E_INVALID = -32600,   /* JSON, but not a request object */
+    FWUP_E_NO_METHOD = -32601, /* unknown method */
+    FWUP_E_PARAMS = -32602,    /* missing or mistyped parameter */
+    FWUP_E_INTERNAL = -32603,  /* daemon fault (e.g. database error) */
+    FWUP_E_DENIED = 1,         /* caller may not do this (SO_PEERCRED) */
+    FWUP_E_NOT_FOUND = 2,      /* unknown job, device, batch or tag */
+    FWUP_E_IMAGE = 3,          /* image unreadable, corrupt, or does not fit */
+    FWUP_E_CHECKSUM = 4,       /* image SHA-256 differs from the expected one */
+    FWUP_E_STATE = 5,          /* not possible in the job's current state */
+    FWUP_E_VERSION = 6,        /* request "v" newer than the daemon speaks */
+    FWUP_E_TOO_LARGE = 7,      /* request line over FWUP_SOCKAPI_MAX_LINE */
 };
 
 #endif

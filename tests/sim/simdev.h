@@ -21,18 +21,18 @@ struct simdev_io {
 };
 
 enum simdev_state {
-    SIMDEV_IDLE = 0,     /* waiting for a host */
-    SIMDEV_BUSY,         /* a transfer is in progress */
-    SIMDEV_COMPLETE,     /* the last transfer completed; content() holds it */
-    SIMDEV_ABORTED,      /* the host cancelled, or the device gave up */
+    SIMDEV_IDLE = 0, /* waiting for a host */
+    SIMDEV_BUSY,     /* a transfer is in progress */
+    SIMDEV_COMPLETE, /* the last transfer completed; content() holds it */
+    SIMDEV_ABORTED,  /* the host cancelled, or the device gave up */
 };
 
 struct simdev_class {
     const char *name; /* "xmodem", ... */
     /* `options` is "key=value,key=value" (may be NULL or ""); unknown keys
      * are an error written to err. */
-    struct simdev *(*create)(const char *options, const struct simdev_io *io, void *ctx,
-                             char *err, size_t errlen);
+    struct simdev *(*create)(const char *options, const struct simdev_io *io, void *ctx, char *err,
+                             size_t errlen);
     void (*destroy)(struct simdev *dev);
     /* Called once the host side is ready (like a power-on). */
     void (*start)(struct simdev *dev);
