@@ -28,11 +28,11 @@
  */
 #include <fwupgw/protocol.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/engine.h"
 #include "common/options.h"
 #include "pic32cxbz.h"
 
@@ -235,22 +235,12 @@ struct layout {
 static int layout_image(const struct fwup_job_params *p, const struct pic_opts *o, struct layout *l,
                         char *err, size_t errlen)
 {
-    const struct fwup_image *img = p->image;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    if (img && img->segments)
-        for (size_t i = 0; i < img->nsegments; i++) {
-            const struct fwup_segment *s = &img->segments[i];
-            if (s->len == 0)
-                continue;
-            if (s->address < lo)
-                lo = s->address;
-            if ((uint64_t)s->address + s->len > hi)
-                hi = (uint64_t)s->address + s->len;
-        }
-    if (hi == 0) {
+    uint64_t lo, len;
+    if (fwup_image_extent(p->image, &lo, &len) < 0) {
         snprintf(err, errlen, "pic32cx-bz: empty image");
         return -1;
     }
+    uint64_t hi = lo + len;
     l->slot_base = o->slot ? SLOT1 : SLOT0;
     l->reloc = 0;
     if (p->flash_base == 0 && hi <= SLOT_SIZE)
@@ -311,23 +301,8 @@ static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
     e->ops->finish(e->host, r, msg);
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...);
-
-static void logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...)
-{
-    char buf[200];
-    va_list ap;
-    if (!e->ops->log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    e->ops->log(e->host, prio, buf);
-}
+/* The shared logger bound to this engine's host. */
+#define logf_(e, ...) fwup_logf((e)->ops, (e)->host, __VA_ARGS__)
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -678,11 +653,9 @@ static struct fwup_engine *pic_create(const struct fwup_job_params *params,
     struct layout l;
     if (parse_options(params, &o, err, errlen) < 0 || layout_image(params, &o, &l, err, errlen) < 0)
         return NULL;
-    struct fwup_engine *e = calloc(1, sizeof(*e));
-    if (!e) {
-        snprintf(err, errlen, "pic32cx-bz: out of memory");
+    struct fwup_engine *e = fwup_engine_alloc(sizeof(*e), "pic32cx-bz", err, errlen);
+    if (!e)
         return NULL;
-    }
     e->ops = ops;
     e->host = host;
     e->image = params->image;

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/engine.h"
 #include "common/options.h"
 #include "stm32_devices.h"
 
@@ -286,23 +287,8 @@ static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
     e->ops->finish(e->host, r, msg);
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...);
-
-static void logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...)
-{
-    char buf[240];
-    va_list ap;
-    if (!e->ops->log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    e->ops->log(e->host, prio, buf);
-}
+/* The shared logger bound to this engine's host. */
+#define logf_(e, ...) fwup_logf((e)->ops, (e)->host, __VA_ARGS__)
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
@@ -998,11 +984,9 @@ static struct fwup_engine *st_create(const struct fwup_job_params *params,
 {
     if (st_check_image(params, err, errlen) < 0)
         return NULL;
-    struct fwup_engine *e = calloc(1, sizeof(*e));
-    if (!e) {
-        snprintf(err, errlen, "stm32-uart: out of memory");
+    struct fwup_engine *e = fwup_engine_alloc(sizeof(*e), "stm32-uart", err, errlen);
+    if (!e)
         return NULL;
-    }
     parse_options(params, &e->o, err, errlen);
     e->ops = ops;
     e->host = host;

@@ -12,11 +12,11 @@
  */
 #include <fwupgw/protocol.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/engine.h"
 #include "common/options.h"
 #include "crc16.h"
 
@@ -156,34 +156,13 @@ static int parse_options(const struct fwup_job_params *p, struct xm_opts *o, cha
 
 /* ---- image flattening ---- */
 
-static int image_extent(const struct fwup_image *img, uint64_t *base, uint64_t *len)
-{
-    if (!img || img->nsegments == 0 || !img->segments)
-        return -1;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        if (s->len == 0)
-            continue;
-        if (s->address < lo)
-            lo = s->address;
-        if ((uint64_t)s->address + s->len > hi)
-            hi = (uint64_t)s->address + s->len;
-    }
-    if (hi == 0)
-        return -1;
-    *base = lo;
-    *len = hi - lo;
-    return 0;
-}
-
 static int xm_check_image(const struct fwup_job_params *params, char *err, size_t errlen)
 {
     struct xm_opts o;
     uint64_t base, len;
     if (parse_options(params, &o, err, errlen) < 0)
         return -1;
-    if (image_extent(params->image, &base, &len) < 0) {
+    if (fwup_image_extent(params->image, &base, &len) < 0) {
         snprintf(err, errlen, "xmodem: empty image");
         return -1;
     }
@@ -280,23 +259,8 @@ static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
     e->ops->finish(e->host, r, msg);
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...);
-
-static void logf_(struct fwup_engine *e, enum fwup_log_prio prio, const char *fmt, ...)
-{
-    char buf[200];
-    va_list ap;
-    if (!e->ops->log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    e->ops->log(e->host, prio, buf);
-}
+/* The shared logger bound to this engine's host. */
+#define logf_(e, ...) fwup_logf((e)->ops, (e)->host, __VA_ARGS__)
 
 static int send_bytes(struct fwup_engine *e, const uint8_t *d, size_t n)
 {
@@ -512,16 +476,14 @@ static struct fwup_engine *xm_create(const struct fwup_job_params *params,
 {
     if (xm_check_image(params, err, errlen) < 0)
         return NULL;
-    struct fwup_engine *e = calloc(1, sizeof(*e));
-    if (!e) {
-        snprintf(err, errlen, "xmodem: out of memory");
+    struct fwup_engine *e = fwup_engine_alloc(sizeof(*e), "xmodem", err, errlen);
+    if (!e)
         return NULL;
-    }
     parse_options(params, &e->o, err, errlen);
     e->ops = ops;
     e->host = host;
     e->image = params->image;
-    image_extent(params->image, &e->base, &e->flat_len);
+    fwup_image_extent(params->image, &e->base, &e->flat_len);
     /* The name has to fit block 0 with the size; '/' would make rb create
      * directories. */
     snprintf(e->filename, sizeof(e->filename), "%.80s.bin",
