@@ -26,15 +26,8 @@ extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 
 static uint8_t *random_bytes(size_t n, uint32_t seed)
 {
-    uint8_t *p = malloc(n ? n : 1);
-    uint32_t x = seed * 2654435761u + 1;
+    uint8_t *p = simlink_random_bytes(n, seed);
     ck_assert_ptr_nonnull(p);
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
     return p;
 }
 
