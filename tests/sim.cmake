@@ -8,3 +8,8 @@ add_library(fwup_sim STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/stm32_dev.c
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/simlink.c)
 target_include_directories(fwup_sim PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sim)
+
+# Job builder for the engine unit tests (testjob.h). It asserts with Check, so
+# it is a library of its own: fwupsim and the benchmarks link fwup_sim alone.
+add_library(fwup_testjob STATIC ${CMAKE_CURRENT_SOURCE_DIR}/sim/testjob.c)
+target_link_libraries(fwup_testjob PUBLIC fwup_sim PkgConfig::CHECK)

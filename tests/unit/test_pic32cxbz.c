@@ -5,7 +5,6 @@
  * fault, and the model's gap framing driven by a scripted raw host.
  */
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "pic32cxbz.h"
 #include "simdev.h"
 #include "simlink.h"
+#include "testjob.h"
 
 extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 #define PROTO (&FWUP_PROTOCOL_SYMBOL)
@@ -24,57 +24,9 @@ extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 
 /* ---- helpers ---- */
 
-static uint8_t *random_bytes(size_t n, uint32_t seed)
-{
-    uint8_t *p = simlink_random_bytes(n, seed);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-struct job {
-    struct fwup_segment seg[4];
-    struct fwup_image img;
-    struct fwup_option opt[8];
-    struct fwup_job_params params;
-    uint8_t *data;
-    size_t len;
-};
-
 /* One segment of `len` random bytes at `addr`, then options as "name",
  * "value" pairs ending with NULL. */
-static void job_init(struct job *j, uint32_t addr, size_t len, uint32_t seed, ...)
-{
-    memset(j, 0, sizeof(*j));
-    j->data = random_bytes(len, seed);
-    j->len = len;
-    j->seg[0] = (struct fwup_segment){addr, (uint32_t)len, j->data};
-    j->img = (struct fwup_image){j->seg, 1, len};
-    va_list ap;
-    va_start(ap, seed);
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        ck_assert_uint_lt(j->params.noptions, 8);
-        j->opt[j->params.noptions].name = k;
-        j->opt[j->params.noptions].value = va_arg(ap, const char *);
-        j->params.noptions++;
-    }
-    va_end(ap);
-    j->params.device_id = "wbz451";
-    j->params.image = &j->img;
-    j->params.options = j->opt;
-}
-
-static void job_free(struct job *j)
-{
-    free(j->data);
-}
-
-static const struct simdev_class *pdev(void)
-{
-    const struct simdev_class *c = simdev_find("pic32");
-    ck_assert_ptr_nonnull(c);
-    return c;
-}
+#define job_init(j, addr, len, seed, ...) testjob_init(j, "wbz451", addr, len, seed, __VA_ARGS__)
 
 /* What the tap saw on the line. */
 struct wire {
@@ -101,13 +53,13 @@ static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d
     }
 }
 
-static void base_cfg(struct simlink_config *c, const struct job *j, const char *devopts,
+static void base_cfg(struct simlink_config *c, const struct testjob *j, const char *devopts,
                      struct wire *w)
 {
     memset(c, 0, sizeof(*c));
     c->proto = PROTO;
     c->params = &j->params;
-    c->dev_class = pdev();
+    c->dev_class = testjob_device("pic32");
     c->dev_options = devopts;
     c->baud = 115200;
     c->bits_per_byte = 10;
@@ -191,57 +143,57 @@ END_TEST
 START_TEST(test_check_image)
 {
     char err[256];
-    struct job j;
+    struct testjob j;
 
     /* raw image at 0 (no configured base): placed at the slot */
     job_init(&j, 0, 512 * 1024, 1, NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, 0, 512 * 1024 + 1, 1, NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "outside slot 1"));
-    job_free(&j);
+    testjob_free(&j);
 
     /* absolute addresses */
     job_init(&j, SLOT1, 1000, 1, NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
     j.params.flash_base = SLOT1;
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, SLOT0, 1000, 1, NULL); /* slot 0 image, slot 1 chosen */
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "0x01000000"));
     ck_assert_ptr_null(PROTO->create(&j.params, NULL, NULL, err, sizeof(err)));
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, SLOT0, 1000, 1, "slot", "0", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, SLOT1 + 512 * 1024 - 8, 16, 1, NULL); /* runs past the slot */
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
-    job_free(&j);
+    testjob_free(&j);
     /* a raw image with a declared base is not relocated */
     job_init(&j, 0x10000, 100, 1, NULL);
     j.params.flash_base = 0x10000;
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
-    job_free(&j);
+    testjob_free(&j);
 
     /* options */
     job_init(&j, 0, 10, 1, "ping_interval", "20", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "ping_interval"));
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, 0, 10, 1, "verify", "md5", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, 0, 10, 1, "slot", "2", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
-    job_free(&j);
+    testjob_free(&j);
 
     job_init(&j, 0, 10, 1, NULL);
     j.img.nsegments = 0;
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "empty"));
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -252,7 +204,7 @@ static const size_t sizes[] = {1, 3, 4, 511, 4096, 4097, 65536 + 13, 300 * 1024}
 
 static void write_one(size_t len, const char *verify)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -270,7 +222,7 @@ static void write_one(size_t len, const char *verify)
     ck_assert_uint_ge(r.bytes_host_to_dev, payload + 16 * clusters + 4 + 4 + 8 + 4);
     ck_assert_uint_le(r.bytes_host_to_dev, payload + 16 * clusters + 4 * 4 + 4 + 8 + 4);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 
 START_TEST(test_write_crc)
@@ -289,7 +241,7 @@ END_TEST
  * cluster ceiling: 4096 / ((4112 + 4) * 86.8 us + gap + turnaround). */
 START_TEST(test_write_efficiency)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -303,7 +255,7 @@ START_TEST(test_write_efficiency)
             goodput / 11400.0);
     ck_assert_msg(goodput > 0.97 * 11400.0, "goodput %.0f B/s", goodput);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -311,7 +263,7 @@ END_TEST
  * 0xFF, addresses are absolute, slot 0. */
 START_TEST(test_write_sparse_slot0)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, SLOT0 + 0x202, 6000, 3, "slot", "0", "verify", "checksum", NULL);
@@ -332,7 +284,7 @@ START_TEST(test_write_sparse_slot0)
     }
     ck_assert_uint_eq(r.last_done, end - 0x202);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -340,7 +292,7 @@ END_TEST
  * erase, whichever way. */
 START_TEST(test_write_chip_erase_no_reset)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -353,7 +305,7 @@ START_TEST(test_write_chip_erase_no_reset)
     ck_assert_uint_eq(r.dev_completions, 0);
     check_content(&r, 0, j.data, 10000);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -364,7 +316,7 @@ END_TEST
  * goes out within a few round trips of the reset. */
 START_TEST(test_window_caught)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -382,7 +334,7 @@ START_TEST(test_window_caught)
     ck_assert_uint_ge(w.pings, 495);
     ck_assert_uint_le(w.pings, 505);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -390,7 +342,7 @@ END_TEST
  * caught there at once; the later reset never matters. */
 START_TEST(test_window_at_power_on)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -400,13 +352,13 @@ START_TEST(test_window_at_power_on)
     ck_assert_uint_lt(w.first_pgm_us, 100000);
     ck_assert_uint_eq(w.pings, 1);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_window_missed)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -420,14 +372,14 @@ START_TEST(test_window_missed)
     ck_assert_str_eq(r.last_phase, "waiting for bootloader");
     ck_assert_int_eq(r.dev_state, SIMDEV_IDLE);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 /* The window closes before a slow starter pings: application, no answer. */
 START_TEST(test_trigger_none_no_bootloader)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 0, 100, 6, "trigger", "none", NULL);
@@ -435,13 +387,13 @@ START_TEST(test_trigger_none_no_bootloader)
     run_fails(&c, &r, FWUP_RESULT_TRANSIENT, "did not answer 5 pings");
     ck_assert_uint_lt(r.virtual_us, 2000000);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_trigger_gpio)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -452,7 +404,7 @@ START_TEST(test_trigger_gpio)
     check_content(&r, 0, j.data, 9000);
     ck_assert_uint_eq(w.pings, 1);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -460,7 +412,7 @@ END_TEST
 
 START_TEST(test_fault_fail_cluster_once)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -470,13 +422,13 @@ START_TEST(test_fault_fail_cluster_once)
     check_content(&r, 0, j.data, 5 * 4096);
     ck_assert_uint_eq(w.pgm_frames, 6); /* the third went twice */
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_fault_corrupt_verify)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w;
@@ -486,7 +438,7 @@ START_TEST(test_fault_corrupt_verify)
     ck_assert_uint_eq(w.pgm_frames, 3); /* retries=3 on the first cluster */
     ck_assert_str_eq(r.last_phase, "write");
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -494,7 +446,7 @@ END_TEST
  * goes silent: TRANSIENT naming the phase and the third cluster. */
 START_TEST(test_fault_silent)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 0, 5 * 4096, 11, NULL);
@@ -503,14 +455,14 @@ START_TEST(test_fault_silent)
     ck_assert_ptr_nonnull(strstr(r.message, "0x01082000"));
     ck_assert_uint_eq(r.last_done, 2 * 4096);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     /* silent after the ping: stuck in the connect step */
     job_init(&j, 0, 4096, 11, NULL);
     base_cfg(&c, &j, "silent_after=1", NULL);
     run_fails(&c, &r, FWUP_RESULT_TRANSIENT, "GET_DEVICEID");
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -518,7 +470,7 @@ END_TEST
  * cut short) and timeouts, all retried. */
 START_TEST(test_fault_line_noise)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 0, 64 * 1024, 12, "retries", "20", NULL);
@@ -531,7 +483,7 @@ START_TEST(test_fault_line_noise)
     ck_assert_uint_gt(r.bytes_corrupted + r.bytes_dropped, 0);
     check_content(&r, 0, j.data, j.len);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -540,7 +492,7 @@ END_TEST
  * erase answer waits longer than a 600 ms window, see test_window_lost.) */
 START_TEST(test_fault_reply_noise)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 0, 64 * 1024, 13, "retries", "20", "trigger", "gpio", NULL);
@@ -553,7 +505,7 @@ START_TEST(test_fault_reply_noise)
     ck_assert_uint_gt(r.bytes_corrupted + r.bytes_dropped, 0);
     check_content(&r, 0, j.data, j.len);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -562,7 +514,7 @@ END_TEST
  * bootloader is still there for the retry. */
 START_TEST(test_fault_reply_noise_window)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 0, 64 * 1024, 15, "retries", "20", NULL);
@@ -574,13 +526,13 @@ START_TEST(test_fault_reply_noise_window)
     ck_assert_uint_gt(r.bytes_dropped, 0);
     check_content(&r, 0, j.data, j.len);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_cancel)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 0, 64 * 1024, 14, NULL);
@@ -589,7 +541,7 @@ START_TEST(test_cancel)
     run_fails(&c, &r, FWUP_RESULT_CANCELLED, "cancelled");
     ck_assert_uint_eq(r.dev_completions, 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -672,7 +624,7 @@ static const struct fwup_protocol raw_proto = {
 
 static void run_script(const struct script *s, const char *devopts, struct simlink_result *r)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     job_init(&j, 0, 4, 1, NULL);
     base_cfg(&c, &j, devopts, NULL);
@@ -681,7 +633,7 @@ static void run_script(const struct script *s, const char *devopts, struct simli
     g_rxn = 0;
     ck_assert_int_eq(simlink_run(&c, r), 0);
     ck_assert(r->engine_finished);
-    job_free(&j);
+    testjob_free(&j);
 }
 
 static const uint8_t PING[4] = {0x01, 0x00, 0x07, 0x00};
@@ -767,7 +719,7 @@ START_TEST(test_model_bad_options)
 {
     char err[128];
     struct simdev_io io = {0};
-    const struct simdev_class *c = pdev();
+    const struct simdev_class *c = testjob_device("pic32");
     ck_assert_ptr_null(c->create("window=100", &io, NULL, err, sizeof(err)));
     ck_assert_ptr_null(c->create("bogus=1", &io, NULL, err, sizeof(err)));
     ck_assert_ptr_null(c->create("reset_after_ms=500,window=600", &io, NULL, err, sizeof(err)));

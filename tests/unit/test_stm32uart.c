@@ -4,7 +4,6 @@
  * faults, protection, geometry, verify failures and line efficiency.
  */
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include "simdev.h"
 #include "simlink.h"
+#include "testjob.h"
 
 extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 #define PROTO (&FWUP_PROTOCOL_SYMBOL)
@@ -21,73 +21,18 @@ extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 
 /* ---- helpers ---- */
 
-static uint8_t *random_bytes(size_t n, uint32_t seed)
-{
-    uint8_t *p = simlink_random_bytes(n, seed);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-struct job {
-    struct fwup_segment seg[4];
-    uint8_t *data[4];
-    struct fwup_image img;
-    struct fwup_option opt[8];
-    struct fwup_job_params params;
-};
-
-static void job_opts(struct job *j, va_list ap)
-{
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        ck_assert_uint_lt(j->params.noptions, 8);
-        j->opt[j->params.noptions].name = k;
-        j->opt[j->params.noptions].value = va_arg(ap, const char *);
-        j->params.noptions++;
-    }
-    j->params.device_id = "stm1";
-    j->params.image = &j->img;
-    j->params.options = j->opt;
-}
-
-/* One segment of `len` random bytes at `addr`; options as name, value
- * pairs ending with NULL. */
-static void job_init(struct job *j, uint32_t addr, size_t len, ...)
-{
-    memset(j, 0, sizeof(*j));
-    j->data[0] = random_bytes(len, (uint32_t)len);
-    j->seg[0] = (struct fwup_segment){addr, (uint32_t)len, j->data[0]};
-    j->img = (struct fwup_image){j->seg, 1, len};
-    va_list ap;
-    va_start(ap, len);
-    job_opts(j, ap);
-    va_end(ap);
-}
-
-static void job_add_segment(struct job *j, uint32_t addr, size_t len)
-{
-    size_t i = j->img.nsegments;
-    ck_assert_uint_lt(i, 4);
-    j->data[i] = random_bytes(len, (uint32_t)(addr + len));
-    j->seg[i] = (struct fwup_segment){addr, (uint32_t)len, j->data[i]};
-    j->img.nsegments++;
-    j->img.total += len;
-}
-
-static void job_free(struct job *j)
-{
-    for (size_t i = 0; i < 4; i++)
-        free(j->data[i]);
-}
+/* One segment of `len` random bytes (seeded with `len`) at `addr`; options
+ * as name, value pairs ending with NULL. */
+#define job_init(j, addr, len, ...) testjob_init(j, "stm1", addr, len, (uint32_t)(len), __VA_ARGS__)
+/* Another segment, seeded with its end address. */
+#define job_add_segment(j, addr, len) testjob_add_segment(j, addr, len, (uint32_t)((addr) + (len)))
 
 static const struct simdev_class *sdev(void)
 {
-    const struct simdev_class *c = simdev_find("stm32");
-    ck_assert_ptr_nonnull(c);
-    return c;
+    return testjob_device("stm32");
 }
 
-static void base_cfg(struct simlink_config *c, const struct job *j, const char *devopts)
+static void base_cfg(struct simlink_config *c, const struct testjob *j, const char *devopts)
 {
     memset(c, 0, sizeof(*c));
     c->proto = PROTO;
@@ -123,7 +68,7 @@ static void run_fail(const struct simlink_config *c, struct simlink_result *r,
 }
 
 /* Flash (from FLASH) holds every segment; every other byte is `other`. */
-static void check_flash(const struct simlink_result *r, const struct job *j, uint8_t other)
+static void check_flash(const struct simlink_result *r, const struct testjob *j, uint8_t other)
 {
     ck_assert_ptr_nonnull(r->dev_content);
     uint8_t *want = malloc(r->dev_content_len);
@@ -176,7 +121,7 @@ START_TEST(test_plain_sizes)
 {
     static const size_t sizes[] = {4, 100, 256, 257, 1000, 4096, 20000};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         job_init(&j, FLASH, sizes[i], NULL);
@@ -186,7 +131,7 @@ START_TEST(test_plain_sizes)
         ck_assert_uint_eq(r.last_done, sizes[i]);
         check_flash(&r, &j, 0xff);
         simlink_result_free(&r);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST
@@ -195,7 +140,7 @@ START_TEST(test_verify_modes)
 {
     static const char *const modes[] = {"block", "after", "none"};
     for (size_t i = 0; i < 3; i++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         struct wire w = {0};
@@ -210,7 +155,7 @@ START_TEST(test_verify_modes)
         ck_assert_uint_eq(count_pair(&w, 0x31, 0xce), 12);
         simlink_result_free(&r);
         free(w.h2d);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST
@@ -219,7 +164,7 @@ END_TEST
  * rest of the (pre-filled) flash keeps its content. */
 START_TEST(test_sparse_pages)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, FLASH + 0x100, 0x200, NULL);
@@ -238,14 +183,14 @@ START_TEST(test_sparse_pages)
     ck_assert_int_eq(memcmp(want, r.dev_content, r.dev_content_len), 0);
     free(want);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 /* F4 sectors: a 40 KiB image erases sectors 0..2 (16 KiB each) only. */
 START_TEST(test_f4_sectors)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, FLASH, 40 * 1024, NULL);
@@ -256,16 +201,16 @@ START_TEST(test_f4_sectors)
         ck_assert_uint_eq(r.dev_content[i], 0xff);
     for (size_t i = 48 * 1024; i < r.dev_content_len; i++)
         ck_assert_uint_eq(r.dev_content[i], 0x00);
-    ck_assert_int_eq(memcmp(r.dev_content, j.data[0], 40 * 1024), 0);
+    ck_assert_int_eq(memcmp(r.dev_content, j.data, 40 * 1024), 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_legacy_vs_extended_erase)
 {
     for (int ext = 0; ext <= 1; ext++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         struct wire w = {0};
@@ -284,14 +229,14 @@ START_TEST(test_legacy_vs_extended_erase)
         ck_assert_uint_eq(r.dev_content[0x1c00], 0x5a);
         simlink_result_free(&r);
         free(w.h2d);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST
 
 START_TEST(test_mass_and_no_erase)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, FLASH + 0x400, 2000, "erase", "mass", NULL);
@@ -299,26 +244,26 @@ START_TEST(test_mass_and_no_erase)
     run_ok(&c, &r);
     check_flash(&r, &j, 0xff);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     job_init(&j, FLASH, 2000, "erase", "none", NULL);
     base_cfg(&c, &j, NULL); /* erased chip: no erase needed */
     run_ok(&c, &r);
     check_flash(&r, &j, 0xff);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     job_init(&j, FLASH, 2000, "erase", "none", NULL);
     base_cfg(&c, &j, "fill=0x00"); /* programmed chip: writes are refused */
     run_fail(&c, &r, FWUP_RESULT_PERMANENT, "refused write at 0x08000000");
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_go_options)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w = {0};
@@ -331,7 +276,7 @@ START_TEST(test_go_options)
     ck_assert_uint_eq(r.dev_completions, 0);
     ck_assert_uint_eq(count_pair(&w, 0x21, 0xde), 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     w.len = 0;
     job_init(&j, FLASH, 600, "go_address", "0x08000100", NULL);
@@ -343,7 +288,7 @@ START_TEST(test_go_options)
     ck_assert_ptr_nonnull(memmem(w.h2d, w.len, go, sizeof(go)));
     simlink_result_free(&r);
     free(w.h2d);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -353,7 +298,7 @@ START_TEST(test_nacks_recovered)
 {
     static const char *const opts[] = {"nack_every=2", "nack_every=3", "nack_every=5,ext_erase=1"};
     for (size_t i = 0; i < 3; i++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         job_init(&j, FLASH, 5000, NULL);
@@ -361,7 +306,7 @@ START_TEST(test_nacks_recovered)
         run_ok(&c, &r);
         check_flash(&r, &j, 0xff);
         simlink_result_free(&r);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST
@@ -379,21 +324,21 @@ START_TEST(test_silent_device)
         {"silent_after=10", "silent during write at 0x08000200 (read"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         job_init(&j, FLASH, 2000, NULL);
         base_cfg(&c, &j, cases[i].opts);
         run_fail(&c, &r, FWUP_RESULT_TRANSIENT, cases[i].needle);
         simlink_result_free(&r);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST
 
 START_TEST(test_slow_erase)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     /* 4 pages at 3 s each: within 4 x 5 s */
@@ -421,7 +366,7 @@ START_TEST(test_slow_erase)
     run_ok(&c, &r);
     ck_assert_uint_ge(r.virtual_us, 20000000);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -513,7 +458,7 @@ static const struct simdev_class presynced = {
 
 START_TEST(test_already_synced)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct wire w = {0};
@@ -531,7 +476,7 @@ START_TEST(test_already_synced)
     ck_assert_uint_ge(r.virtual_us, 500000);
     simlink_result_free(&r);
     free(w.h2d);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -539,7 +484,7 @@ END_TEST
 
 START_TEST(test_unknown_pid)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, FLASH, 3000, NULL);
@@ -547,7 +492,7 @@ START_TEST(test_unknown_pid)
     run_fail(&c, &r, FWUP_RESULT_PERMANENT, "unknown STM32 product ID 0x999");
     ck_assert_uint_eq(r.dev_completions, 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     job_init(&j, FLASH, 3000, "flash_size", "65536", "page_size", "1024", NULL);
     base_cfg(&c, &j, "pid=0x999,flash_size=65536,page_size=1024,fill=0x00");
@@ -557,13 +502,13 @@ START_TEST(test_unknown_pid)
         ck_assert_uint_eq(r.dev_content[i], 0xff);
     ck_assert_uint_eq(r.dev_content[3072], 0x00);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_image_outside_flash)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     char err[256];
@@ -579,20 +524,20 @@ START_TEST(test_image_outside_flash)
     ck_assert_int_eq(r.result, FWUP_RESULT_PERMANENT);
     ck_assert_uint_eq(r.bytes_host_to_dev, 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     /* in range */
     job_init(&j, FLASH, 0x20000, NULL);
     j.params.flash_base = FLASH;
     j.params.flash_size = 0x20000;
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
-    job_free(&j);
+    testjob_free(&j);
 
     /* range from the options */
     job_init(&j, FLASH + 0x10000, 16, "flash_size", "65536", "page_size", "2048", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "0x08010000"), "%s", err);
-    job_free(&j);
+    testjob_free(&j);
 
     /* nothing declared: the chip's geometry (0x410: 128 KiB) decides */
     job_init(&j, FLASH + 0x1ff00, 0x200, NULL);
@@ -600,21 +545,21 @@ START_TEST(test_image_outside_flash)
     run_fail(&c, &r, FWUP_RESULT_PERMANENT, "outside the chip's flash");
     ck_assert_msg(strstr(r.message, "0x080200ff"), "%s", r.message);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     /* bad options */
     job_init(&j, FLASH, 16, "verify", "sometimes", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, FLASH, 16, "flash_size", "65536", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_read_protected)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, FLASH, 3000, NULL);
@@ -622,14 +567,14 @@ START_TEST(test_read_protected)
     run_fail(&c, &r, FWUP_RESULT_PERMANENT, "read-out protected");
     ck_assert_uint_eq(r.dev_content[5000], 0x00); /* nothing erased */
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 
     job_init(&j, FLASH, 3000, "unprotect", "yes", NULL);
     base_cfg(&c, &j, "rdp=1,fill=0x00,mass_erase_ms=3000");
     run_ok(&c, &r);
     check_flash(&r, &j, 0xff); /* Readout Unprotect mass-erased it */
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -637,7 +582,7 @@ START_TEST(test_verify_mismatch)
 {
     static const char *const modes[] = {"block", "after"};
     for (size_t i = 0; i < 2; i++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         job_init(&j, FLASH, 2000, "verify", modes[i], NULL);
@@ -645,7 +590,7 @@ START_TEST(test_verify_mismatch)
         run_fail(&c, &r, FWUP_RESULT_PERMANENT, "verify failed at 0x08000200");
         ck_assert_str_eq(r.last_phase, i == 0 ? "write" : "verify");
         simlink_result_free(&r);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST
@@ -661,7 +606,7 @@ START_TEST(test_paced_goodput)
     const double t_write = 268 * byte_s + 3e-3, t_read = 268 * byte_s + 3e-3;
     static const char *const verify[] = {"none", "block"};
     for (int v = 0; v < 2; v++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         job_init(&j, FLASH, 64 * 1024, "verify", verify[v], NULL);
@@ -677,7 +622,7 @@ START_TEST(test_paced_goodput)
         ck_assert_msg(goodput >= 0.97 * ceiling, "goodput %.0f B/s, ceiling %.0f B/s", goodput,
                       ceiling);
         simlink_result_free(&r);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST

@@ -4,7 +4,6 @@
  * link with every kind of fault.
  */
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "crc16.h"
 #include "simdev.h"
 #include "simlink.h"
+#include "testjob.h"
 
 extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 #define PROTO (&FWUP_PROTOCOL_SYMBOL)
@@ -27,64 +27,16 @@ extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 
 /* ---- helpers ---- */
 
-static uint8_t *random_bytes(size_t n, uint32_t seed)
-{
-    uint8_t *p = simlink_random_bytes(n, seed);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-struct job {
-    struct fwup_segment seg[4];
-    struct fwup_image img;
-    struct fwup_option opt[8];
-    struct fwup_job_params params;
-    uint8_t *data;
-    size_t len;
-};
-
 /* One segment of `len` random bytes at 0x08000000, then options as
  * "name", "value" pairs ending with NULL. */
-static void job_init(struct job *j, size_t len, uint32_t seed, ...)
-{
-    memset(j, 0, sizeof(*j));
-    j->data = random_bytes(len, seed);
-    j->len = len;
-    j->seg[0] = (struct fwup_segment){0x08000000, (uint32_t)len, j->data};
-    j->img = (struct fwup_image){j->seg, 1, len};
-    va_list ap;
-    va_start(ap, seed);
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        ck_assert_uint_lt(j->params.noptions, 8);
-        j->opt[j->params.noptions].name = k;
-        j->opt[j->params.noptions].value = va_arg(ap, const char *);
-        j->params.noptions++;
-    }
-    va_end(ap);
-    j->params.device_id = "dev1";
-    j->params.image = &j->img;
-    j->params.options = j->opt;
-}
+#define job_init(j, len, seed, ...) testjob_init(j, "dev1", 0x08000000, len, seed, __VA_ARGS__)
 
-static void job_free(struct job *j)
-{
-    free(j->data);
-}
-
-static const struct simdev_class *xdev(void)
-{
-    const struct simdev_class *c = simdev_find("xmodem");
-    ck_assert_ptr_nonnull(c);
-    return c;
-}
-
-static void base_cfg(struct simlink_config *c, const struct job *j, const char *devopts)
+static void base_cfg(struct simlink_config *c, const struct testjob *j, const char *devopts)
 {
     memset(c, 0, sizeof(*c));
     c->proto = PROTO;
     c->params = &j->params;
-    c->dev_class = xdev();
+    c->dev_class = testjob_device("xmodem");
     c->dev_options = devopts;
     c->seed = 1;
 }
@@ -161,7 +113,7 @@ END_TEST
 START_TEST(test_check_image)
 {
     char err[256];
-    struct job j;
+    struct testjob j;
     job_init(&j, 1000, 1, NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
     j.params.flash_size = 1000;
@@ -184,18 +136,18 @@ START_TEST(test_check_image)
     j.img.total = 0;
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "empty"));
-    job_free(&j);
+    testjob_free(&j);
 
     job_init(&j, 10, 1, "block", "512", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
     ck_assert_ptr_null(PROTO->create(&j.params, NULL, NULL, err, sizeof(err)));
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, 10, 1, "retries", "0", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, 10, 1, "pad", "0xff", "mode", "checksum", "ymodem", "yes", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), 0);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -264,7 +216,7 @@ static void feed(struct fwup_engine *e, const char *s, size_t n)
 
 START_TEST(test_engine_garbage_and_duplicate_start)
 {
-    struct job j;
+    struct testjob j;
     struct mock m = {0};
     char err[128];
     job_init(&j, 300, 7, "block", "128", NULL);
@@ -319,13 +271,13 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     ck_assert_int_eq(m.result, FWUP_RESULT_OK);
     ck_assert_int_eq(m.calls_after_finish, 0);
     PROTO->destroy(e);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_engine_checksum_and_retries)
 {
-    struct job j;
+    struct testjob j;
     struct mock m = {0};
     char err[128];
     job_init(&j, 100, 3, "retries", "3", NULL);
@@ -357,13 +309,13 @@ START_TEST(test_engine_checksum_and_retries)
     ck_assert_uint_eq(m.sent[3 * 132 + 1], CAN);
     ck_assert_int_eq(m.calls_after_finish, 0);
     PROTO->destroy(e);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_engine_host_cancel)
 {
-    struct job j;
+    struct testjob j;
     struct mock m = {0};
     char err[128];
     job_init(&j, 100, 3, NULL);
@@ -380,7 +332,7 @@ START_TEST(test_engine_host_cancel)
     ck_assert_uint_eq(m.timer, 0);
     ck_assert_int_eq(m.calls_after_finish, 0);
     PROTO->destroy(e);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -416,7 +368,7 @@ static void make_block(uint8_t *b, uint8_t num, const uint8_t *data)
 
 START_TEST(test_device_model_direct)
 {
-    const struct simdev_class *c = xdev();
+    const struct simdev_class *c = testjob_device("xmodem");
     struct devio io = {0};
     struct simdev_io ops = {dv_send, dv_timer};
     char err[128];
@@ -499,7 +451,7 @@ static const size_t sizes[] = {1, 127, 128, 129, 1023, 1024, 1025, 100000};
 START_TEST(test_link_crc_1k)
 {
     size_t len = sizes[_i];
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, len, (uint32_t)len, NULL);
@@ -509,14 +461,14 @@ START_TEST(test_link_crc_1k)
     ck_assert_uint_eq(r.last_done, len);
     ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(len));
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_crc_128)
 {
     size_t len = sizes[_i];
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, len, (uint32_t)len + 1, "block", "128", "pad", "0x55", NULL);
@@ -527,14 +479,14 @@ START_TEST(test_link_crc_128)
     /* 'C', one ACK per block, ACK of EOT */
     ck_assert_uint_eq(r.bytes_dev_to_host, 1 + nblocks(len, 128) + 1);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_checksum)
 {
     size_t len = sizes[_i];
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, len, (uint32_t)len + 2, NULL); /* block=1k, yet 128 is forced */
@@ -543,14 +495,14 @@ START_TEST(test_link_checksum)
     check_content(&r, j.data, len, 0x1a);
     ck_assert_uint_eq(r.bytes_host_to_dev, nblocks(len, 128) * 132 + 1);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_forced_checksum_vs_crc_receiver)
 {
     /* the receiver tries 'C' three times (3 s apart), then NAK */
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 5000, 9, "mode", "checksum", NULL);
@@ -560,13 +512,13 @@ START_TEST(test_link_forced_checksum_vs_crc_receiver)
     ck_assert_uint_eq(r.bytes_host_to_dev, nblocks(j.len, 128) * 132 + 1);
     ck_assert_uint_ge(r.virtual_us, 9000000);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_sparse)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 700, 11, NULL);
@@ -585,13 +537,13 @@ START_TEST(test_link_sparse)
         ck_assert_uint_eq(r.dev_content[i], 0x1a);
     ck_assert_uint_eq(r.last_done, 4496);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_block_number_wrap)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     size_t len = 300 * 128 + 17; /* 301 blocks: numbers wrap 255 -> 0 */
@@ -600,7 +552,7 @@ START_TEST(test_link_block_number_wrap)
     run_ok(&c, &r);
     check_content(&r, j.data, len, 0x1a);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -623,7 +575,7 @@ START_TEST(test_link_faults)
     const struct fault_case *f = &faults[_i];
     int heavy = f->drop + f->corrupt >= 0.01;
     for (uint64_t seed = 1; seed <= 3; seed++) {
-        struct job j;
+        struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
         size_t len = 20000 + (size_t)seed * 333;
@@ -648,7 +600,7 @@ START_TEST(test_link_faults)
         ck_assert_uint_gt(r.bytes_dropped + r.bytes_corrupted, 0);
         ck_assert_uint_gt(r.bytes_host_to_dev, heavy ? nblocks(len, 128) * 133 + 1 : wire_1k(len));
         simlink_result_free(&r);
-        job_free(&j);
+        testjob_free(&j);
     }
 }
 END_TEST
@@ -656,7 +608,7 @@ END_TEST
 START_TEST(test_link_deterministic)
 {
     struct simlink_result r[2];
-    struct job j;
+    struct testjob j;
     job_init(&j, 30000, 5, "block", "128", "retries", "60", NULL);
     for (int k = 0; k < 2; k++) {
         struct simlink_config c;
@@ -673,13 +625,13 @@ START_TEST(test_link_deterministic)
     ck_assert_uint_eq(r[0].bytes_dropped, r[1].bytes_dropped);
     simlink_result_free(&r[0]);
     simlink_result_free(&r[1]);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_nak_blocks)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 10 * 1024, 21, NULL);
@@ -688,13 +640,13 @@ START_TEST(test_link_nak_blocks)
     check_content(&r, j.data, j.len, 0x1a);
     ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(j.len) + 2 * 1029);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_receiver_cancel)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 10 * 1024, 22, NULL);
@@ -707,13 +659,13 @@ START_TEST(test_link_receiver_cancel)
     ck_assert_uint_eq(r.last_done, 2048);
     ck_assert_uint_eq(r.protocol_errors, 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_max_size)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 4000, 23, NULL);
@@ -723,13 +675,13 @@ START_TEST(test_link_max_size)
     ck_assert_ptr_nonnull(strstr(r.message, "receiver cancelled"));
     ck_assert_int_eq(r.dev_state, SIMDEV_ABORTED);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_silent_device)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 10 * 1024, 24, NULL);
@@ -747,13 +699,13 @@ START_TEST(test_link_silent_device)
     ck_assert_uint_eq(r.bytes_host_to_dev, 2 * 1029 + 10 * 1029 + 16);
     ck_assert_uint_eq(r.protocol_errors, 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_never_starts)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 1000, 25, "start_timeout", "5000", NULL);
@@ -766,7 +718,7 @@ START_TEST(test_link_never_starts)
     ck_assert_uint_eq(r.bytes_host_to_dev, 0);
     ck_assert_str_eq(r.last_phase, "connect");
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -783,7 +735,7 @@ static void eot_tap_fn(void *ctx, enum simlink_dir dir, uint64_t t_us, const uin
 
 START_TEST(test_link_eot_silence)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     struct eot_tap tap = {0};
@@ -807,7 +759,7 @@ START_TEST(test_link_eot_silence)
     c.baud = 115200;
     c.drop_rate = 0.2;
     c.fault_dirs = SIMLINK_D2H;
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, 2000, 27, "retries", "100", NULL);
     c.params = &j.params;
     int resent = 0;
@@ -822,13 +774,13 @@ START_TEST(test_link_eot_silence)
         simlink_result_free(&r);
     }
     ck_assert(resent);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_host_cancel)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 100000, 28, NULL);
@@ -846,13 +798,13 @@ START_TEST(test_link_host_cancel)
     ck_assert_uint_lt(r.last_done, j.len);
     ck_assert_uint_eq(r.protocol_errors, 0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_ymodem)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 3000, 29, "ymodem", "true", NULL);
@@ -872,7 +824,7 @@ START_TEST(test_link_ymodem)
     ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
     ck_assert_ptr_nonnull(strstr(r.message, "cancelled"));
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -880,7 +832,7 @@ START_TEST(test_link_slow_line_tx_done)
 {
     /* At 1200 baud a 1K block takes 8.6 s, longer than block_timeout: the
      * timer must count from the end of transmission (on_tx_done). */
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 3000, 30, "block_timeout", "2000", NULL);
@@ -891,13 +843,13 @@ START_TEST(test_link_slow_line_tx_done)
     check_content(&r, j.data, j.len, 0x1a);
     ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(j.len));
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_efficiency)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     size_t kib = 64;
@@ -912,7 +864,7 @@ START_TEST(test_link_efficiency)
     simlink_result_free(&r);
 
     /* goodput at 115200 8N1 with 1 ms turnaround, for information only */
-    job_free(&j);
+    testjob_free(&j);
     job_init(&j, 100000, 32, NULL);
     base_cfg(&c, &j, NULL);
     c.baud = 115200;
@@ -925,13 +877,13 @@ START_TEST(test_link_efficiency)
            "kB/s\n",
            rate, rate / 11300.0);
     simlink_result_free(&r);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 
 START_TEST(test_link_bad_setup)
 {
-    struct job j;
+    struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, 100, 1, NULL);
@@ -942,7 +894,7 @@ START_TEST(test_link_bad_setup)
     base_cfg(&c, &j, NULL);
     ck_assert_int_eq(simlink_run(&c, &r), -1);
     ck_assert_int_eq(r.result, FWUP_RESULT_PERMANENT);
-    job_free(&j);
+    testjob_free(&j);
 }
 END_TEST
 

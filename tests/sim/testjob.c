@@ -1,0 +1,64 @@
+/* Job builder for the engine unit tests. See testjob.h. */
+#include "testjob.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simlink.h"
+
+static uint8_t *random_bytes(size_t n, uint32_t seed)
+{
+    uint8_t *p = simlink_random_bytes(n, seed);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+void testjob_init(struct testjob *j, const char *device_id, uint32_t addr, size_t len,
+                  uint32_t seed, ...)
+{
+    va_list opts;
+    va_start(opts, seed);
+    memset(j, 0, sizeof(*j));
+    j->data = j->owned[0] = random_bytes(len, seed);
+    j->len = len;
+    j->seg[0] = (struct fwup_segment){addr, (uint32_t)len, j->data};
+    j->img = (struct fwup_image){j->seg, 1, len};
+    const char *k;
+    while ((k = va_arg(opts, const char *)) != NULL) {
+        ck_assert_uint_lt(j->params.noptions, TESTJOB_MAX_OPTIONS);
+        j->opt[j->params.noptions].name = k;
+        j->opt[j->params.noptions].value = va_arg(opts, const char *);
+        j->params.noptions++;
+    }
+    va_end(opts);
+    j->params.device_id = device_id;
+    j->params.image = &j->img;
+    j->params.options = j->opt;
+}
+
+void testjob_add_segment(struct testjob *j, uint32_t addr, size_t len, uint32_t seed)
+{
+    size_t i = j->img.nsegments;
+    ck_assert_uint_lt(i, TESTJOB_MAX_SEGMENTS);
+    ck_assert_ptr_null(j->owned[i]);
+    j->owned[i] = random_bytes(len, seed);
+    j->seg[i] = (struct fwup_segment){addr, (uint32_t)len, j->owned[i]};
+    j->img.nsegments++;
+    j->img.total += len;
+}
+
+void testjob_free(struct testjob *j)
+{
+    for (size_t i = 0; i < TESTJOB_MAX_SEGMENTS; i++)
+        free(j->owned[i]);
+    memset(j->owned, 0, sizeof(j->owned));
+}
+
+const struct simdev_class *testjob_device(const char *name)
+{
+    const struct simdev_class *c = simdev_find(name);
+    ck_assert_msg(c != NULL, "no device model \"%s\"", name);
+    return c;
+}
