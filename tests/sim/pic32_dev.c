@@ -74,8 +74,7 @@
 enum mode { M_OFF, M_APP, M_LISTEN };
 
 struct simdev {
-    const struct simdev_io *io;
-    void *ctx;
+    struct simdev_head head; /* must stay first, see simdev.h */
 
     uint32_t window, reset_after, gap, frame_timeout, version, devid;
     int gpio, app_first, corrupt_verify;
@@ -83,8 +82,6 @@ struct simdev {
     long silent_after; /* -1: never */
 
     enum mode mode;
-    enum simdev_state status;
-    unsigned completions;
     int reset_pending, busy, silent, fail_done;
     unsigned long answered, clusters;
 
@@ -95,6 +92,8 @@ struct simdev {
     uint32_t hi_written[2];
     int last_slot;
 };
+_Static_assert(offsetof(struct simdev, head) == 0,
+               "simdev.c reads the head through the device pointer");
 
 /* ---- options ---- */
 
@@ -212,7 +211,7 @@ static void reply(struct simdev *d, unsigned cmd, unsigned status)
 {
     uint8_t w[4];
     put32(w, (uint32_t)cmd << 16 | (status & 0xffff));
-    d->io->send(d->ctx, w, 4);
+    simdev_send(&d->head, w, 4);
 }
 
 static uint16_t crc16_ccitt_false(const uint8_t *p, size_t n)
@@ -261,7 +260,7 @@ static void boot(struct simdev *d)
     d->mode = M_LISTEN;
     d->n = 0;
     d->busy = 0;
-    d->io->timer(d->ctx, d->gpio ? 0 : d->window);
+    simdev_timer(&d->head, d->gpio ? 0 : d->window);
 }
 
 /* ---- commands ---- */
@@ -323,7 +322,7 @@ static void do_frame(struct simdev *d)
     }
     d->answered++;
     d->busy = 1;
-    d->status = SIMDEV_BUSY;
+    d->head.status = SIMDEV_BUSY;
     unsigned cmd = f[2] | f[3] << 8;
     if (d->n != expected_len(d) && cmd != CMD_PGM_CLUSTER) {
         reply(d, cmd, ST_NACK);
@@ -337,7 +336,7 @@ static void do_frame(struct simdev *d)
         uint8_t w[8];
         put32(w, (uint32_t)cmd << 16 | ST_PASS);
         put32(w + 4, d->devid);
-        d->io->send(d->ctx, w, 8);
+        simdev_send(&d->head, w, 8);
         break;
     }
     case CMD_CHIP_ERASE:
@@ -368,11 +367,11 @@ static void do_frame(struct simdev *d)
         break;
     case CMD_RESET:
         reply(d, cmd, ST_PASS);
-        d->status = SIMDEV_COMPLETE;
-        d->completions++;
+        d->head.status = SIMDEV_COMPLETE;
+        d->head.completions++;
         d->mode = M_APP;
         d->reset_pending = 0;
-        d->io->timer(d->ctx, 0);
+        simdev_timer(&d->head, 0);
         break;
     default:
         reply(d, cmd, ST_NACK);
@@ -385,13 +384,9 @@ static void do_frame(struct simdev *d)
 static struct simdev *dev_create(const char *options, const struct simdev_io *io, void *ctx,
                                  char *err, size_t errlen)
 {
-    struct simdev *d = calloc(1, sizeof(*d));
-    if (!d) {
-        snprintf(err, errlen, "pic32: out of memory");
+    struct simdev *d = simdev_alloc(sizeof(*d), io, ctx, err, errlen);
+    if (!d)
         return NULL;
-    }
-    d->io = io;
-    d->ctx = ctx;
     d->window = 600;
     d->gap = 2;
     d->frame_timeout = 50;
@@ -414,13 +409,13 @@ static void dev_destroy(struct simdev *d)
 
 static void dev_start(struct simdev *d)
 {
-    d->status = SIMDEV_IDLE;
+    d->head.status = SIMDEV_IDLE;
     d->silent = 0;
     d->n = 0;
     d->reset_pending = d->reset_after > 0;
     if (d->app_first) {
         d->mode = M_APP;
-        d->io->timer(d->ctx, d->reset_after);
+        simdev_timer(&d->head, d->reset_after);
         return;
     }
     boot(d);
@@ -433,7 +428,7 @@ static void dev_on_rx(struct simdev *d, const uint8_t *data, size_t len)
     for (size_t i = 0; i < len; i++, d->n++)
         if (d->n < FRAME_CAP)
             d->frame[d->n] = data[i];
-    d->io->timer(d->ctx, d->n < expected_len(d) ? d->frame_timeout : d->gap);
+    simdev_timer(&d->head, d->n < expected_len(d) ? d->frame_timeout : d->gap);
 }
 
 static void dev_on_timer(struct simdev *d)
@@ -452,22 +447,17 @@ static void dev_on_timer(struct simdev *d)
         do_frame(d);
         d->n = 0;
         if (d->mode == M_LISTEN)
-            d->io->timer(d->ctx, d->gpio ? 0 : d->window);
+            simdev_timer(&d->head, d->gpio ? 0 : d->window);
         return;
     }
     /* the window closed: off to the application */
     d->mode = M_APP;
     if (d->busy) {
-        d->status = SIMDEV_ABORTED;
+        d->head.status = SIMDEV_ABORTED;
         d->reset_pending = 0;
     }
     if (d->reset_pending)
-        d->io->timer(d->ctx, d->reset_after - d->window);
-}
-
-static enum simdev_state dev_state(const struct simdev *d)
-{
-    return d->status;
+        simdev_timer(&d->head, d->reset_after - d->window);
 }
 
 static const uint8_t *dev_content(const struct simdev *d, size_t *len)
@@ -477,11 +467,6 @@ static const uint8_t *dev_content(const struct simdev *d, size_t *len)
     return d->flash + (size_t)s * SLOT_SIZE;
 }
 
-static unsigned dev_completions(const struct simdev *d)
-{
-    return d->completions;
-}
-
 const struct simdev_class simdev_pic32 = {
     .name = "pic32",
     .create = dev_create,
@@ -489,7 +474,7 @@ const struct simdev_class simdev_pic32 = {
     .start = dev_start,
     .on_rx = dev_on_rx,
     .on_timer = dev_on_timer,
-    .state = dev_state,
+    .state = simdev_head_state,
     .content = dev_content,
-    .completions = dev_completions,
+    .completions = simdev_head_completions,
 };

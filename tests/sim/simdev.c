@@ -1,6 +1,8 @@
-/* Registry of the built-in simulated device models. */
+/* Registry of the built-in simulated device models, and what they share. */
 #include "simdev.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const struct simdev_class simdev_xmodem;
@@ -21,4 +23,27 @@ const struct simdev_class *simdev_find(const char *name)
         if (strcmp(simdev_classes[i]->name, name) == 0)
             return simdev_classes[i];
     return NULL;
+}
+
+void *simdev_alloc(size_t size, const struct simdev_io *io, void *ctx, char *err, size_t errlen)
+{
+    struct simdev_head *h = calloc(1, size);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->io = io;
+    h->ctx = ctx;
+    h->status = SIMDEV_IDLE;
+    return h;
+}
+
+enum simdev_state simdev_head_state(const struct simdev *dev)
+{
+    return ((const struct simdev_head *)dev)->status;
+}
+
+unsigned simdev_head_completions(const struct simdev *dev)
+{
+    return ((const struct simdev_head *)dev)->completions;
 }

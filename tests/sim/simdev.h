@@ -27,6 +27,22 @@ enum simdev_state {
     SIMDEV_ABORTED,  /* the host cancelled, or the device gave up */
 };
 
+/*
+ * What every model keeps about itself in the same shape: how to reach the
+ * host, and the two observations the harnesses read. Each model's own
+ * struct simdev embeds it as its FIRST member, so a struct simdev pointer
+ * converted to struct simdev_head points at the head (C11 6.7.2.1: a
+ * pointer to a structure, suitably converted, points to its initial
+ * member). That is what lets simdev.c allocate devices and answer state()
+ * and completions() without knowing any model's layout.
+ */
+struct simdev_head {
+    const struct simdev_io *io;
+    void *ctx;
+    enum simdev_state status;
+    unsigned completions; /* transfers completed since create */
+};
+
 struct simdev_class {
     const char *name; /* "xmodem", ... */
     /* `options` is "key=value,key=value" (may be NULL or ""); unknown keys
@@ -38,6 +54,9 @@ struct simdev_class {
     void (*start)(struct simdev *dev);
     void (*on_rx)(struct simdev *dev, const uint8_t *data, size_t len);
     void (*on_timer)(struct simdev *dev);
+    /* Models that embed struct simdev_head use simdev_head_state and
+     * simdev_head_completions; a model with another layout (e.g. one
+     * wrapping a second device) supplies its own. */
     enum simdev_state (*state)(const struct simdev *dev);
     /* Bytes the device stored from the last completed transfer (XMODEM:
      * the received file including padding). */
@@ -48,5 +67,25 @@ struct simdev_class {
 
 /* Registry of built-in device models; NULL if unknown. */
 const struct simdev_class *simdev_find(const char *name);
+
+/* Allocate a zeroed model of `size` bytes (sizeof its struct simdev, which
+ * begins with struct simdev_head) with the head filled in and the status
+ * SIMDEV_IDLE. NULL with "out of memory" in err on failure. */
+void *simdev_alloc(size_t size, const struct simdev_io *io, void *ctx, char *err, size_t errlen);
+
+/* state() and completions() for models that embed struct simdev_head. */
+enum simdev_state simdev_head_state(const struct simdev *dev);
+unsigned simdev_head_completions(const struct simdev *dev);
+
+/* The model's way to the host through its head. */
+static inline void simdev_send(const struct simdev_head *h, const uint8_t *data, size_t len)
+{
+    h->io->send(h->ctx, data, len);
+}
+
+static inline void simdev_timer(const struct simdev_head *h, uint32_t ms)
+{
+    h->io->timer(h->ctx, ms);
+}
 
 #endif

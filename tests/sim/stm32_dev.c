@@ -60,8 +60,7 @@ enum stage {
 };
 
 struct simdev {
-    const struct simdev_io *io;
-    void *ctx;
+    struct simdev_head head; /* must stay first, see simdev.h */
 
     /* options */
     struct stm32_chip chip;
@@ -77,7 +76,6 @@ struct simdev {
 
     /* parser */
     enum mstate st;
-    enum simdev_state status;
     uint8_t cmd1;
     int have_cmd1;
     enum stage stage;
@@ -87,13 +85,15 @@ struct simdev {
     unsigned wlen;
     int reset_after_busy;
 
-    unsigned commands, writes, completions;
+    unsigned commands, writes;
     uint32_t go_address;
 };
+_Static_assert(offsetof(struct simdev, head) == 0,
+               "simdev.c reads the head through the device pointer");
 
 static void put(struct simdev *d, uint8_t b)
 {
-    d->io->send(d->ctx, &b, 1);
+    simdev_send(&d->head, &b, 1);
 }
 
 /* ---- options ---- */
@@ -215,7 +215,7 @@ static void reset(struct simdev *d)
 {
     d->st = M_UNSYNCED;
     d->have_cmd1 = 0;
-    d->io->timer(d->ctx, 0);
+    simdev_timer(&d->head, 0);
 }
 
 static void to_cmd(struct simdev *d)
@@ -251,7 +251,7 @@ static void ack_later(struct simdev *d, uint32_t ms, int then_reset)
     }
     d->st = M_BUSY;
     d->reset_after_busy = then_reset;
-    d->io->timer(d->ctx, ms);
+    simdev_timer(&d->head, ms);
 }
 
 static uint8_t xor_of(const uint8_t *p, size_t n)
@@ -333,7 +333,7 @@ static void stage_done(struct simdev *d)
             return;
         }
         put(d, ACK);
-        d->io->send(d->ctx, src, n);
+        simdev_send(&d->head, src, n);
         to_cmd(d);
         return;
     }
@@ -437,8 +437,8 @@ static void stage_done(struct simdev *d)
         }
         put(d, ACK);
         d->go_address = d->addr;
-        d->completions++;
-        d->status = SIMDEV_COMPLETE;
+        d->head.completions++;
+        d->head.status = SIMDEV_COMPLETE;
         reset(d); /* the application runs; the next job starts from reset */
         return;
     }
@@ -461,8 +461,8 @@ static void command(struct simdev *d, uint8_t c)
         nack(d);
         return;
     }
-    if (d->status != SIMDEV_COMPLETE)
-        d->status = SIMDEV_BUSY;
+    if (d->head.status != SIMDEV_COMPLETE)
+        d->head.status = SIMDEV_BUSY;
     int protected_cmd = c == 0x11 || c == 0x31 || c == 0x43 || c == 0x44 || c == 0x21;
     if (d->rdp && protected_cmd) {
         nack(d);
@@ -475,20 +475,20 @@ static void command(struct simdev *d, uint8_t c)
         r[1] = (uint8_t)sizeof(get_ext); /* bytes that follow, minus one */
         r[2] = version;
         memcpy(r + 3, d->ext_erase ? get_ext : get_legacy, sizeof(get_ext));
-        d->io->send(d->ctx, r, 3 + sizeof(get_ext));
+        simdev_send(&d->head, r, 3 + sizeof(get_ext));
         put(d, ACK);
         to_cmd(d);
         return;
     }
     case 0x01: {
         uint8_t r[5] = {ACK, version, 0x00, 0x00, ACK};
-        d->io->send(d->ctx, r, sizeof(r));
+        simdev_send(&d->head, r, sizeof(r));
         to_cmd(d);
         return;
     }
     case 0x02: {
         uint8_t r[5] = {ACK, 0x01, (uint8_t)(d->chip.pid >> 8), (uint8_t)d->chip.pid, ACK};
-        d->io->send(d->ctx, r, sizeof(r));
+        simdev_send(&d->head, r, sizeof(r));
         to_cmd(d);
         return;
     }
@@ -546,8 +546,8 @@ static void on_byte(struct simdev *d, uint8_t c)
         if (c == 0x7f) {
             put(d, ACK);
             to_cmd(d);
-            if (d->status == SIMDEV_IDLE)
-                d->status = SIMDEV_BUSY;
+            if (d->head.status == SIMDEV_IDLE)
+                d->head.status = SIMDEV_BUSY;
         }
         return; /* anything else: autobaud sees no 0x7F */
     case M_CMD:
@@ -578,13 +578,9 @@ static void on_byte(struct simdev *d, uint8_t c)
 static struct simdev *dev_create(const char *options, const struct simdev_io *io, void *ctx,
                                  char *err, size_t errlen)
 {
-    struct simdev *d = calloc(1, sizeof(*d));
-    if (!d) {
-        snprintf(err, errlen, "out of memory");
+    struct simdev *d = simdev_alloc(sizeof(*d), io, ctx, err, errlen);
+    if (!d)
         return NULL;
-    }
-    d->io = io;
-    d->ctx = ctx;
     d->fill = 0xff;
     d->silent_after = -1;
     if (parse_options(d, options, err, errlen) < 0) {
@@ -603,7 +599,6 @@ static struct simdev *dev_create(const char *options, const struct simdev_io *io
     }
     memset(d->flash, d->fill, d->chip.flash_size);
     d->st = M_OFF;
-    d->status = SIMDEV_IDLE;
     return d;
 }
 
@@ -619,7 +614,7 @@ static void dev_destroy(struct simdev *d)
 /* Power-on reset: the flash keeps its content; the bootloader waits for 0x7F. */
 static void dev_start(struct simdev *d)
 {
-    d->status = SIMDEV_IDLE;
+    d->head.status = SIMDEV_IDLE;
     if (d->silent_after == 0) {
         d->st = M_DEAF;
         return;
@@ -644,21 +639,11 @@ static void dev_on_timer(struct simdev *d)
         to_cmd(d);
 }
 
-static enum simdev_state dev_state(const struct simdev *d)
-{
-    return d->status;
-}
-
 /* The whole flash, base to end. */
 static const uint8_t *dev_content(const struct simdev *d, size_t *len)
 {
     *len = d->chip.flash_size;
     return d->flash;
-}
-
-static unsigned dev_completions(const struct simdev *d)
-{
-    return d->completions;
 }
 
 const struct simdev_class simdev_stm32 = {
@@ -668,7 +653,7 @@ const struct simdev_class simdev_stm32 = {
     .start = dev_start,
     .on_rx = dev_on_rx,
     .on_timer = dev_on_timer,
-    .state = dev_state,
+    .state = simdev_head_state,
     .content = dev_content,
-    .completions = dev_completions,
+    .completions = simdev_head_completions,
 };

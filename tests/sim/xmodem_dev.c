@@ -55,8 +55,7 @@ enum phase {
 };
 
 struct simdev {
-    const struct simdev_io *io;
-    void *ctx;
+    struct simdev_head head; /* must stay first, see simdev.h */
 
     /* options */
     int opt_crc, crc_only, accept_1k;
@@ -73,7 +72,6 @@ struct simdev {
 
     /* transfer */
     enum phase phase;
-    enum simdev_state status;
     int crc;
     unsigned start_tries;
     unsigned errors;
@@ -90,8 +88,9 @@ struct simdev {
     size_t rx_len, rx_cap;
     uint8_t *content;
     size_t content_len;
-    unsigned completions;
 };
+_Static_assert(offsetof(struct simdev, head) == 0,
+               "simdev.c reads the head through the device pointer");
 
 static uint16_t crc16_bitwise(const uint8_t *d, size_t n)
 {
@@ -106,12 +105,12 @@ static uint16_t crc16_bitwise(const uint8_t *d, size_t n)
 
 static void put(struct simdev *d, uint8_t b)
 {
-    d->io->send(d->ctx, &b, 1);
+    simdev_send(&d->head, &b, 1);
 }
 
 static void arm(struct simdev *d, uint32_t ms)
 {
-    d->io->timer(d->ctx, ms);
+    simdev_timer(&d->head, ms);
 }
 
 /* ---- options ---- */
@@ -213,9 +212,9 @@ static void cancel(struct simdev *d)
 {
     static const uint8_t seq[] = {CAN, CAN, CAN, CAN, CAN, CAN, CAN, CAN,
                                   BS,  BS,  BS,  BS,  BS,  BS,  BS,  BS};
-    d->io->send(d->ctx, seq, sizeof(seq));
+    simdev_send(&d->head, seq, sizeof(seq));
     d->phase = P_ABORTED;
-    d->status = SIMDEV_ABORTED;
+    d->head.status = SIMDEV_ABORTED;
     arm(d, 0);
 }
 
@@ -235,7 +234,7 @@ static void wait_header(struct simdev *d)
  * silence) so the NAK does not race with bytes still arriving. */
 static void purge(struct simdev *d)
 {
-    if (d->status == SIMDEV_COMPLETE) { /* only listening for repeats */
+    if (d->head.status == SIMDEV_COMPLETE) { /* only listening for repeats */
         d->phase = P_COMPLETE;
         arm(d, 0);
         return;
@@ -257,9 +256,9 @@ static void complete(struct simdev *d)
         d->content_len = (size_t)d->ysize; /* rb truncates to the announced size */
     d->rx = NULL;
     d->rx_len = d->rx_cap = 0;
-    d->completions++;
+    d->head.completions++;
     d->phase = P_COMPLETE;
-    d->status = SIMDEV_COMPLETE;
+    d->head.status = SIMDEV_COMPLETE;
     arm(d, 0);
 }
 
@@ -354,7 +353,7 @@ static void handle_block(struct simdev *d)
     }
     d->errors = 0;
 
-    if (d->status == SIMDEV_COMPLETE) {
+    if (d->head.status == SIMDEV_COMPLETE) {
         /* The end-of-batch block again: our ACK was lost. */
         if (b[1] == 0)
             put(d, ACK);
@@ -416,8 +415,8 @@ static void start_block(struct simdev *d, uint8_t first, size_t need)
     d->blk_pos = 1;
     d->blk_need = need;
     d->phase = P_BLOCK;
-    if (d->status == SIMDEV_IDLE)
-        d->status = SIMDEV_BUSY;
+    if (d->head.status == SIMDEV_IDLE)
+        d->head.status = SIMDEV_BUSY;
     arm(d, d->char_timeout);
 }
 
@@ -453,7 +452,7 @@ static void on_byte(struct simdev *d, uint8_t c)
     if (c == CAN) {
         if (++d->cans >= 2 && d->phase != P_COMPLETE) {
             d->phase = P_ABORTED;
-            d->status = SIMDEV_ABORTED;
+            d->head.status = SIMDEV_ABORTED;
             arm(d, 0);
         }
         return;
@@ -504,7 +503,7 @@ static void dev_start(struct simdev *d)
     d->blocks_acked = 0;
     d->ymodem = d->ybatch_end = 0;
     d->ysize = 0;
-    d->status = SIMDEV_IDLE;
+    d->head.status = SIMDEV_IDLE;
     if (d->silent_after == 0) {
         go_silent(d);
         return;
@@ -537,7 +536,7 @@ static void dev_on_timer(struct simdev *d)
         arm(d, d->block_timeout);
         break;
     case P_BLOCK: /* the block stalled: a byte was lost; the line is already silent */
-        if (d->status == SIMDEV_COMPLETE) {
+        if (d->head.status == SIMDEV_COMPLETE) {
             d->phase = P_COMPLETE;
             break;
         }
@@ -563,13 +562,9 @@ static void dev_on_timer(struct simdev *d)
 static struct simdev *dev_create(const char *options, const struct simdev_io *io, void *ctx,
                                  char *err, size_t errlen)
 {
-    struct simdev *d = calloc(1, sizeof(*d));
-    if (!d) {
-        snprintf(err, errlen, "out of memory");
+    struct simdev *d = simdev_alloc(sizeof(*d), io, ctx, err, errlen);
+    if (!d)
         return NULL;
-    }
-    d->io = io;
-    d->ctx = ctx;
     d->opt_crc = 1;
     d->accept_1k = 1;
     d->start_interval = 3000;
@@ -582,7 +577,6 @@ static struct simdev *dev_create(const char *options, const struct simdev_io *io
         return NULL;
     }
     d->phase = P_OFF;
-    d->status = SIMDEV_IDLE;
     return d;
 }
 
@@ -595,20 +589,10 @@ static void dev_destroy(struct simdev *d)
     free(d);
 }
 
-static enum simdev_state dev_state(const struct simdev *d)
-{
-    return d->status;
-}
-
 static const uint8_t *dev_content(const struct simdev *d, size_t *len)
 {
     *len = d->content_len;
     return d->content;
-}
-
-static unsigned dev_completions(const struct simdev *d)
-{
-    return d->completions;
 }
 
 const struct simdev_class simdev_xmodem = {
@@ -618,7 +602,7 @@ const struct simdev_class simdev_xmodem = {
     .start = dev_start,
     .on_rx = dev_on_rx,
     .on_timer = dev_on_timer,
-    .state = dev_state,
+    .state = simdev_head_state,
     .content = dev_content,
-    .completions = dev_completions,
+    .completions = simdev_head_completions,
 };
