@@ -12,4 +12,4 @@ target_include_directories(fwup_sim PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sim)
 # Job builder for the engine unit tests (testjob.h). It asserts with Check, so
 # it is a library of its own: fwupsim and the benchmarks link fwup_sim alone.
 add_library(fwup_testjob STATIC ${CMAKE_CURRENT_SOURCE_DIR}/sim/testjob.c)
-target_link_libraries(fwup_testjob PUBLIC fwup_sim PkgConfig::CHECK)
+target_link_libraries(fwup_testjob PUBLIC fwup_sim fwup_simtty PkgConfig::CHECK)

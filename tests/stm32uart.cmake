@@ -9,6 +9,7 @@ fwup_add_check_test(test_stm32uart
 if(TARGET fwupsim AND TARGET fwupsend)
   fwup_add_check_test(test_stm32flash
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/interop/test_stm32flash.c
+    LIBS fwup_simtty
     LABELS interop stm32)
   add_dependencies(test_stm32flash fwupsim fwupsend stm32uart)
   set_property(TEST test_stm32flash APPEND PROPERTY ENVIRONMENT

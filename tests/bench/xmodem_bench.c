@@ -40,16 +40,9 @@ static void fail(const char *what)
 
 static void write_image(const char *path, size_t n)
 {
-    uint8_t *img = malloc(n);
+    uint8_t *img = simtty_random_bytes(n, 0x9e3779b9u);
     if (!img)
         fail("malloc");
-    uint32_t x = 0x9e3779b9u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        img[i] = (uint8_t)x;
-    }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || simtty_write_all(fd, img, n) < 0 || close(fd) < 0)
         fail(path);

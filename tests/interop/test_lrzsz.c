@@ -57,15 +57,8 @@ static const char *env_or_fail(const char *name)
 /* Deterministic, size-dependent content, so no two cases send the same. */
 static uint8_t *make_image(const char *path, size_t n)
 {
-    uint8_t *img = malloc(n);
+    uint8_t *img = simtty_random_bytes(n, 0x12345678u ^ (uint32_t)n);
     ck_assert_ptr_nonnull(img);
-    uint32_t x = 0x12345678u ^ (uint32_t)n;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        img[i] = (uint8_t)x;
-    }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(simtty_write_all(fd, img, n), 0);

@@ -6,6 +6,8 @@
  *
  * Env: FWUPSIM, FWUPSEND, FWUP_STM32_PLUGIN (set by tests/stm32uart.cmake).
  */
+#include "simtty.h"
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,14 +59,8 @@ static uint8_t *read_file(const char *p, size_t *n)
 
 static uint8_t *image(size_t n, uint32_t seed)
 {
-    uint8_t *p = malloc(n);
+    uint8_t *p = simtty_random_bytes(n, seed);
     ck_assert_ptr_nonnull(p);
-    for (size_t i = 0; i < n; i++) {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        p[i] = (uint8_t)seed;
-    }
     return p;
 }
 

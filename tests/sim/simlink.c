@@ -394,16 +394,3 @@ void simlink_result_free(struct simlink_result *r)
     r->dev_content = NULL;
     r->dev_content_len = 0;
 }
-
-uint8_t *simlink_random_bytes(size_t n, uint32_t seed)
-{
-    uint8_t *p = malloc(n ? n : 1);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; p && i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
-    return p;
-}

@@ -81,8 +81,4 @@ struct simlink_result {
 int simlink_run(const struct simlink_config *cfg, struct simlink_result *out);
 void simlink_result_free(struct simlink_result *r);
 
-/* n deterministic pseudo-random bytes for test images (xorshift32 seeded by
- * seed); malloc'd, never NULL for n == 0. NULL only when out of memory. */
-uint8_t *simlink_random_bytes(size_t n, uint32_t seed);
-
 #endif

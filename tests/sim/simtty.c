@@ -103,3 +103,16 @@ int simtty_write_all(int fd, const void *buf, size_t len)
     }
     return 0;
 }
+
+uint8_t *simtty_random_bytes(size_t n, uint32_t seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    uint32_t x = seed * 2654435761u + 1; /* never 0, which xorshift keeps at 0 */
+    for (size_t i = 0; p && i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    return p;
+}

@@ -19,6 +19,11 @@ int simtty_make_raw(int fd, unsigned baud);
  * slave in raw mode. `name` receives the slave's path. Returns 0 or -1. */
 int simtty_open_pty(int *master, int *slave, char *name, size_t namelen);
 
+/* n deterministic pseudo-random bytes for test images (xorshift32 seeded by
+ * seed, so equal seeds give equal images); malloc'd, never NULL for n == 0.
+ * NULL only when out of memory. */
+uint8_t *simtty_random_bytes(size_t n, uint32_t seed);
+
 /* Write all of buf to a possibly non-blocking fd, polling on EAGAIN.
  * Returns 0 or -1. */
 int simtty_write_all(int fd, const void *buf, size_t len);

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simlink.h"
+#include "simtty.h"
 
 static uint8_t *random_bytes(size_t n, uint32_t seed)
 {
-    uint8_t *p = simlink_random_bytes(n, seed);
+    uint8_t *p = simtty_random_bytes(n, seed);
     ck_assert_ptr_nonnull(p);
     return p;
 }

@@ -1,6 +1,6 @@
 /*
  * Job builder shared by the engine unit tests: an image of deterministic
- * random bytes (simlink_random_bytes), its segments, an option list and the
+ * random bytes (simtty_random_bytes), its segments, an option list and the
  * fwup_job_params that point at them, in one struct the test owns. Failures
  * are reported with Check's ck_assert, so only Check tests link this.
  */
