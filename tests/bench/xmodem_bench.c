@@ -225,7 +225,9 @@ static int run_paced(const char *fwupsend, const char *fwupsim, const char *plug
     double theirs = -1;
     int tty = open(dev, O_RDWR | O_NOCTTY);
     if (ours > 0 && tty >= 0) {
-        truncate(bin, 0);
+        /* Empty the device's copy so only sx's transfer can refill it. */
+        if (truncate(bin, 0) < 0)
+            fail(bin);
         char *sx_argv[] = {"sx", "-k", "-q", img, NULL};
         theirs = paced_send(sx_argv, tty, -1, logfd, img, bin, n);
     }

@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,16 +47,7 @@ static void on_signal(int sig)
     g_cancel = 1;
 }
 
-static void fatal(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "fwupsend: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
+#define fatal(...) simtty_die(1, "fwupsend", __VA_ARGS__)
 
 /* Push as much of the queue into the tty as it takes; never blocks. */
 static void tx_pump(void)

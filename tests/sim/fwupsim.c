@@ -79,16 +79,7 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "fwupsim: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
+#define die(...) simtty_die(2, "fwupsim", __VA_ARGS__)
 
 /* splitmix64: small, seedable, good enough for fault injection. */
 static uint64_t rng_next(void)

@@ -24,6 +24,12 @@ int simtty_open_pty(int *master, int *slave, char *name, size_t namelen);
  * NULL only when out of memory. */
 uint8_t *simtty_random_bytes(size_t n, uint32_t seed);
 
+/* "PROG: message" on stderr, then exit(status): the tools' fatal errors. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4), noreturn))
+#endif
+void simtty_die(int status, const char *prog, const char *fmt, ...);
+
 /* Write all of buf to a possibly non-blocking fd, polling on EAGAIN.
  * Returns 0 or -1. */
 int simtty_write_all(int fd, const void *buf, size_t len);
