@@ -219,7 +219,8 @@ static void append_status(char *buf, size_t len, size_t *off, const struct fwup_
     /* A queued job with an error is waiting for its retry. */
     if (v->error[0] && strcmp(v->state, "succeeded") && strcmp(v->state, "running"))
         appendf(buf, len, off, ": %s", v->error);
-    if (v->attempt > 1)
+    /* A finished job's error already says how many attempts it took. */
+    if (v->attempt > 1 && !fwup_job_state_final(v->state))
         appendf(buf, len, off, " (attempt %d/%d)", v->attempt, v->max_attempts);
     if (v->cancel_requested && !fwup_job_state_final(v->state))
         appendf(buf, len, off, " (cancel requested)");
@@ -254,6 +255,15 @@ char *fwup_fmt_progress_line(char *buf, size_t len, const struct fwup_job_view *
     return buf;
 }
 
+static size_t utf8_width(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
 /* Cuts `s` after `width` UTF-8 code points. */
 static void truncate_columns(char *s, unsigned width)
 {
@@ -269,10 +279,14 @@ static void truncate_columns(char *s, unsigned width)
     }
 }
 
+#define LIVE_DEVICE_COLS 12 /* device names are padded to this */
+#define LIVE_DEVICE_MIN  8  /* a longer name is never cut below this */
+#define LIVE_BAR_MAX     20
+#define LIVE_BAR_MIN     10
+
 char *fwup_fmt_live_line(char *buf, size_t len, const struct fwup_job_view *v, double rate,
                          unsigned width)
 {
-    size_t off = 0;
     if (len == 0)
         return buf;
     buf[0] = '\0';
@@ -280,27 +294,71 @@ char *fwup_fmt_live_line(char *buf, size_t len, const struct fwup_job_view *v, d
     /* The state comes before the numbers: on a narrow terminal the line is
      * cut from the right and the state matters most. */
     const char *word = running && v->phase[0] ? v->phase : v->state[0] ? v->state : "unknown";
-    char bar[64];
-    fwup_fmt_bar(bar, sizeof(bar), 20, v->done, v->total);
-    appendf(buf, len, &off, "job %-5" PRId64 " %-12s %-9s %s %3u%%", v->id, v->device, word, bar,
-            fwup_percent(v->done, v->total));
+    char head[32], mid[64], pct[8], bytes[64] = "", tail[512] = "";
+    size_t o = 0;
+    snprintf(head, sizeof(head), "job %-5" PRId64 " ", v->id);
+    snprintf(mid, sizeof(mid), " %-9s ", word);
+    snprintf(pct, sizeof(pct), "%3u%%", fwup_percent(v->done, v->total));
     if (v->total > 0 || v->done > 0)
-        appendf(buf, len, &off, "  %" PRIu64 "/%" PRIu64 " B", v->done, v->total);
+        snprintf(bytes, sizeof(bytes), "  %" PRIu64 "/%" PRIu64 " B", v->done, v->total);
     if (running && rate > 0) {
         char r[32], eta[32];
         fwup_fmt_rate(r, sizeof(r), rate);
         fwup_fmt_duration(eta, sizeof(eta), fwup_eta_seconds(v->done, v->total, rate));
-        appendf(buf, len, &off, "  %s  eta %s", r, eta);
+        appendf(tail, sizeof(tail), &o, "  %s  eta %s", r, eta);
     }
     if (v->error[0] && strcmp(v->state, "succeeded") && !running)
-        appendf(buf, len, &off, "  %s", v->error);
-    if (v->attempt > 1)
-        appendf(buf, len, &off, "  attempt %d/%d", v->attempt, v->max_attempts);
+        appendf(tail, sizeof(tail), &o, "  %s", v->error);
+    if (v->attempt > 1 && !fwup_job_state_final(v->state))
+        appendf(tail, sizeof(tail), &o, "  attempt %d/%d", v->attempt, v->max_attempts);
     if (v->cancel_requested && !fwup_job_state_final(v->state))
-        appendf(buf, len, &off, "  cancel requested");
+        appendf(tail, sizeof(tail), &o, "  cancel requested");
+
+    /* Id, device, state, percent, rate, ETA and error get the width first
+     * (a long device name is shortened to fit, down to LIVE_DEVICE_MIN);
+     * the bar, then the byte counts, take what is left. */
+    size_t devlen = utf8_width(v->device);
+    size_t devcols = devlen > LIVE_DEVICE_COLS ? devlen : LIVE_DEVICE_COLS;
+    size_t blen = utf8_width(bytes);
+    unsigned bar = LIVE_BAR_MAX;
+    bool show_bytes = blen > 0;
+    if (width > 0) {
+        size_t fixed = utf8_width(head) + utf8_width(mid) + utf8_width(pct) + utf8_width(tail);
+        size_t room = width > fixed ? width - fixed : 0;
+        size_t least = devlen < LIVE_DEVICE_MIN ? devlen : LIVE_DEVICE_MIN;
+        if (devcols > room)
+            devcols = room > least ? room : least;
+        size_t left = room > devcols ? room - devcols : 0;
+        size_t barcols = LIVE_BAR_MIN + 3; /* "[" cells "] " */
+        show_bytes = show_bytes && (left >= barcols + blen || (left < barcols && left >= blen));
+        if (show_bytes)
+            left -= blen;
+        bar = left >= barcols ? (unsigned)(left - 3 < LIVE_BAR_MAX ? left - 3 : LIVE_BAR_MAX) : 0;
+    }
+    char dev[sizeof(v->device) + 2];
+    snprintf(dev, sizeof(dev), "%s", v->device);
+    if (devlen > devcols) {
+        truncate_columns(dev, (unsigned)(devcols - 2));
+        strcat(dev, "..");
+    }
+    char barbuf[LIVE_BAR_MAX + 4] = "";
+    if (bar > 0) {
+        fwup_fmt_bar(barbuf, sizeof(barbuf), bar, v->done, v->total);
+        strcat(barbuf, " ");
+    }
+    o = 0;
+    appendf(buf, len, &o, "%s%s%*s%s%s%s%s%s", head, dev, (int)(devcols - utf8_width(dev)), "", mid,
+            barbuf, pct, show_bytes ? bytes : "", tail);
     if (width > 0)
         truncate_columns(buf, width);
     return buf;
+}
+
+enum fwup_term_mode fwup_term_mode(bool is_tty, const char *term, const char *no_color)
+{
+    if (!is_tty || !term || !*term || !strcmp(term, "dumb") || (no_color && *no_color))
+        return FWUP_TERM_PLAIN;
+    return FWUP_TERM_LIVE;
 }
 
 void fwup_rate_reset(struct fwup_rate *r)
@@ -360,15 +418,6 @@ void fwup_table_add(struct fwup_table *t, const char *const *cells)
     }
     if (rows > 0)
         t->nrows++;
-}
-
-static size_t utf8_width(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            n++;
-    return n;
 }
 
 char *fwup_table_render(const struct fwup_table *t)

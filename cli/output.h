@@ -64,10 +64,20 @@ char *fwup_fmt_state_line(char *buf, size_t len, const struct fwup_job_view *v);
 /* "job 12 dev3 transfer 45% 20480/40960 B 11.2 kB/s eta 2s"; the rate and
  * eta are left out when rate <= 0. */
 char *fwup_fmt_progress_line(char *buf, size_t len, const struct fwup_job_view *v, double rate);
-/* One row of the live view, cut to `width` columns:
- * "job 12  dev3  [####----]  45%  20480/40960 B  11.2 kB/s  eta 2s  running/transfer". */
+/* One row of the live view, at most `width` columns (0: no limit):
+ * "job 12    dev3         transfer  [#####-----]  50%  20480/40960 B  11.2 kB/s  eta 2s".
+ * Id, device, state, percent, rate, ETA and error come first: a long device
+ * name is shortened ("long-device-na..") and the bar and byte counts shrink
+ * or go before they are cut. */
 char *fwup_fmt_live_line(char *buf, size_t len, const struct fwup_job_view *v, double rate,
                          unsigned width);
+
+/* How live progress is shown: redrawn in place with escape sequences only
+ * on a terminal that can do it and whose user has not asked for plain
+ * output (TERM unset, empty or "dumb", or NO_COLOR set and not empty, see
+ * no-color.org); otherwise one plain line per update, no escape at all. */
+enum fwup_term_mode { FWUP_TERM_PLAIN, FWUP_TERM_LIVE };
+enum fwup_term_mode fwup_term_mode(bool is_tty, const char *term, const char *no_color);
 
 /* Transfer-rate estimate from successive (time, bytes) samples: an
  * exponentially weighted moving average with a 2 s time constant, so a

@@ -160,8 +160,9 @@ START_TEST(test_job_lines)
     ck_assert_str_eq(fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 0),
                      "job 12    dev3         transfer  [##########----------]  50%  "
                      "20480/40960 B  11.2 kB/s  eta 2s");
+    /* Narrow: padding and bar go before the rate is cut. */
     fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 40);
-    ck_assert_str_eq(buf, "job 12    dev3         transfer  [######");
+    ck_assert_str_eq(buf, "job 12    dev3 transfer   50%  11.2 kB/s");
 
     v.cancel_requested = true;
     ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v),
@@ -175,10 +176,10 @@ START_TEST(test_job_lines)
     ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
     ck_assert(fwup_job_state_final(v.state));
     ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v),
-                     "job 12 dev3 failed: dev3: timeout waiting (attempt 3/3)");
+                     "job 12 dev3 failed: dev3: timeout waiting");
     ck_assert_str_eq(fwup_fmt_live_line(buf, sizeof(buf), &v, 500, 0),
                      "job 12    dev3         failed    [--------------------]   2%  "
-                     "1024/40960 B  dev3: timeout waiting  attempt 3/3");
+                     "1024/40960 B  dev3: timeout waiting");
     json_decref(j);
 
     j = job("queued", "", 0, 0);
@@ -202,6 +203,99 @@ START_TEST(test_job_lines)
     ck_assert_int_eq(fwup_job_view_from_json(&v, j), -1);
     json_decref(j);
     ck_assert_int_eq(fwup_job_view_from_json(&v, NULL), -1);
+}
+END_TEST
+
+/* Display width in UTF-8 code points. */
+static size_t cols(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+START_TEST(test_live_line_width)
+{
+    struct fwup_job_view v;
+    char buf[512];
+    json_t *j = job("running", "transfer", 524288, 1048576);
+    json_object_set_new(j, "device", json_string("pump-controller-line-a-cabinet-7-slot-12"));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    /* 80 columns (the live view leaves the last one free): the name gives
+     * way so the rate and ETA stay. */
+    fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 79);
+    ck_assert_str_eq(buf, "job 12    pump-controller-line-a-cabinet-7.. transfer   50%  "
+                          "11.2 kB/s  eta 47s");
+    /* Wider: the bar comes back first, then the byte counts. */
+    fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 100);
+    ck_assert_str_eq(buf, "job 12    pump-controller-line-a-cabinet-7-slot-12 transfer  "
+                          "[######------]  50%  11.2 kB/s  eta 47s");
+    ck_assert_uint_eq(cols(buf), 100);
+    fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 200);
+    ck_assert_str_eq(buf, "job 12    pump-controller-line-a-cabinet-7-slot-12 transfer  "
+                          "[##########----------]  50%  524288/1048576 B  11.2 kB/s  eta 47s");
+    /* Every width from 40 to 200 stays inside it and, from 80 on, shows
+     * the rate and the ETA. */
+    for (unsigned w = 40; w <= 200; w++) {
+        fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, w);
+        ck_assert_uint_le(cols(buf), w);
+        if (w >= 79)
+            ck_assert_ptr_nonnull(strstr(buf, "11.2 kB/s  eta 47s"));
+    }
+    /* A short name at 80 columns: nothing shortened, only the bar. */
+    json_object_set_new(j, "device", json_string("dev3"));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    fwup_fmt_live_line(buf, sizeof(buf), &v, 11200, 79);
+    ck_assert_str_eq(buf, "job 12    dev3         transfer  [#########----------]  50%  "
+                          "11.2 kB/s  eta 47s");
+    /* A failed job keeps its error rather than its bar. */
+    json_object_set_new(j, "state", json_string("failed"));
+    json_object_set_new(j, "device", json_string("pump-controller-line-a-cabinet-7-slot-12"));
+    json_object_set_new(j, "last_error", json_string("timeout (gave up after 3 attempts)"));
+    json_object_set_new(j, "attempt", json_integer(3));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    fwup_fmt_live_line(buf, sizeof(buf), &v, 0, 79);
+    ck_assert_str_eq(buf, "job 12    pump-controller-.. failed     50%  "
+                          "timeout (gave up after 3 attempts)");
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_attempt_once)
+{
+    struct fwup_job_view v;
+    char buf[512];
+    /* The daemon's final error says how many attempts it took; the line
+     * must not say it again. */
+    json_t *j = job("failed", "transfer", 1024, 40960);
+    json_object_set_new(j, "last_error", json_string("dev3: timeout (gave up after 3 attempts)"));
+    json_object_set_new(j, "attempt", json_integer(3));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v),
+                     "job 12 dev3 failed: dev3: timeout (gave up after 3 attempts)");
+    ck_assert_ptr_null(strstr(fwup_fmt_live_line(buf, sizeof(buf), &v, 0, 0), "attempt 3/3"));
+    /* A job waiting for its retry still shows where it stands. */
+    json_object_set_new(j, "state", json_string("queued"));
+    json_object_set_new(j, "last_error", json_string("dev3: timeout"));
+    json_object_set_new(j, "attempt", json_integer(2));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v),
+                     "job 12 dev3 queued: dev3: timeout (attempt 2/3)");
+    ck_assert_ptr_nonnull(strstr(fwup_fmt_live_line(buf, sizeof(buf), &v, 0, 0), "attempt 2/3"));
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(test_term_mode)
+{
+    ck_assert_int_eq(fwup_term_mode(true, "xterm-256color", NULL), FWUP_TERM_LIVE);
+    ck_assert_int_eq(fwup_term_mode(true, "linux", ""), FWUP_TERM_LIVE);
+    ck_assert_int_eq(fwup_term_mode(true, "dumb", NULL), FWUP_TERM_PLAIN);
+    ck_assert_int_eq(fwup_term_mode(true, NULL, NULL), FWUP_TERM_PLAIN);
+    ck_assert_int_eq(fwup_term_mode(true, "", NULL), FWUP_TERM_PLAIN);
+    ck_assert_int_eq(fwup_term_mode(true, "xterm", "1"), FWUP_TERM_PLAIN);
+    ck_assert_int_eq(fwup_term_mode(false, "xterm", NULL), FWUP_TERM_PLAIN);
 }
 END_TEST
 
@@ -578,6 +672,9 @@ static Suite *suite(void)
     tcase_add_test(t, test_percent_bar);
     tcase_add_test(t, test_sanitize);
     tcase_add_test(t, test_job_lines);
+    tcase_add_test(t, test_live_line_width);
+    tcase_add_test(t, test_attempt_once);
+    tcase_add_test(t, test_term_mode);
     tcase_add_test(t, test_rate);
     tcase_add_test(t, test_table);
     suite_add_tcase(s, t);
