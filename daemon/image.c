@@ -19,6 +19,7 @@ static const struct {
     {"srec", FWUP_IMAGE_SREC},
     {"dfu", FWUP_IMAGE_DFU},
     {"dfuse", FWUP_IMAGE_DFUSE},
+    {"elf", FWUP_IMAGE_ELF},
     /* aliases people type; canonical names come first so name() finds them */
     {"raw", FWUP_IMAGE_BIN},
     {"hex", FWUP_IMAGE_IHEX},
@@ -41,7 +42,7 @@ const char *fwup_image_format_name(enum fwup_image_format format)
     for (size_t i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
         if (format_names[i].format == format)
             return format_names[i].name;
-    return "unknown";
+    return format == FWUP_IMAGE_TEXT ? "text" : "unknown";
 }
 
 uint32_t fwup_dfu_crc(const uint8_t *data, size_t len)
@@ -68,46 +69,115 @@ int fwup_img_error(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-/* The first non-blank line starts with `lead` (and for S-records a digit),
- * and the rest of that line is hex digits up to optional trailing blanks. */
-static int looks_like_text(const uint8_t *data, size_t len, char lead)
+/* Where the first character of a text format would be: after an optional
+ * UTF-8 byte order mark and blanks. */
+static size_t text_start(const uint8_t *data, size_t len)
 {
-    size_t i = 0;
+    size_t i = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
         i++;
-    if (i >= len || data[i] != (uint8_t)lead)
+    return i;
+}
+
+/* Length of the well-formed UTF-8 sequence of a non-ASCII character at p
+ * (n bytes available), 0 if there is none. A sequence cut off by the end of
+ * the window counts as well-formed. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    size_t want = p[0] >= 0xC2 && p[0] <= 0xDF   ? 2
+                  : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+                  : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
+                                                 : 0;
+    if (want == 0)
         return 0;
-    i++;
-    if (lead == 'S') {
-        if (i >= len || data[i] < '0' || data[i] > '9')
+    size_t k = 1;
+    for (; k < want && k < n; k++)
+        if ((p[k] & 0xC0) != 0x80)
             return 0;
-        i++;
+    return k;
+}
+
+#define TEXT_WINDOW  4096
+#define TEXT_PERCENT 95
+
+/* Text bytes in the first TEXT_WINDOW bytes, or -1 if there is a NUL. */
+static long text_bytes(const uint8_t *data, size_t len, size_t *window)
+{
+    size_t n = len < TEXT_WINDOW ? len : TEXT_WINDOW, good = 0;
+    *window = n;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = data[i];
+        size_t k;
+        if (c == 0)
+            return -1;
+        if ((c >= 0x20 && c <= 0x7E) || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
+            good++;
+            i++;
+        } else if (c >= 0x80 && (k = utf8_seq(data + i, n - i)) > 0) {
+            good += k;
+            i += k;
+        } else {
+            i++;
+        }
     }
-    size_t digits = 0;
-    while (i < len && fwup_img_hexval(data[i]) >= 0) {
-        i++;
-        digits++;
-    }
-    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r'))
-        i++;
-    return digits >= 2 && (i == len || data[i] == '\n');
+    return (long)good;
+}
+
+static int looks_like_text(const uint8_t *data, size_t len)
+{
+    size_t n;
+    long good = text_bytes(data, len, &n);
+    return n > 0 && good >= 0 && (uint64_t)good * 100 >= (uint64_t)n * TEXT_PERCENT;
+}
+
+static int has_dfu_signature(const uint8_t *data, size_t len)
+{
+    return len >= 8 && memcmp(data + len - 8, "UFD", 3) == 0;
 }
 
 enum fwup_image_format fwup_image_detect(const uint8_t *data, size_t len)
 {
-    if (!data)
+    if (!data || len == 0)
         return FWUP_IMAGE_BIN;
-    if (len >= 11 && memcmp(data, "DfuSe", 5) == 0)
+    if (len >= 5 && memcmp(data, "DfuSe", 5) == 0)
         return FWUP_IMAGE_DFUSE;
-    struct fwup_dfu_suffix sfx;
-    if (fwup_img_read_suffix(data, len, &sfx, NULL, 0) > 0)
-        return FWUP_IMAGE_DFU;
-    if (looks_like_text(data, len, ':'))
+    if (has_dfu_signature(data, len))
+        /* bcdDFU 0x011A marks a DfuSe container even if its prefix is damaged:
+         * flashing the container itself as a plain DFU payload would be wrong */
+        return len >= 10 && data[len - 10] == 0x1A && data[len - 9] == 0x01 ? FWUP_IMAGE_DFUSE
+                                                                            : FWUP_IMAGE_DFU;
+    if (len >= 4 && memcmp(data, "\177ELF", 4) == 0)
+        return FWUP_IMAGE_ELF;
+    size_t i = text_start(data, len);
+    if (i < len && data[i] == ':')
         return FWUP_IMAGE_IHEX;
-    if (looks_like_text(data, len, 'S'))
+    if (i + 1 < len && data[i] == 'S' && data[i + 1] >= '0' && data[i + 1] <= '9')
         return FWUP_IMAGE_SREC;
+    if (looks_like_text(data, len))
+        return FWUP_IMAGE_TEXT;
     return FWUP_IMAGE_BIN;
 }
+
+/* Why detection chose `format`, for messages. */
+static const char *detect_reason(enum fwup_image_format format)
+{
+    switch (format) {
+    case FWUP_IMAGE_DFUSE:
+        return "a DfuSe prefix or DfuSe suffix";
+    case FWUP_IMAGE_DFU:
+        return "the \"UFD\" DFU suffix signature";
+    case FWUP_IMAGE_ELF:
+        return "the ELF magic";
+    case FWUP_IMAGE_IHEX:
+        return "a leading ':'";
+    case FWUP_IMAGE_SREC:
+        return "a leading S-record type";
+    default:
+        return "its content";
+    }
+}
+
+#define RAW_HINT "--format bin sends the file as raw bytes"
 
 int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format format, uint32_t base,
                      struct fwup_parsed_image *out, char *err, size_t errlen)
@@ -122,11 +192,27 @@ int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format for
     if (len > FWUP_IMAGE_MAX_FILE)
         return fwup_img_error(err, errlen, "image file too large (%zu bytes, limit %u)", len,
                               FWUP_IMAGE_MAX_FILE);
-    if (format == FWUP_IMAGE_AUTO)
+    int detected = format == FWUP_IMAGE_AUTO;
+    if (detected) {
         format = fwup_image_detect(data, len);
+        if (format == FWUP_IMAGE_TEXT) {
+            size_t n;
+            long good = text_bytes(data, len, &n);
+            return fwup_img_error(err, errlen,
+                                  "looks like text, not a firmware image (%zu bytes, no NUL, "
+                                  "%ld%% printable); " RAW_HINT,
+                                  len, good * 100 / (long)n);
+        }
+    }
 
     struct fwup_img_builder b;
     int text = format == FWUP_IMAGE_IHEX || format == FWUP_IMAGE_SREC;
+    if (text) {
+        /* a byte order mark is not part of the first record */
+        size_t skip = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        data += skip;
+        len -= skip;
+    }
     fwup_img_builder_init(&b, text, err, errlen);
     int rc;
     switch (format) {
@@ -145,6 +231,9 @@ int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format for
     case FWUP_IMAGE_DFUSE:
         rc = fwup_img_parse_dfuse(data, len, &b, out);
         break;
+    case FWUP_IMAGE_ELF:
+        rc = fwup_img_parse_elf(data, len, &b);
+        break;
     default:
         rc = fwup_img_error(err, errlen, "unknown image format %d", (int)format);
         break;
@@ -154,6 +243,12 @@ int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format for
     fwup_img_builder_free(&b);
     if (rc != 0) {
         fwup_image_free(out);
+        if (detected && format != FWUP_IMAGE_BIN && err && errlen > 0) {
+            /* say why it was not simply taken as raw, and how to insist */
+            size_t used = strlen(err);
+            snprintf(err + used, errlen - used, " (%s, detected from %s; " RAW_HINT ")",
+                     fwup_image_format_name(format), detect_reason(format));
+        }
         return -1;
     }
     out->format = format;

@@ -1,6 +1,7 @@
 /*
- * Firmware image formats: raw binary, Intel HEX, Motorola S-record, files
- * with a DFU suffix and ST DfuSe containers, all parsed into one sparse
+ * Firmware image formats: raw binary, Intel HEX, Motorola S-record, ELF
+ * executables, files with a DFU suffix and ST DfuSe containers, all parsed
+ * into one sparse
  * representation (sorted, non-overlapping segments). Parsers work on bytes
  * in memory; they never open files.
  */
@@ -19,6 +20,8 @@ enum fwup_image_format {
     FWUP_IMAGE_SREC,
     FWUP_IMAGE_DFU,   /* raw payload + 16-byte DFU suffix (CRC-32 checked) */
     FWUP_IMAGE_DFUSE, /* ST DfuSe container (prefix, targets, suffix) */
+    FWUP_IMAGE_ELF,   /* PT_LOAD segments at their physical addresses */
+    FWUP_IMAGE_TEXT,  /* detection only: text that is no image format */
 };
 
 /* Largest image file accepted from a client, and largest parsed span. */
@@ -41,19 +44,36 @@ struct fwup_parsed_image {
     struct fwup_dfu_suffix suffix;
 };
 
-/* "bin", "ihex", "srec", "dfu", "dfuse", "auto"; -1 for an unknown name. */
+/* "bin", "ihex", "srec", "elf", "dfu", "dfuse", "auto"; -1 for an unknown
+ * name ("text" is a detection result, not a format one can ask for). */
 int fwup_image_format_from_name(const char *name);
 const char *fwup_image_format_name(enum fwup_image_format format);
 
-/* Best guess from content: DfuSe prefix, DFU suffix with a valid CRC, HEX or
- * S-record text, else raw binary. */
+/*
+ * What the content looks like, from its signature alone (whether it then
+ * passes its format's checks is the parser's business), first match wins:
+ *   DFUSE  starts with "DfuSe", or has a DFU suffix signature with bcdDFU
+ *          0x011A (the DfuSe container's)
+ *   DFU    "UFD" at 8 bytes from the end (the DFU suffix signature)
+ *   ELF    starts with \x7fELF
+ *   IHEX   first character ':' after an optional UTF-8 BOM and blanks
+ *   SREC   first characters 'S' and a digit, after the same
+ *   TEXT   the first 4 KiB (or the whole file if shorter) contain no NUL
+ *          byte and at least 95 % of them are printable ASCII (0x20-0x7E),
+ *          TAB, LF, CR, FF or part of a well-formed UTF-8 sequence
+ *   BIN    anything else
+ */
 enum fwup_image_format fwup_image_detect(const uint8_t *data, size_t len);
 
 /*
- * Parse `len` bytes in `format` (FWUP_IMAGE_AUTO: detect). `base` is where a
- * raw binary (or the payload of a DFU-suffixed file) starts in the device's
- * address space. Returns 0, or -1 with a one-line reason in err naming the
- * line (text formats) or byte offset of the fault.
+ * Parse `len` bytes in `format`. FWUP_IMAGE_AUTO parses as what the content
+ * looks like (fwup_image_detect) and never falls back to raw binary: a file
+ * that looks like a format but fails its checks, or looks like text, is
+ * refused with the reason and a hint that --format bin takes it as raw
+ * bytes. `base` is where a raw binary (or the payload of a DFU-suffixed
+ * file) starts in the device's address space. Returns 0, or -1 with a
+ * one-line reason in err naming the line (text formats) or byte offset of
+ * the fault.
  */
 int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format format, uint32_t base,
                      struct fwup_parsed_image *out, char *err, size_t errlen);

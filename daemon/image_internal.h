@@ -62,6 +62,7 @@ int fwup_img_unhex(const uint8_t *digits, size_t ndigits, uint8_t *out, size_t *
 int fwup_img_parse_bin(const uint8_t *data, size_t len, uint32_t base, struct fwup_img_builder *b);
 int fwup_img_parse_ihex(const uint8_t *data, size_t len, struct fwup_img_builder *b);
 int fwup_img_parse_srec(const uint8_t *data, size_t len, struct fwup_img_builder *b);
+int fwup_img_parse_elf(const uint8_t *data, size_t len, struct fwup_img_builder *b);
 int fwup_img_parse_dfu(const uint8_t *data, size_t len, uint32_t base, struct fwup_img_builder *b,
                        struct fwup_parsed_image *out);
 int fwup_img_parse_dfuse(const uint8_t *data, size_t len, struct fwup_img_builder *b,

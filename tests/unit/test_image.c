@@ -354,14 +354,17 @@ static void parse_err_str(const char *text, enum fwup_image_format fmt, const ch
 START_TEST(test_names)
 {
     static const enum fwup_image_format all[] = {FWUP_IMAGE_AUTO, FWUP_IMAGE_BIN, FWUP_IMAGE_IHEX,
-                                                 FWUP_IMAGE_SREC, FWUP_IMAGE_DFU, FWUP_IMAGE_DFUSE};
-    static const char *names[] = {"auto", "bin", "ihex", "srec", "dfu", "dfuse"};
-    for (size_t i = 0; i < 6; i++) {
+                                                 FWUP_IMAGE_SREC, FWUP_IMAGE_DFU, FWUP_IMAGE_DFUSE,
+                                                 FWUP_IMAGE_ELF};
+    static const char *names[] = {"auto", "bin", "ihex", "srec", "dfu", "dfuse", "elf"};
+    for (size_t i = 0; i < 7; i++) {
         ck_assert_str_eq(fwup_image_format_name(all[i]), names[i]);
         ck_assert_int_eq(fwup_image_format_from_name(names[i]), (int)all[i]);
     }
     ck_assert_int_eq(fwup_image_format_from_name("hex"), FWUP_IMAGE_IHEX);
-    ck_assert_int_eq(fwup_image_format_from_name("elf"), -1);
+    /* a detection result, not something to ask for */
+    ck_assert_str_eq(fwup_image_format_name(FWUP_IMAGE_TEXT), "text");
+    ck_assert_int_eq(fwup_image_format_from_name("text"), -1);
     ck_assert_int_eq(fwup_image_format_from_name(""), -1);
     ck_assert_int_eq(fwup_image_format_from_name(NULL), -1);
 }
@@ -706,7 +709,10 @@ START_TEST(test_dfu)
     snprintf(s_good, sizeof(s_good), "0x%08X", good);
     snprintf(s_bad, sizeof(s_bad), "0x%08X", bad);
     parse_err(b.p, b.len, FWUP_IMAGE_DFU, "CRC", s_good, s_bad, (const char *)NULL);
-    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_BIN);
+    /* still looks like DFU, so auto refuses it rather than sending it raw */
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_DFU);
+    parse_err(b.p, b.len, FWUP_IMAGE_AUTO, "CRC", s_good, s_bad, "--format bin",
+              (const char *)NULL);
     b.p[10] ^= 0x01;
 
     /* bad signature, even with a matching CRC */
@@ -922,12 +928,20 @@ START_TEST(test_detect)
     DETECT(":00000001FF", FWUP_IMAGE_IHEX);
     DETECT("S9030000FC\n", FWUP_IMAGE_SREC);
     DETECT("\nS00600004844521B\n", FWUP_IMAGE_SREC);
-    DETECT(":hello\n", FWUP_IMAGE_BIN);
-    DETECT(":", FWUP_IMAGE_BIN);
-    DETECT("SA030000FC\n", FWUP_IMAGE_BIN);
-    DETECT("S9 hello\n", FWUP_IMAGE_BIN);
-    DETECT("Some text\n", FWUP_IMAGE_BIN);
-    DETECT("DfuS", FWUP_IMAGE_BIN);
+    DETECT("\xEF\xBB\xBF:00000001FF\n", FWUP_IMAGE_IHEX);
+    DETECT(" \tS00600004844521B\n", FWUP_IMAGE_SREC);
+    /* the signature decides, not whether the rest holds up */
+    DETECT(":hello\n", FWUP_IMAGE_IHEX);
+    DETECT(":", FWUP_IMAGE_IHEX);
+    DETECT("S9 hello\n", FWUP_IMAGE_SREC);
+    DETECT("\177ELF", FWUP_IMAGE_ELF);
+    DETECT("DfuSe", FWUP_IMAGE_DFUSE);
+    DETECT("UFD12345", FWUP_IMAGE_DFU); /* "UFD", bLength, dwCRC end the file */
+    DETECT("SA030000FC\n", FWUP_IMAGE_TEXT);
+    DETECT("Some text\n", FWUP_IMAGE_TEXT);
+    DETECT("DfuS", FWUP_IMAGE_TEXT);
+    DETECT("\177EL", FWUP_IMAGE_BIN);
+    DETECT("UFD1234", FWUP_IMAGE_TEXT); /* the signature sits 8 bytes from the end */
     DETECT("", FWUP_IMAGE_BIN);
 #undef DETECT
     uint8_t bin[64];
@@ -936,12 +950,265 @@ START_TEST(test_detect)
     ck_assert_int_eq(fwup_image_detect(bin, sizeof(bin)), FWUP_IMAGE_BIN);
     ck_assert_int_eq(fwup_image_detect(NULL, 0), FWUP_IMAGE_BIN);
 
-    /* a raw binary that happens to start with ':' parses as bin under AUTO */
-    bin[0] = ':';
     struct fwup_parsed_image img;
     parse_ok(bin, sizeof(bin), FWUP_IMAGE_AUTO, 0x2000, &img);
     ck_assert_int_eq(img.format, FWUP_IMAGE_BIN);
     fwup_image_free(&img);
+
+    /* a raw binary that happens to start with ':' is refused under AUTO with
+     * the way out; --format bin takes it */
+    bin[0] = ':';
+    parse_err(bin, sizeof(bin), FWUP_IMAGE_AUTO, "ihex", "--format bin", (const char *)NULL);
+    parse_ok(bin, sizeof(bin), FWUP_IMAGE_BIN, 0x2000, &img);
+    fwup_image_free(&img);
+}
+END_TEST
+
+/* ---- auto never guesses raw for something else ---- */
+
+START_TEST(test_auto_refuses)
+{
+    struct fwup_parsed_image img;
+    struct buf b = {0};
+
+    /* a DFU file with one corrupted byte: refused, not queued raw with its
+     * suffix; --format bin still takes the whole file */
+    for (uint32_t i = 0; i < 40 * 1024; i++)
+        buf_u8(&b, pat(i));
+    add_suffix(&b, 0x0200, 0x7d02, 0x1209, 0x0100);
+    b.p[1234] ^= 0x40;
+    parse_err(b.p, b.len, FWUP_IMAGE_AUTO, "DFU suffix CRC mismatch", "dfu", "UFD", "--format bin",
+              (const char *)NULL);
+    parse_ok(b.p, b.len, FWUP_IMAGE_BIN, 0, &img);
+    ck_assert_uint_eq(img.view.total, b.len);
+    fwup_image_free(&img);
+    buf_free(&b);
+
+    /* a DfuSe container whose prefix got damaged is not a plain DFU file */
+    make_dfuse(&b);
+    b.p[0] = 'X';
+    reseal(b.p, b.len);
+    ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_DFUSE);
+    parse_err(b.p, b.len, FWUP_IMAGE_AUTO, "DfuSe signature", "--format bin", (const char *)NULL);
+    buf_free(&b);
+
+    /* a 12-byte text file */
+    parse_err("hello world\n", 12, FWUP_IMAGE_AUTO, "text", "12 bytes", "--format bin",
+              (const char *)NULL);
+    parse_ok("hello world\n", 12, FWUP_IMAGE_BIN, 0, &img);
+    fwup_image_free(&img);
+
+    /* HEX and S-record that fail their checks keep their line numbers */
+    parse_err_str(":0400000001020304F3\n:00000001FF\n", FWUP_IMAGE_AUTO, "line 1: checksum",
+                  "ihex");
+    parse_err_str("S107000001020304EF\nS9030000FC\n", FWUP_IMAGE_AUTO, "line 1: checksum", "srec");
+    parse_err_str("\x7f"
+                  "ELF\x01\x01\x01",
+                  FWUP_IMAGE_AUTO, "truncated ELF header", "--format bin");
+
+    /* a binary that by chance ends like a DFU suffix or starts like an
+     * S-record: refused with the way out, taken with --format bin */
+    uint8_t bin[256];
+    for (size_t i = 0; i < sizeof(bin); i++)
+        bin[i] = pat((uint32_t)i);
+    memcpy(bin + sizeof(bin) - 8, "UFD", 3);
+    parse_err(bin, sizeof(bin), FWUP_IMAGE_AUTO, "--format bin", (const char *)NULL);
+    parse_ok(bin, sizeof(bin), FWUP_IMAGE_BIN, 0, &img);
+    fwup_image_free(&img);
+    bin[sizeof(bin) - 8] = 0;
+    bin[0] = 'S';
+    bin[1] = '3';
+    parse_err(bin, sizeof(bin), FWUP_IMAGE_AUTO, "srec", "--format bin", (const char *)NULL);
+    bin[0] = 0;
+    parse_ok(bin, sizeof(bin), FWUP_IMAGE_AUTO, 0x100, &img); /* looks like nothing else */
+    ck_assert_int_eq(img.format, FWUP_IMAGE_BIN);
+    ck_assert_uint_eq(img.view.nsegments, 1);
+    ck_assert_uint_eq(img.segments[0].address, 0x100);
+    ck_assert_mem_eq(img.segments[0].data, bin, sizeof(bin));
+    fwup_image_free(&img);
+
+    /* a byte order mark before a valid HEX file is fine */
+    make_sparse_hex(&b, "\n");
+    struct buf bom = {0};
+    buf_put(&bom, "\xEF\xBB\xBF", 3);
+    buf_put(&bom, b.p, b.len);
+    parse_ok(bom.p, bom.len, FWUP_IMAGE_AUTO, 0, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_IHEX);
+    check_sparse_hex(&img);
+    fwup_image_free(&img);
+    buf_free(&bom);
+    buf_free(&b);
+}
+END_TEST
+
+/* The text rule at its edges: 95 % of the first 4 KiB, no NUL. */
+START_TEST(test_text_rule)
+{
+    uint8_t d[5000];
+    memset(d, 'a', sizeof(d));
+    memset(d, 0x01, 5); /* 95 of 100 printable */
+    ck_assert_int_eq(fwup_image_detect(d, 100), FWUP_IMAGE_TEXT);
+    d[5] = 0x01; /* 94 of 100 */
+    ck_assert_int_eq(fwup_image_detect(d, 100), FWUP_IMAGE_BIN);
+    memset(d, 'a', sizeof(d));
+    d[50] = 0; /* one NUL decides */
+    ck_assert_int_eq(fwup_image_detect(d, 100), FWUP_IMAGE_BIN);
+    d[50] = 'a';
+    d[4096] = 0; /* past the window: not looked at */
+    ck_assert_int_eq(fwup_image_detect(d, sizeof(d)), FWUP_IMAGE_TEXT);
+    d[4095] = 0;
+    ck_assert_int_eq(fwup_image_detect(d, sizeof(d)), FWUP_IMAGE_BIN);
+
+    /* UTF-8 counts as text, Latin-1 does not */
+    const char *utf8 = "Gr\xC3\xBC\xC3\x9F"
+                       "e \xE2\x86\x92 w\xC3\xB6rld \xF0\x9F\x98\x80\n";
+    ck_assert_int_eq(fwup_image_detect((const uint8_t *)utf8, strlen(utf8)), FWUP_IMAGE_TEXT);
+    const char *latin1 = "Gr\xFC\xDF\xE9 \xE0 \xE9t\xE9\n";
+    ck_assert_int_eq(fwup_image_detect((const uint8_t *)latin1, strlen(latin1)), FWUP_IMAGE_BIN);
+    /* a UTF-8 character cut by the end of the window still counts */
+    memset(d, 'a', sizeof(d));
+    memcpy(d + 4094, "\xE2\x86\x92", 3);
+    ck_assert_int_eq(fwup_image_detect(d, sizeof(d)), FWUP_IMAGE_TEXT);
+    /* 0xFF padding, as erased flash reads, is binary */
+    memset(d, 0xFF, sizeof(d));
+    ck_assert_int_eq(fwup_image_detect(d, sizeof(d)), FWUP_IMAGE_BIN);
+}
+END_TEST
+
+/* ---- ELF writer ---- */
+
+struct phdr {
+    uint32_t type;
+    uint64_t vaddr, paddr, filesz, memsz;
+    uint64_t offset; /* 0: place the data after the headers */
+};
+
+static void buf_un(struct buf *b, uint64_t v, unsigned n, int big)
+{
+    for (unsigned i = 0; i < n; i++)
+        buf_u8(b, (uint8_t)(v >> 8 * (big ? n - 1 - i : i)));
+}
+
+/* An ELF executable whose PT_LOAD data is pat(paddr + k). */
+static void make_elf(struct buf *b, int is64, int big, const struct phdr *ph, size_t nph)
+{
+    unsigned ehsize = is64 ? 64 : 52, phsize = is64 ? 56 : 32, w = is64 ? 8 : 4;
+    buf_put(b,
+            "\x7f"
+            "ELF",
+            4);
+    buf_u8(b, is64 ? 2 : 1);
+    buf_u8(b, big ? 2 : 1);
+    buf_u8(b, 1);
+    buf_put(b, "\0\0\0\0\0\0\0\0\0", 9);
+    buf_un(b, 2, 2, big);          /* ET_EXEC */
+    buf_un(b, 40, 2, big);         /* EM_ARM */
+    buf_un(b, 1, 4, big);          /* version */
+    buf_un(b, 0x08000101, w, big); /* entry */
+    buf_un(b, ehsize, w, big);     /* phoff */
+    buf_un(b, 0, w, big);          /* shoff */
+    buf_un(b, 0x05000000, 4, big); /* flags */
+    buf_un(b, ehsize, 2, big);
+    buf_un(b, phsize, 2, big);
+    buf_un(b, nph, 2, big);
+    buf_un(b, is64 ? 64 : 40, 2, big); /* shentsize */
+    buf_un(b, 0, 2, big);
+    buf_un(b, 0, 2, big);
+    ck_assert_uint_eq(b->len, ehsize);
+    uint64_t data = ehsize + (uint64_t)nph * phsize;
+    for (size_t i = 0; i < nph; i++) {
+        uint64_t off = ph[i].offset ? ph[i].offset : data;
+        buf_un(b, ph[i].type, 4, big);
+        if (is64)
+            buf_un(b, 5, 4, big); /* p_flags */
+        buf_un(b, off, w, big);
+        buf_un(b, ph[i].vaddr, w, big);
+        buf_un(b, ph[i].paddr, w, big);
+        buf_un(b, ph[i].filesz, w, big);
+        buf_un(b, ph[i].memsz, w, big);
+        if (!is64)
+            buf_un(b, 5, 4, big);
+        buf_un(b, 4, w, big); /* p_align */
+        if (!ph[i].offset)
+            data += ph[i].filesz;
+    }
+    for (size_t i = 0; i < nph; i++)
+        if (!ph[i].offset)
+            for (uint64_t k = 0; k < ph[i].filesz; k++)
+                buf_u8(b, pat((uint32_t)(ph[i].paddr + k)));
+}
+
+/* .text in flash; .data runs from RAM but loads from flash right after
+ * .text; .bss only in RAM; a note; data + bss at a second flash address. */
+static const struct phdr typical[] = {
+    {1, 0x08000000, 0x08000000, 200, 200, 0}, {1, 0x20000000, 0x080000C8, 24, 24, 0},
+    {1, 0x20000018, 0x20000018, 0, 512, 0},   {4, 0, 0, 16, 16, 0},
+    {1, 0x08001000, 0x08001000, 8, 40, 0},
+};
+
+START_TEST(test_elf_valid)
+{
+    for (int is64 = 0; is64 <= 1; is64++) {
+        for (int big = 0; big <= 1; big++) {
+            struct buf b = {0};
+            make_elf(&b, is64, big, typical, 5);
+            ck_assert_int_eq(fwup_image_detect(b.p, b.len), FWUP_IMAGE_ELF);
+            struct fwup_parsed_image img;
+            parse_ok(b.p, b.len, FWUP_IMAGE_AUTO, 0xDEAD0000, &img); /* base ignored */
+            ck_assert_int_eq(img.format, FWUP_IMAGE_ELF);
+            ck_assert_uint_eq(img.view.nsegments, 2);
+            check_segment(&img, 0, 0x08000000, 224); /* .text and .data's LMA */
+            check_segment(&img, 1, 0x08001000, 8);   /* file bytes only */
+            ck_assert_uint_eq(img.view.total, 232);
+            fwup_image_free(&img);
+            buf_free(&b);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_elf_errors)
+{
+    struct buf b = {0};
+    const struct phdr one[] = {{1, 0x1000, 0x1000, 16, 16, 0}};
+#define ELF_ERR(is64, big, ph, n, mutate, ...)                                                     \
+    do {                                                                                           \
+        make_elf(&b, is64, big, ph, n);                                                            \
+        mutate;                                                                                    \
+        parse_err(b.p, b.len, FWUP_IMAGE_ELF, __VA_ARGS__, (const char *)NULL);                    \
+        buf_free(&b);                                                                              \
+    } while (0)
+    ELF_ERR(0, 0, one, 1, b.len = 51, "truncated ELF header");
+    ELF_ERR(1, 0, one, 1, b.len = 63, "truncated ELF header");
+    ELF_ERR(0, 0, one, 1, b.p[4] = 3, "offset 4:", "class");
+    ELF_ERR(0, 0, one, 1, b.p[5] = 0, "offset 5:", "encoding");
+    ELF_ERR(0, 0, one, 1, b.p[6] = 2, "offset 6:", "version");
+    ELF_ERR(0, 0, one, 1, b.p[16] = 1, "ELF type 1", "ET_EXEC"); /* ET_REL: objcopy -I binary */
+    ELF_ERR(0, 0, one, 1, (b.p[44] = 0, b.p[45] = 0), "no program headers");
+    ELF_ERR(0, 0, one, 1, (b.p[44] = 0xFF, b.p[45] = 0xFF), "extended");
+    ELF_ERR(0, 0, one, 1, b.p[42] = 31, "program header size 31");
+    ELF_ERR(0, 0, one, 1, b.p[44] = 3, "program header table", "past the end");
+    ELF_ERR(0, 0, one, 1, b.len -= 1, "program header 0", "past the end");
+    /* p_offset near 2^32 / 2^64: no wrap-around */
+    ELF_ERR(0, 0, one, 1, put_le32_at(&b, 52 + 4, 0xFFFFFFF8u), "past the end");
+    ELF_ERR(1, 0, one, 1, memset(b.p + 64 + 8, 0xFF, 8), "past the end");
+    ELF_ERR(1, 0, one, 1, memset(b.p + 32, 0xFF, 8), "program header table");
+    ELF_ERR(1, 1, one, 1, memset(b.p + 64 + 32, 0xFF, 16), "past the end"); /* sizes */
+    ELF_ERR(0, 0, one, 1, put_le32_at(&b, 52 + 20, 8), "file size 16 exceeds its memory size 8");
+    /* segments that overlap, or leave the 32-bit address space */
+    const struct phdr overlap[] = {{1, 0x1000, 0x1000, 16, 16, 0}, {1, 0x2000, 0x100F, 4, 4, 0}};
+    ELF_ERR(0, 0, overlap, 2, (void)0, "overlaps", "0x0000100F", "0x00001000");
+    const struct phdr high[] = {{1, 0, 0x100000000ull, 4, 4, 0}};
+    ELF_ERR(1, 0, high, 1, (void)0, "32-bit");
+    const struct phdr top[] = {{1, 0, 0xFFFFFFF8u, 16, 16, 0}};
+    ELF_ERR(0, 0, top, 1, (void)0, "32-bit");
+    const struct phdr bss_only[] = {{1, 0x20000000, 0x20000000, 0, 64, 0}, {6, 0, 0, 8, 8, 0}};
+    ELF_ERR(0, 0, bss_only, 2, (void)0, "no data");
+#undef ELF_ERR
+    parse_err("\x7f"
+              "ELF",
+              4, FWUP_IMAGE_ELF, "truncated ELF header", (const char *)NULL);
+    parse_err("ELF\x7f", 4, FWUP_IMAGE_ELF, "magic", (const char *)NULL);
 }
 END_TEST
 
@@ -1104,6 +1371,12 @@ START_TEST(test_fuzz)
     add_suffix(&b, 0x1234, 0xdf11, 0x0483, 0x0100);
     fuzz_input(b.p, b.len, FWUP_IMAGE_DFU, 1);
     buf_free(&b);
+    make_elf(&b, 0, 0, typical, 5);
+    fuzz_input(b.p, b.len, FWUP_IMAGE_ELF, 0);
+    buf_free(&b);
+    make_elf(&b, 1, 1, typical, 5);
+    fuzz_input(b.p, b.len, FWUP_IMAGE_ELF, 0);
+    buf_free(&b);
 }
 END_TEST
 
@@ -1132,6 +1405,10 @@ static Suite *image_suite(void)
     tcase_add_test(tc, test_dfuse_truncated);
     tcase_add_test(tc, test_dfuse_other_errors);
     tcase_add_test(tc, test_detect);
+    tcase_add_test(tc, test_auto_refuses);
+    tcase_add_test(tc, test_text_rule);
+    tcase_add_test(tc, test_elf_valid);
+    tcase_add_test(tc, test_elf_errors);
     tcase_add_test(tc, test_check_range);
     tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_fuzz);
