@@ -263,7 +263,12 @@ static int check_for_device(struct fwup_api *api, const struct blob *bl, const c
             opts[i].name = dev->options[i].name;
             opts[i].value = dev->options[i].value;
         }
-        struct fwup_job_params jp = {dev->id, &img.view, opts, n, dev->flash_base, dev->flash_size};
+        struct fwup_job_params jp = {.device_id = dev->id,
+                                     .image = &img.view,
+                                     .options = opts,
+                                     .noptions = n,
+                                     .flash_base = dev->flash_base,
+                                     .flash_size = dev->flash_size};
         rc = proto->check_image(&jp, err, sizeof(err));
         free(opts);
     }

@@ -14,6 +14,7 @@ struct fwup_run {
     struct fwup_serial *port;
     struct fwup_option *options;
     struct fwup_job_params job;
+    struct fwup_link_params link;
 
     /* engine_timer is the engine's own; watchdog covers stall and phase
      * timeouts; defer runs on_start and on_done outside any callback;
@@ -291,6 +292,15 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
     static const struct fwup_serial_callbacks port_cb = {port_data, port_tx_done, port_error};
     struct fwup_cfg_link link = *p->link;
     fwup_link_apply_framing(&link, p->proto);
+    /* The engine times the line from what the port is opened with. */
+    static const char parities[] = {
+        [FWUP_PARITY_NONE] = 'N', [FWUP_PARITY_EVEN] = 'E', [FWUP_PARITY_ODD] = 'O'};
+    static const uint8_t flows[] = {[FWUP_FLOW_NONE] = FWUP_FLOW_CONTROL_NONE,
+                                    [FWUP_FLOW_RTSCTS] = FWUP_FLOW_CONTROL_RTSCTS,
+                                    [FWUP_FLOW_XONXOFF] = FWUP_FLOW_CONTROL_XONXOFF};
+    r->link = (struct fwup_link_params){link.baud, (uint8_t)link.data_bits, parities[link.parity],
+                                        (uint8_t)link.stop_bits, flows[link.flow]};
+    r->job.link = &r->link;
     if (fwup_serial_open(p->loop, &link, &port_cb, r, &r->port, err, errlen) < 0) {
         free(r->options);
         free(r);

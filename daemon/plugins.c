@@ -46,9 +46,11 @@ static int load_one(struct fwup_plugins *p, const char *path)
                 FWUP_PROTOCOL_SYMBOL_NAME, FWUP_PROTOCOL_ABI_VERSION);
         goto refuse;
     }
-    if (proto->abi_version != FWUP_PROTOCOL_ABI_VERSION) {
-        log_err("plugin %s: ABI version %" PRIu32 ", this daemon speaks %d: rebuild the plugin",
-                path, proto->abi_version, FWUP_PROTOCOL_ABI_VERSION);
+    if (proto->abi_version < FWUP_PROTOCOL_ABI_MIN ||
+        proto->abi_version > FWUP_PROTOCOL_ABI_VERSION) {
+        log_err("plugin %s: ABI version %" PRIu32 ", this daemon loads %d to %d: rebuild the "
+                "plugin",
+                path, proto->abi_version, FWUP_PROTOCOL_ABI_MIN, FWUP_PROTOCOL_ABI_VERSION);
         goto refuse;
     }
     if (proto->struct_size < sizeof(struct fwup_protocol) || !proto->name || !proto->create ||

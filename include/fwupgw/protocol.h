@@ -4,7 +4,8 @@
  * A protocol plugin is a shared object that exports one symbol,
  * FWUP_PROTOCOL_SYMBOL, of type `const struct fwup_protocol`. The daemon
  * dlopen()s every *.so in its plugin directory at start-up and refuses a
- * plugin whose abi_version differs from FWUP_PROTOCOL_ABI_VERSION.
+ * plugin whose abi_version is outside [FWUP_PROTOCOL_ABI_MIN,
+ * FWUP_PROTOCOL_ABI_VERSION].
  *
  * An engine is a sans-I/O state machine: it never opens files, touches
  * sockets, sleeps or reads the clock. The host (the daemon, or a test
@@ -26,8 +27,14 @@
 extern "C" {
 #endif
 
-/* Bump on any incompatible change to the structures or entry points below. */
-#define FWUP_PROTOCOL_ABI_VERSION 1
+/* Bump on any change to the structures or entry points below. A plugin
+ * built for a newer ABI than its host's is refused, so it may rely on what
+ * its ABI added (ABI 2: fwup_job_params.link); a host may keep loading older
+ * plugins as long as what they see of the structures is unchanged. */
+#define FWUP_PROTOCOL_ABI_VERSION 2
+/* ABI 1 plugins see the same descriptor, host ops and fwup_job_params
+ * prefix; they just never read `link`. */
+#define FWUP_PROTOCOL_ABI_MIN     1
 #define FWUP_PROTOCOL_SYMBOL      fwup_protocol_v1
 #define FWUP_PROTOCOL_SYMBOL_NAME "fwup_protocol_v1"
 
@@ -102,6 +109,22 @@ struct fwup_option {
     const char *value;
 };
 
+enum fwup_flow_control {
+    FWUP_FLOW_CONTROL_NONE,
+    FWUP_FLOW_CONTROL_RTSCTS,
+    FWUP_FLOW_CONTROL_XONXOFF
+};
+
+/* The serial framing the host opened the link with (since ABI 2). Engines
+ * take line timing from here; an option of their own only overrides it. */
+struct fwup_link_params {
+    uint32_t baud;     /* 0: unknown (not a serial link, or a host that cannot tell) */
+    uint8_t data_bits; /* 5..8 */
+    char parity;       /* 'N', 'E' or 'O' */
+    uint8_t stop_bits; /* 1 or 2 */
+    uint8_t flow;      /* enum fwup_flow_control */
+};
+
 /* What the engine is asked to do. */
 struct fwup_job_params {
     const char *device_id;
@@ -110,6 +133,8 @@ struct fwup_job_params {
     size_t noptions;
     uint32_t flash_base; /* the device's declared flash range, 0/0 if unknown */
     uint32_t flash_size;
+    /* ABI 2. NULL if the host knows nothing of the link (test harnesses). */
+    const struct fwup_link_params *link;
 };
 
 /*

@@ -38,6 +38,25 @@ void fwup_logf(const struct fwup_host_ops *ops, void *host, enum fwup_log_prio p
     ops->log(host, prio, buf);
 }
 
+struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_option)
+{
+    struct fwup_line l = {115200, 10};
+    const struct fwup_link_params *k = p->link;
+    if (k && k->baud) {
+        l.baud = k->baud;
+        l.bits = 1u + (k->data_bits ? k->data_bits : 8) +
+                 (k->parity == 'E' || k->parity == 'O' ? 1 : 0) + (k->stop_bits == 2 ? 2 : 1);
+    }
+    if (baud_option > 0)
+        l.baud = (uint32_t)baud_option;
+    return l;
+}
+
+uint32_t fwup_line_ms(const struct fwup_line *l, uint64_t bytes)
+{
+    return (uint32_t)((bytes * l->bits * 1000 + l->baud - 1) / l->baud);
+}
+
 void *fwup_engine_alloc(size_t size, const char *who, char *err, size_t errlen)
 {
     void *e = calloc(1, size);

@@ -23,6 +23,17 @@ __attribute__((format(printf, 4, 5)))
 void fwup_logf(const struct fwup_host_ops *ops, void *host, enum fwup_log_prio prio,
                const char *fmt, ...);
 
+/* Line timing of a job's link: the speed and bits per character (start,
+ * data, parity, stop) the host opened it with, else 115200 8N1. An engine's
+ * own speed option, if given (> 0), overrides the speed. */
+struct fwup_line {
+    uint32_t baud, bits;
+};
+struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_option);
+
+/* Milliseconds `bytes` characters spend on the line, rounded up. */
+uint32_t fwup_line_ms(const struct fwup_line *l, uint64_t bytes);
+
 /* Zeroed engine state of `size` bytes, or NULL with "<who>: out of memory"
  * in err. */
 void *fwup_engine_alloc(size_t size, const char *who, char *err, size_t errlen);

@@ -85,7 +85,7 @@ struct pic_opts {
     int chip_erase;
     unsigned retries;
     uint32_t timeout;
-    uint32_t baud;
+    struct fwup_line line;
 };
 
 enum pic_state {
@@ -163,8 +163,9 @@ static const struct fwup_option_desc pic_options[] = {
     {"timeout", FWUP_OPT_INT, "300", NULL, 20, 600000,
      "ms to wait for an answer once a command has left the host (erase: +25 ms a page); with "
      "trigger=timer keep it + 50 below the bootloader's window"},
-    {"baud", FWUP_OPT_INT, "115200", NULL, 300, 4000000,
-     "line speed, only to allow for a command's time on the wire in the answer timeout"},
+    {"baud", FWUP_OPT_INT, NULL, NULL, 300, 4000000,
+     "line speed for the answer timeout's allowance for a command's time on the wire "
+     "(default: the link's)"},
 };
 
 #define NOPTIONS (sizeof(pic_options) / sizeof(pic_options[0]))
@@ -196,7 +197,7 @@ static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, ch
                          size_t errlen)
 {
     struct fwup_opts r;
-    int64_t slot, window, ping, retries, timeout, baud;
+    int64_t slot, window, ping, retries, timeout, baud = 0;
     int verify, trigger, erase;
     if (fwup_opts_init(&r, "pic32cx-bz", pic_options, NOPTIONS, p, err, errlen) < 0 ||
         fwup_opt_int(&r, "slot", &slot) != 0 || (verify = fwup_opt_enum(&r, "verify")) < 0 ||
@@ -204,7 +205,7 @@ static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, ch
         fwup_opt_int(&r, "ping_interval", &ping) != 0 ||
         fwup_opt_bool(&r, "reset", &o->reset) != 0 || (erase = fwup_opt_enum(&r, "erase")) < 0 ||
         fwup_opt_int(&r, "retries", &retries) != 0 || fwup_opt_int(&r, "timeout", &timeout) != 0 ||
-        fwup_opt_int(&r, "baud", &baud) != 0)
+        fwup_opt_int(&r, "baud", &baud) < 0)
         return -1;
     /* enum values follow the order of the choices */
     o->slot = (unsigned)slot;
@@ -215,7 +216,7 @@ static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, ch
     o->chip_erase = erase == 1;
     o->retries = (unsigned)retries;
     o->timeout = (uint32_t)timeout;
-    o->baud = (uint32_t)baud;
+    o->line = fwup_line_of(p, baud);
     return 0;
 }
 
@@ -330,8 +331,8 @@ static const char *phase_name(const struct fwup_engine *e)
 
 /*
  * Queue e->frame as one burst and wait for the answer to `cmd`. The wait
- * covers the frame's own line time at `baud` (a 4 KiB cluster spends 357 ms
- * on a 115200 line) plus `timeout`: hosts report on_tx_done when the kernel
+ * covers the frame's own line time on the link (a 4 KiB cluster spends
+ * 357 ms on a 115200 8N1 line) plus `timeout`: hosts report on_tx_done when the kernel
  * has taken the bytes, which on a UART or a pty can be long before they
  * reach the device, so the line time cannot be left to on_tx_done.
  */
@@ -342,8 +343,7 @@ static void send_frame(struct fwup_engine *e, uint8_t cmd, uint32_t timeout)
     e->en = 0;
     e->want_extra = 0;
     e->wait = W_ANSWER;
-    e->cur_timeout =
-        timeout + (uint32_t)(((uint64_t)e->frame_len * 10 * 1000 + e->o.baud - 1) / e->o.baud);
+    e->cur_timeout = timeout + fwup_line_ms(&e->o.line, e->frame_len);
     e->tx_pending = 1;
     e->tx_waits = 0;
     if (e->ops->send(e->host, e->frame, e->frame_len) < 0) {

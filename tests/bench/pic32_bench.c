@@ -49,7 +49,7 @@ static int run(uint8_t *img, size_t len, uint32_t baud, const char *devopts, str
     struct fwup_segment seg = {0, (uint32_t)len, img};
     struct fwup_image im = {&seg, 1, len};
     struct fwup_option opts[] = {{"baud", bauds}};
-    struct fwup_job_params p = {"bench", &im, opts, 1, 0, 0};
+    struct fwup_job_params p = {"bench", &im, opts, 1, 0, 0, NULL};
     struct simlink_config c;
     memset(&c, 0, sizeof(c));
     c.proto = &FWUP_PROTOCOL_SYMBOL;

@@ -271,11 +271,14 @@ int main(int argc, char **argv)
     uint8_t *img = read_image(argv[optind], &imglen);
     struct fwup_segment seg = {.address = address, .len = (uint32_t)imglen, .data = img};
     struct fwup_image image = {.segments = &seg, .nsegments = 1, .total = imglen};
+    /* simtty_make_raw sets 8N1; without --baud the speed is not ours to tell. */
+    struct fwup_link_params link = {baud, 8, 'N', 1, FWUP_FLOW_CONTROL_NONE};
     struct fwup_job_params params = {
         .device_id = tty ? tty : "fd",
         .image = &image,
         .options = opts,
         .noptions = nopts,
+        .link = baud ? &link : NULL,
     };
     char err[256] = "";
     if (proto->check_image && proto->check_image(&params, err, sizeof(err)) < 0)

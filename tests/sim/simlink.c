@@ -143,6 +143,9 @@ static int h_send(void *host, const uint8_t *data, size_t len)
     line_send(s, SIMLINK_H2D, data, len, 0);
     s->tx_done_pending = 1;
     s->tx_done_at = s->h2d_free;
+    uint64_t buffered = (uint64_t)s->cfg->host_tx_buffer * s->byte_ns;
+    if (s->tx_done_at > s->now)
+        s->tx_done_at -= buffered < s->tx_done_at - s->now ? buffered : s->tx_done_at - s->now;
     return 0;
 }
 

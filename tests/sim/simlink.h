@@ -34,6 +34,10 @@ struct simlink_config {
     uint32_t baud;          /* 0: bytes take no time on the line */
     uint32_t bits_per_byte; /* 10 for 8N1, 11 for 8E1; 0 means 10 */
     uint32_t turnaround_us; /* device reply latency */
+    /* Bytes the host's transmit buffer holds: on_tx_done comes as soon as
+     * what is still to leave fits in it, as a UART driver (4 KiB) reports it
+     * long before the device has the bytes. 0: when the last byte has left. */
+    uint32_t host_tx_buffer;
 
     /* Faults, drawn per byte from a PRNG seeded with `seed`. A corrupted
      * byte has one random bit flipped (so, as on a real line, a NAK never

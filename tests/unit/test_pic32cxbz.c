@@ -408,6 +408,54 @@ START_TEST(test_trigger_gpio)
 }
 END_TEST
 
+/* ---- link speed ---- */
+
+/* A 19200-baud link and no baud option: a 4 KiB cluster spends 2.1 s on the
+ * line, far past the 300 ms timeout plus the 357 ms a 115200 line would
+ * take, so the engine must time it from the link the host reports. */
+static void run_19200(const char *parity, const char *baud_option, struct simlink_result *r,
+                      struct testjob *j)
+{
+    struct simlink_config c;
+    struct fwup_link_params link = {19200, 8, parity[0], 1, FWUP_FLOW_CONTROL_NONE};
+    if (baud_option)
+        job_init(j, 0, 9000, 11, "trigger", "gpio", "baud", baud_option, NULL);
+    else
+        job_init(j, 0, 9000, 11, "trigger", "gpio", NULL);
+    j->params.link = &link;
+    base_cfg(&c, j, "trigger=gpio", NULL);
+    c.baud = 19200;
+    c.bits_per_byte = parity[0] == 'N' ? 10 : 11;
+    c.host_tx_buffer = 4096;
+    ck_assert_int_eq(simlink_run(&c, r), 0);
+}
+
+START_TEST(test_link_speed)
+{
+    struct testjob j;
+    struct simlink_result r;
+    run_19200("N", NULL, &r, &j);
+    ck_assert_msg(r.result == FWUP_RESULT_OK, "result %d: %s", r.result, r.message);
+    check_content(&r, 0, j.data, 9000);
+    /* three clusters of 2.1 s each, once: no timeout and resend */
+    ck_assert_uint_lt(r.virtual_us, 3 * 2300000 + 500000);
+    simlink_result_free(&r);
+    testjob_free(&j);
+
+    /* 8E1: 11 bits a byte, which the engine counts too */
+    run_19200("E", NULL, &r, &j);
+    ck_assert_msg(r.result == FWUP_RESULT_OK, "8E1: result %d: %s", r.result, r.message);
+    simlink_result_free(&r);
+    testjob_free(&j);
+
+    /* the option still overrides the link: told 115200, it times out */
+    run_19200("N", "115200", &r, &j);
+    ck_assert_int_eq(r.result, FWUP_RESULT_TRANSIENT);
+    simlink_result_free(&r);
+    testjob_free(&j);
+}
+END_TEST
+
 /* ---- faults ---- */
 
 START_TEST(test_fault_fail_cluster_once)
@@ -748,6 +796,7 @@ static Suite *pic32_suite(void)
     tcase_add_test(t, test_window_missed);
     tcase_add_test(t, test_trigger_none_no_bootloader);
     tcase_add_test(t, test_trigger_gpio);
+    tcase_add_test(t, test_link_speed);
     tcase_add_test(t, test_fault_fail_cluster_once);
     tcase_add_test(t, test_fault_corrupt_verify);
     tcase_add_test(t, test_fault_silent);
