@@ -239,7 +239,8 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
     if (rc)
         goto out;
     if (ctx->json) {
-        fwup_json_print(stdout, res);
+        if (!wait) /* with --wait: events only; each job names its batch */
+            fwup_json_print(stdout, res);
     } else if (dry_run) {
         print_plan(res);
     } else {
@@ -255,12 +256,14 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
     if (wait) {
         json_t *bid = json_object_get(json_object_get(res, "batch"), "id");
         if (!json_is_integer(bid)) {
-            fwupctl_err("daemon reply to manifest.apply has no batch id");
+            fwupctl_errc(FWUPCTL_E_PROTOCOL, "daemon reply to manifest.apply has no batch id");
             rc = FWUPCTL_EXIT_ERROR;
             goto out;
         }
-        struct fwupctl_watch_opts wo = {
-            .batch = json_integer_value(bid), .exit_when_done = true, .subscribed = true};
+        struct fwupctl_watch_opts wo = {.batch = json_integer_value(bid),
+                                        .exit_when_done = true,
+                                        .subscribed = true,
+                                        .detach_hint = true};
         rc = fwupctl_watch(ctx, &c, &wo);
     }
 out:

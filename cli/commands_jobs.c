@@ -144,7 +144,7 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
         json_object_set_new(params, "version", json_string(version));
     if (have_max)
         json_object_set_new(params, "max_attempts", json_integer((json_int_t)max_attempts));
-    rc = fwupctl_call(&c, "jobs.queue", params, &fd, 1, &res);
+    rc = fwupctl_call_image(&c, "jobs.queue", params, fd, path, &res);
     close(fd);
     fd = -1;
     if (rc)
@@ -152,19 +152,23 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
     json_t *job = json_object_get(res, "job");
     json_t *jid = json_object_get(job, "id");
     if (!json_is_integer(jid)) {
-        fwupctl_err("daemon reply to jobs.queue has no job id");
+        fwupctl_errc(FWUPCTL_E_PROTOCOL, "daemon reply to jobs.queue has no job id");
         rc = FWUPCTL_EXIT_ERROR;
         goto out;
     }
-    if (ctx->json)
+    if (ctx->json && !wait) /* with --wait: events only, the first names the job */
         fwup_json_print(stdout, res);
-    else
+    else if (!ctx->json)
         printf("%" JSON_INTEGER_FORMAT "\n", json_integer_value(jid));
     fflush(stdout);
     if (wait) {
         int64_t id = json_integer_value(jid);
         struct fwupctl_watch_opts wo = {
-            .jobs = &id, .njobs = 1, .exit_when_done = true, .subscribed = true};
+            .jobs = &id,
+            .njobs = 1,
+            .exit_when_done = true,
+            .subscribed = true,
+            .detach_hint = true};
         rc = fwupctl_watch(ctx, &c, &wo);
     }
 out:

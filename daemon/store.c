@@ -189,8 +189,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_JOB_CANCEL_REQUESTED] = "UPDATE jobs SET state = 'cancelled', last_error = ?3,"
                                " finished_ms = ?2, updated_ms = ?2"
                                " WHERE id = ?1 AND state = 'running' AND cancel_requested = 1",
-    [S_JOB_CANCEL_QUEUED] = "UPDATE jobs SET state = 'cancelled', finished_ms = ?2, updated_ms = ?2"
-                            " WHERE id = ?1 AND state = 'queued'",
+    /* Its own reason: a job waiting for a retry must not keep showing the
+     * error of the attempt before as why it ended. */
+    [S_JOB_CANCEL_QUEUED] = "UPDATE jobs SET state = 'cancelled',"
+                            " last_error = 'cancelled on request', finished_ms = ?2,"
+                            " updated_ms = ?2 WHERE id = ?1 AND state = 'queued'",
     [S_JOB_REQUEST_CANCEL] = "UPDATE jobs SET cancel_requested = 1, updated_ms = ?2"
                              " WHERE id = ?1 AND state = 'running' AND cancel_requested = 0",
     [S_JOB_RUNNING] = "SELECT id, attempt, max_attempts, cancel_requested FROM jobs"

@@ -50,6 +50,18 @@ enum xm_mode { MODE_AUTO, MODE_CRC, MODE_CHECKSUM };
  */
 enum xm_wait { W_ANSWER, W_RESYNC, W_GUARD };
 
+/*
+ * A receiver that waits for a sender repeats its start byte ('C', or NAK
+ * once it has fallen back to checksum mode) every second or so, and all of
+ * them are still queued when the job begins. Only the latest one says what
+ * the receiver wants now: the mode comes from it and the rest, with anything
+ * still queued, is dropped before block 1 leaves. One more may already be
+ * on its way as block 1 goes out, so a NAK of the first block is not
+ * answered at once: it opens the resync window, in which the receiver's ACK
+ * (the NAK was stale) or its next request (it was real) settles the matter,
+ * and the window's end resends block 1 under a guard, as after a timeout.
+ */
+
 enum xm_state {
     XS_INIT,
     XS_CONNECT,  /* waiting for the receiver's 'C' or NAK */
@@ -86,7 +98,7 @@ struct fwup_engine {
 
     enum xm_state state;
     int crc;           /* 1: CRC-16 trailer, 0: 8-bit checksum */
-    int first_block;   /* the first data block is in flight: ignore repeated 'C' */
+    int first_block;   /* the first block (data, or YMODEM block 0) is unacknowledged */
     uint64_t offset;   /* flat offset of the current data block */
     size_t blk_len;    /* 128 or 1024 */
     uint32_t seqno;    /* 1-based, unwrapped; the wire carries seqno & 0xff */
@@ -326,8 +338,9 @@ static uint32_t resync_ms(const struct fwup_engine *e)
     return ms < 50 ? 50 : ms > 1000 ? 1000 : ms;
 }
 
-/* A NAK or a timeout on the thing in flight. */
-static void failed(struct fwup_engine *e, const char *what, int timed_out)
+/* A NAK or a timeout on the thing in flight; `resync`: the answer may be
+ * stale or on its way, so listen before resending. */
+static void failed(struct fwup_engine *e, const char *what, int resync)
 {
     e->failures++;
     if (e->failures >= e->o.retries) {
@@ -336,7 +349,7 @@ static void failed(struct fwup_engine *e, const char *what, int timed_out)
     }
     logf_(e, FWUP_LOG_DEBUG, "xmodem: %s on %s %u, resending", what,
           e->state == XS_EOT ? "EOT" : "block", e->state == XS_EOT ? e->failures : e->seqno);
-    if (timed_out && e->state != XS_EOT) {
+    if (resync && e->state != XS_EOT) {
         /* (a duplicated EOT is harmless: no resync for it) */
         if (e->ops->flush_rx)
             e->ops->flush_rx(e->host);
@@ -363,12 +376,21 @@ static void start_eot(struct fwup_engine *e)
     send_current(e);
 }
 
-/* The receiver's start byte selected a mode. */
-static void begin(struct fwup_engine *e, int crc)
+/* The receiver's latest start byte selected a mode; `stale` earlier ones
+ * were queued before it. */
+static void begin(struct fwup_engine *e, int crc, unsigned stale)
 {
     e->crc = crc;
     e->failures = 0;
-    logf_(e, FWUP_LOG_INFO, "xmodem: receiver ready, %s mode", crc ? "CRC-16" : "checksum");
+    if (stale)
+        logf_(e, FWUP_LOG_INFO, "xmodem: receiver ready, %s mode (%u earlier start bytes dropped)",
+              crc ? "CRC-16" : "checksum", stale);
+    else
+        logf_(e, FWUP_LOG_INFO, "xmodem: receiver ready, %s mode", crc ? "CRC-16" : "checksum");
+    /* Bytes still queued are older than block 1: none can answer it. */
+    if (e->ops->flush_rx)
+        e->ops->flush_rx(e->host);
+    e->first_block = 1;
     if (e->o.ymodem) {
         e->state = XS_HDR;
         build_block0(e, 0);
@@ -376,7 +398,6 @@ static void begin(struct fwup_engine *e, int crc)
         return;
     }
     e->ops->progress(e->host, "transfer", 0, e->flat_len);
-    e->first_block = 1;
     start_data_block(e);
 }
 
@@ -384,6 +405,7 @@ static void on_ack(struct fwup_engine *e)
 {
     switch (e->state) {
     case XS_HDR:
+        e->first_block = 0;
         e->state = XS_HDR_C;
         e->failures = 0;
         e->ops->timer(e->host, e->o.block_timeout);
@@ -427,12 +449,6 @@ static void on_byte(struct fwup_engine *e, uint8_t b)
     e->cans = 0;
 
     switch (e->state) {
-    case XS_CONNECT:
-        if (b == CRC_START && e->o.mode != MODE_CHECKSUM)
-            begin(e, 1);
-        else if (b == NAK && e->o.mode != MODE_CRC)
-            begin(e, 0);
-        break; /* anything else: line noise or a banner */
     case XS_HDR_C:
         if (b == CRC_START || b == NAK) {
             e->ops->progress(e->host, "transfer", 0, e->flat_len);
@@ -458,7 +474,7 @@ static void on_byte(struct fwup_engine *e, uint8_t b)
         } else if (b == NAK && e->wait == W_RESYNC) {
             send_current(e); /* the answer the resync window waited for */
         } else if (b == NAK && e->wait == W_ANSWER) {
-            failed(e, "NAK", 0);
+            failed(e, "NAK", e->first_block);
         }
         /* A 'C' while the first block is in flight is the receiver's start
          * byte repeating itself: answering it would duplicate the block. */
@@ -510,8 +526,37 @@ static void xm_on_start(struct fwup_engine *e)
     e->ops->timer(e->host, e->o.start_timeout);
 }
 
+/* Waiting for the receiver: what arrived together is read to its end and
+ * the latest start byte wins. Anything else is line noise or a banner. */
+static void connect_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
+{
+    unsigned starts = 0;
+    int crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t b = data[i];
+        if (b == CAN) {
+            if (++e->cans >= 2) {
+                finish(e, FWUP_RESULT_TRANSIENT, "xmodem: receiver cancelled");
+                return;
+            }
+            continue;
+        }
+        e->cans = 0;
+        if ((b == CRC_START && e->o.mode != MODE_CHECKSUM) || (b == NAK && e->o.mode != MODE_CRC)) {
+            starts++;
+            crc = b == CRC_START;
+        }
+    }
+    if (starts)
+        begin(e, crc, starts - 1);
+}
+
 static void xm_on_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
 {
+    if (e->state == XS_CONNECT) {
+        connect_rx(e, data, len);
+        return;
+    }
     for (size_t i = 0; i < len && e->state != XS_FINISHED; i++)
         on_byte(e, data[i]);
 }

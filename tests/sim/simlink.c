@@ -44,6 +44,8 @@ struct sim {
 
     int host_timer_armed, dev_timer_armed, tx_done_pending, cancel_pending;
     uint64_t host_timer_at, dev_timer_at, tx_done_at, cancel_at;
+    int eng_started;
+    uint64_t eng_start_at; /* the host opens the link and starts the engine */
     int oom;
 };
 
@@ -243,7 +245,16 @@ static void deliver(struct sim *s, struct fifo *f, int to_device)
         s->cfg->proto->on_rx(s->eng, buf, n);
 }
 
-enum ev { EV_NONE, EV_H2D, EV_D2H, EV_DEV_TIMER, EV_HOST_TIMER, EV_TX_DONE, EV_CANCEL };
+enum ev {
+    EV_NONE,
+    EV_H2D,
+    EV_D2H,
+    EV_DEV_TIMER,
+    EV_HOST_TIMER,
+    EV_TX_DONE,
+    EV_CANCEL,
+    EV_HOST_START,
+};
 
 static enum ev next_event(struct sim *s, uint64_t *at)
 {
@@ -259,7 +270,9 @@ static enum ev next_event(struct sim *s, uint64_t *at)
     /* Order breaks ties: data before timeouts, as a real loop would see
      * readable fds before an expired timer on the same iteration. */
     CAND(!fifo_empty(&s->h2d), s->h2d.v[s->h2d.head].t, EV_H2D);
-    if (!s->eng_finished) {
+    CAND(!s->eng_started, s->eng_start_at, EV_HOST_START);
+    CAND(s->dev_timer_armed && !s->eng_started, s->dev_timer_at, EV_DEV_TIMER);
+    if (s->eng_started && !s->eng_finished) {
         /* the host learns its write completed before it reads the answer */
         CAND(s->tx_done_pending, s->tx_done_at, EV_TX_DONE);
         CAND(!fifo_empty(&s->d2h), s->d2h.v[s->d2h.head].t, EV_D2H);
@@ -314,10 +327,17 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
         s.cancel_at = (uint64_t)cfg->cancel_at_ms * NS_PER_MS;
     }
 
-    /* The engine must be listening before the device's first start byte. */
-    cfg->proto->on_start(s.eng);
-    if (!s.eng_finished)
+    if (cfg->host_start_ms) {
+        /* A device that has been waiting: it starts alone. */
+        s.eng_start_at = (uint64_t)cfg->host_start_ms * NS_PER_MS;
         cfg->dev_class->start(s.dev);
+    } else {
+        /* The engine must be listening before the device's first start byte. */
+        s.eng_started = 1;
+        cfg->proto->on_start(s.eng);
+        if (!s.eng_finished)
+            cfg->dev_class->start(s.dev);
+    }
 
     for (;;) {
         uint64_t at;
@@ -339,7 +359,8 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
             rc = -1;
             break;
         }
-        s.now = at;
+        if (at > s.now) /* a backlog held until the engine started is due at once */
+            s.now = at;
         switch (e) {
         case EV_H2D:
             deliver(&s, &s.h2d, 1);
@@ -363,6 +384,11 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
         case EV_CANCEL:
             s.cancel_pending = 0;
             cfg->proto->on_cancel(s.eng);
+            break;
+        case EV_HOST_START:
+            /* The backlog (bytes that arrived by now) follows as one EV_D2H. */
+            s.eng_started = 1;
+            cfg->proto->on_start(s.eng);
             break;
         case EV_NONE:
             break;

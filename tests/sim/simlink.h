@@ -50,6 +50,12 @@ struct simlink_config {
 
     uint64_t max_virtual_ms; /* give up at this virtual time; 0 means 10 minutes */
     uint32_t cancel_at_ms;   /* call on_cancel at this virtual time; 0: never */
+    /* How long the device has been waiting when the host opens the link:
+     * the device starts at 0 and the engine at host_start_ms, and what the
+     * device sent meanwhile (its repeated start bytes) waits in the host's
+     * input queue and reaches the engine in one delivery. 0: the engine
+     * starts first, before the device's first byte. */
+    uint32_t host_start_ms;
 
     /* Optional observer of every byte string put on the line, before faults,
      * with the virtual time it was queued. */

@@ -226,7 +226,9 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     ck_assert_uint_eq(m.timer, 60000);
     feed(e, "U-Boot> \r\n", 10); /* a banner is not a start byte */
     ck_assert_uint_eq(m.nsent, 0);
+    ck_assert_int_eq(m.flushes, 0);
     feed(e, "C", 1);
+    ck_assert_int_eq(m.flushes, 1);
     ck_assert_uint_eq(m.nsent, 133);
     ck_assert_uint_eq(m.sent[0], SOH);
     ck_assert_uint_eq(m.sent[1], 1);
@@ -249,7 +251,7 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     /* timeout: flush stale input, listen a while, then the same block again */
     PROTO->on_tx_done(e);
     PROTO->on_timer(e);
-    ck_assert_int_eq(m.flushes, 1);
+    ck_assert_int_eq(m.flushes, 2);
     ck_assert_uint_eq(m.nsent, 399);
     ck_assert_uint_eq(m.timer, 1000);
     PROTO->on_timer(e);
@@ -291,7 +293,9 @@ START_TEST(test_engine_checksum_and_retries)
     for (size_t i = 0; i < 128; i++)
         sum = (uint8_t)(sum + m.sent[3 + i]);
     ck_assert_uint_eq(m.sent[131], sum);
-    feed(e, "\x15", 1); /* failure 1: resend */
+    feed(e, "\x15", 1); /* failure 1: on block 1 it may be stale, so a resync window */
+    ck_assert_uint_eq(m.nsent, 132);
+    feed(e, "\x15", 1); /* the receiver asks again in the window: resend */
     ck_assert_uint_eq(m.nsent, 2 * 132);
     PROTO->on_tx_done(e);
     PROTO->on_timer(e); /* failure 2: resync window */
@@ -331,6 +335,109 @@ START_TEST(test_engine_host_cancel)
     ck_assert_uint_eq(m.sent[before + 1], CAN);
     ck_assert_uint_eq(m.timer, 0);
     ck_assert_int_eq(m.calls_after_finish, 0);
+    PROTO->destroy(e);
+    testjob_free(&j);
+}
+END_TEST
+
+/* A receiver that has waited before the job left its start bytes queued on
+ * the line ('C' three times, then NAK after falling back to checksum). */
+static struct fwup_engine *start_with_backlog(struct testjob *j, struct mock *m, const char *burst)
+{
+    char err[128];
+    struct fwup_engine *e = PROTO->create(&j->params, &mock_ops, m, err, sizeof(err));
+    ck_assert_ptr_nonnull(e);
+    PROTO->on_start(e);
+    feed(e, burst, strlen(burst));
+    return e;
+}
+
+START_TEST(test_engine_stale_start_burst)
+{
+    struct testjob j;
+    struct mock m = {0};
+    job_init(&j, 2000, 40, NULL);
+    /* the latest start byte is NAK: checksum mode, 128-byte blocks, and
+     * one copy of block 1, however many stale bytes came before */
+    struct fwup_engine *e = start_with_backlog(&j, &m, "CCC\x15\x15\x15\x15\x15\x15\x15");
+    ck_assert_uint_eq(m.nsent, 132);
+    ck_assert_uint_eq(m.sent[0], SOH);
+    ck_assert_uint_eq(m.sent[1], 1);
+    ck_assert_int_eq(m.flushes, 1); /* what is still queued behind them is older than block 1 */
+    /* a NAK already in flight when block 1 left: no second copy yet */
+    feed(e, "\x15", 1);
+    ck_assert_uint_eq(m.nsent, 132);
+    ck_assert_uint_eq(m.timer, 1000);
+    /* the receiver did get block 1: its ACK moves on to block 2 */
+    feed(e, "\x06", 1);
+    ck_assert_uint_eq(m.nsent, 2 * 132);
+    ck_assert_uint_eq(m.sent[132 + 1], 2);
+    ck_assert(!m.finished);
+    PROTO->destroy(e);
+
+    /* the latest is 'C': CRC and 1K blocks */
+    memset(&m, 0, sizeof(m));
+    e = start_with_backlog(&j, &m,
+                           "\x15\x15\x15"
+                           "CC");
+    ck_assert_uint_eq(m.nsent, 1029);
+    ck_assert_uint_eq(m.sent[0], STX);
+    ck_assert_int_eq(m.flushes, 1);
+    PROTO->destroy(e);
+    testjob_free(&j);
+
+    /* a forced mode takes the latest start byte of its own kind */
+    job_init(&j, 2000, 40, "mode", "crc", NULL);
+    memset(&m, 0, sizeof(m));
+    e = start_with_backlog(&j, &m, "CC\x15\x15");
+    ck_assert_uint_eq(m.nsent, 1029);
+    PROTO->destroy(e);
+    testjob_free(&j);
+    job_init(&j, 2000, 40, "mode", "checksum", NULL);
+    memset(&m, 0, sizeof(m));
+    e = start_with_backlog(&j, &m,
+                           "\x15"
+                           "CC");
+    ck_assert_uint_eq(m.nsent, 132);
+    /* CAN CAN in the backlog still ends the job */
+    PROTO->destroy(e);
+    memset(&m, 0, sizeof(m));
+    e = start_with_backlog(&j, &m, "\x15\x18\x18");
+    ck_assert(m.finished);
+    ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_uint_eq(m.nsent, 0);
+    PROTO->destroy(e);
+    testjob_free(&j);
+}
+END_TEST
+
+START_TEST(test_engine_first_block_genuine_nak)
+{
+    /* A NAK after block 1 has fully left may be a real rejection: block 1
+     * goes again, once, after the resync window; NAKs during the guard that
+     * follows predate the new copy. */
+    struct testjob j;
+    struct mock m = {0};
+    job_init(&j, 300, 41, "block", "128", NULL);
+    struct fwup_engine *e = start_with_backlog(&j, &m, "C");
+    ck_assert_uint_eq(m.nsent, 133);
+    PROTO->on_tx_done(e);
+    feed(e, "\x15", 1);
+    ck_assert_uint_eq(m.nsent, 133);
+    ck_assert_int_eq(m.flushes, 2);
+    PROTO->on_timer(e); /* the window ends quietly: resend */
+    ck_assert_uint_eq(m.nsent, 266);
+    ck_assert_int_eq(memcmp(m.sent, m.sent + 133, 133), 0);
+    ck_assert_uint_eq(m.timer, 500);
+    feed(e, "\x15", 1); /* guard */
+    ck_assert_uint_eq(m.nsent, 266);
+    feed(e, "\x06", 1);
+    ck_assert_uint_eq(m.nsent, 399);
+    ck_assert_uint_eq(m.sent[266 + 1], 2);
+    /* block 2 is not the first: a NAK there is answered at once, as before */
+    feed(e, "\x15", 1);
+    ck_assert_uint_eq(m.nsent, 532);
+    ck_assert_int_eq(memcmp(m.sent + 266, m.sent + 399, 133), 0);
     PROTO->destroy(e);
     testjob_free(&j);
 }
@@ -513,6 +620,87 @@ START_TEST(test_link_forced_checksum_vs_crc_receiver)
     ck_assert_uint_ge(r.virtual_us, 9000000);
     simlink_result_free(&r);
     testjob_free(&j);
+}
+END_TEST
+
+/* Receivers that have waited idle_ms before the job, their start bytes
+ * queued on the line. The first attempt must succeed with one copy of every
+ * block: the mode follows the latest start byte. */
+struct idle_case {
+    const char *devopts;
+    const char *mode, *block; /* engine options, NULL: default */
+    uint32_t idle_ms;
+    uint32_t baud;
+    int wire; /* 0: checksum 128, 1: CRC 1K, 2: CRC 128 */
+};
+static const struct idle_case idle_cases[] = {
+    /* 'C' three times, then NAK: checksum after 3 s */
+    {"start_interval=1000", NULL, NULL, 10333, 0, 0},
+    {"start_interval=1000", NULL, NULL, 15000, 115200, 0},
+    {"start_interval=1000", NULL, NULL, 2500, 115200, 1},
+    {"start_interval=1000", NULL, "128", 12100, 115200, 0},
+    /* the device's next NAK leaves as block 1 does, and is in flight */
+    {"start_interval=1000", NULL, NULL, 9000, 115200, 0},
+    {"start_interval=1000", NULL, NULL, 9000, 9600, 0},
+    {"start_interval=1000,crc_only=1", NULL, NULL, 10333, 115200, 1},
+    {"start_interval=1000,crc_only=1", NULL, "128", 10000, 115200, 2},
+    {"start_interval=1000,crc_only=1", NULL, NULL, 11000, 9600, 1},
+    {"start_interval=1000,mode=checksum", NULL, NULL, 14077, 115200, 0},
+    {"start_interval=1000,mode=checksum", "checksum", NULL, 10500, 0, 0},
+};
+#define NIDLE (sizeof(idle_cases) / sizeof(idle_cases[0]))
+
+START_TEST(test_link_idle_receiver)
+{
+    const struct idle_case *ic = &idle_cases[_i];
+    struct testjob j;
+    struct simlink_config c;
+    struct simlink_result r;
+    size_t len = 5000 + (size_t)_i * 111;
+    job_init(&j, len, (uint32_t)(50 + _i), "mode", ic->mode ? ic->mode : "auto", "block",
+             ic->block ? ic->block : "1k", NULL);
+    base_cfg(&c, &j, ic->devopts);
+    c.host_start_ms = ic->idle_ms;
+    c.baud = ic->baud;
+    run_ok(&c, &r);
+    check_content(&r, j.data, len, 0x1a);
+    uint64_t want = ic->wire == 0   ? nblocks(len, 128) * 132 + 1
+                    : ic->wire == 1 ? wire_1k(len)
+                                    : nblocks(len, 128) * 133 + 1;
+    ck_assert_msg(r.bytes_host_to_dev == want, "idle %u ms: %llu bytes sent, a clean run is %llu",
+                  ic->idle_ms, (unsigned long long)r.bytes_host_to_dev, (unsigned long long)want);
+    simlink_result_free(&r);
+    testjob_free(&j);
+}
+END_TEST
+
+START_TEST(test_link_first_block_nak)
+{
+    /* A receiver that really refuses block 1 gets it once more, whether it
+     * waited or not: after the resync window, or at once if it asks again in
+     * the window (at 10 s its next NAK, stale, opens the window before the
+     * refusal arrives). */
+    static const struct {
+        uint32_t idle, min_extra_us;
+    } k_cases[] = {{0, 1000000}, {10500, 1000000}, {10000, 0}};
+    for (size_t k = 0; k < 3; k++) {
+        uint32_t idle = k_cases[k].idle;
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        job_init(&j, 3000, 60, NULL);
+        base_cfg(&c, &j, "start_interval=1000,nak_blocks=1");
+        c.host_start_ms = idle;
+        c.baud = 115200;
+        run_ok(&c, &r);
+        check_content(&r, j.data, j.len, 0x1a);
+        ck_assert_uint_eq(r.bytes_host_to_dev,
+                          idle ? (nblocks(j.len, 128) + 1) * 132 + 1 : wire_1k(j.len) + 1029);
+        ck_assert_uint_ge(r.virtual_us, (uint64_t)idle * 1000 + k_cases[k].min_extra_us);
+        ck_assert_uint_lt(r.virtual_us, (uint64_t)idle * 1000 + 2000000);
+        simlink_result_free(&r);
+        testjob_free(&j);
+    }
 }
 END_TEST
 
@@ -908,6 +1096,8 @@ static Suite *xmodem_suite(void)
     tcase_add_test(t, test_engine_garbage_and_duplicate_start);
     tcase_add_test(t, test_engine_checksum_and_retries);
     tcase_add_test(t, test_engine_host_cancel);
+    tcase_add_test(t, test_engine_stale_start_burst);
+    tcase_add_test(t, test_engine_first_block_genuine_nak);
     tcase_add_test(t, test_device_model_direct);
     suite_add_tcase(s, t);
 
@@ -917,6 +1107,8 @@ static Suite *xmodem_suite(void)
     tcase_add_loop_test(t, test_link_crc_128, 0, NSIZES);
     tcase_add_loop_test(t, test_link_checksum, 0, NSIZES);
     tcase_add_test(t, test_link_forced_checksum_vs_crc_receiver);
+    tcase_add_loop_test(t, test_link_idle_receiver, 0, NIDLE);
+    tcase_add_test(t, test_link_first_block_nak);
     tcase_add_test(t, test_link_sparse);
     tcase_add_test(t, test_link_block_number_wrap);
     tcase_add_loop_test(t, test_link_faults, 0, NFAULTS);
