@@ -124,6 +124,7 @@ int fwup_client_connect(struct fwup_client *c, const char *path)
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int e = errno;
+        c->connect_errno = e;
         const char *hint = (e == ENOENT || e == ECONNREFUSED) ? " (is fwupgwd running?)" : "";
         snprintf(c->err, sizeof(c->err), "cannot connect to %s: %s%s", path, strerror(e), hint);
         close(fd);
@@ -342,8 +343,7 @@ int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, 
                 const char *m = json_string_value(json_object_get(err, "message"));
                 json_t *code = json_object_get(err, "code");
                 c->err_code = json_is_integer(code) ? (int)json_integer_value(code) : 0;
-                snprintf(c->err, sizeof(c->err), "%s (error %d)", m ? m : "unknown error",
-                         c->err_code);
+                snprintf(c->err, sizeof(c->err), "%s", m ? m : "unknown error");
                 json_decref(msg);
                 return FWUP_CLIENT_EDAEMON;
             }

@@ -66,8 +66,9 @@ struct fwup_client {
      * blocked except while waiting, so no signal slips through unnoticed. */
     const sigset_t *wait_mask;
     volatile sig_atomic_t *stop;
-    int err_code; /* daemon error code after FWUP_CLIENT_EDAEMON */
-    char err[1024];
+    int err_code;      /* daemon error code after FWUP_CLIENT_EDAEMON */
+    int connect_errno; /* why fwup_client_connect failed, 0 if it did not */
+    char err[1024];    /* human message, without codes */
 };
 
 void fwup_client_init(struct fwup_client *c);

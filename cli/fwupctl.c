@@ -3,25 +3,24 @@
  *
  *   fwupctl [--socket PATH] [--json] [--timeout SEC] COMMAND [ARGS...]
  *
- * Exit codes:
- *   0  success
- *   1  the daemon reported an error, or an input file is bad
- *   2  usage error
- *   3  daemon unreachable: cannot connect, connection lost, no reply in time
- *   4  a job asked about failed or was cancelled (status, watch, --wait)
+ * The global options may also come after the command and its operands.
+ * Exit codes: see fwupctl.h and usage() below.
  *
- * Errors are one line on stderr, "fwupctl: <message>"; a daemon error ends
- * in "(error <code>)" with the code from include/fwupgw/sockapi.h.
+ * Errors are one line on stderr, "fwupctl: <message>" for people; under
+ * --json one JSON object per error, {"error": {"code": "...", "message":
+ * "..."}}, with the stable codes of fwupctl.h.
  */
 #include "fwupctl.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fwupgw/sockapi.h"
 
@@ -49,7 +48,7 @@ static void usage(FILE *f)
             "\n"
             "Control fwupgwd, the firmware-update gateway daemon.\n"
             "\n"
-            "Options (before the command):\n"
+            "Options (before or after the command):\n"
             "  --socket PATH   control socket (default $FWUPGW_SOCKET or " FWUP_SOCKAPI_DEFAULT_PATH
             ")\n"
             "  --json          machine-readable output: the daemon's result object as one\n"
@@ -70,18 +69,122 @@ static void usage(FILE *f)
                "  1  the daemon reported an error, or an input file is bad\n"
                "  2  usage error\n"
                "  3  daemon unreachable (cannot connect, connection lost, no reply)\n"
-               "  4  a job failed or was cancelled (status JOB, watch, --wait)\n");
+               "  4  a job failed or was cancelled (status JOB, watch, --wait)\n"
+               "  5  permission denied (not allowed on the socket, or read-only access)\n"
+               "  130  Ctrl-C on watch or --wait (queued jobs keep running)\n"
+               "\n"
+               "With --json, errors are JSON objects on stderr:\n"
+               "  {\"error\":{\"code\":\"not_found\",\"message\":\"...\"}}\n");
+}
+
+/* The context of this run: main() fills it, and the global options found
+ * among a command's own options update it (commands see it as const). */
+static struct fwupctl_ctx ctx = {.socket_path = NULL, .json = false, .timeout_ms = 60000};
+
+bool fwupctl_json(void)
+{
+    return ctx.json;
+}
+
+static void verr(const char *code, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fflush(stdout);
+    if (ctx.json) {
+        json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+        json_dumpf(e, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fputc('\n', stderr);
+        json_decref(e);
+    } else {
+        fprintf(stderr, "fwupctl: %s\n", msg);
+    }
+}
+
+void fwupctl_errc(const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verr(code, fmt, ap);
+    va_end(ap);
 }
 
 void fwupctl_err(const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);
-    fputs("fwupctl: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    verr(FWUPCTL_E_INPUT, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+/* The stable name of a daemon error code (include/fwupgw/sockapi.h). */
+static const char *daemon_code(int code)
+{
+    switch (code) {
+    case FWUP_E_NOT_FOUND:
+        return "not_found";
+    case FWUP_E_IMAGE:
+        return "bad_image";
+    case FWUP_E_CHECKSUM:
+        return "checksum_mismatch";
+    case FWUP_E_STATE:
+        return "invalid_state";
+    case FWUP_E_PARAMS:
+        return "invalid_params";
+    case FWUP_E_NO_METHOD:
+        return "unknown_method";
+    case FWUP_E_VERSION:
+        return "version_mismatch";
+    case FWUP_E_TOO_LARGE:
+        return "too_large";
+    case FWUP_E_DENIED:
+        return FWUPCTL_E_DENIED;
+    default:
+        return "daemon_error";
+    }
+}
+
+/* Permission problems name the group that grants access: the socket's. */
+static int denied(const char *what)
+{
+    struct stat st;
+    char group[96] = "";
+    if (stat(ctx.socket_path, &st) == 0) {
+        const struct group *g = getgrgid(st.st_gid);
+        if (g)
+            snprintf(group, sizeof(group), "'%s'", g->gr_name);
+        else
+            snprintf(group, sizeof(group), "%lu", (unsigned long)st.st_gid);
+    }
+    if (group[0])
+        fwupctl_errc(FWUPCTL_E_DENIED,
+                     "%s; members of group %s (the group of %s) may queue and cancel jobs: "
+                     "ask an administrator to add you, then log in again",
+                     what, group, ctx.socket_path);
+    else
+        fwupctl_errc(FWUPCTL_E_DENIED,
+                     "%s; members of the socket's group (daemon.socket_group) may queue and "
+                     "cancel jobs: ask an administrator to add you, then log in again",
+                     what);
+    return FWUPCTL_EXIT_DENIED;
+}
+
+int fwupctl_client_fail(const struct fwup_client *c, int rc)
+{
+    if (rc == FWUP_CLIENT_EDAEMON) {
+        if (c->err_code == FWUP_E_DENIED)
+            return denied(c->err);
+        fwupctl_errc(daemon_code(c->err_code), "%s", c->err);
+        return FWUPCTL_EXIT_ERROR;
+    }
+    if (rc == FWUP_CLIENT_EINTR) {
+        fwupctl_errc(FWUPCTL_E_INTERRUPTED, "interrupted");
+        return FWUPCTL_EXIT_ERROR;
+    }
+    if (c->connect_errno == EACCES || c->connect_errno == EPERM)
+        return denied(c->err);
+    fwupctl_errc(FWUPCTL_E_UNREACHABLE, "%s", c->err);
+    return FWUPCTL_EXIT_UNREACHABLE;
 }
 
 int fwupctl_usage(const char *cmd, const char *fmt, ...)
@@ -92,9 +195,9 @@ int fwupctl_usage(const char *cmd, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (cmd)
-        fwupctl_err("%s: %s (see 'fwupctl %s --help')", cmd, msg, cmd);
+        fwupctl_errc(FWUPCTL_E_USAGE, "%s: %s (see 'fwupctl %s --help')", cmd, msg, cmd);
     else
-        fwupctl_err("%s (see 'fwupctl --help')", msg);
+        fwupctl_errc(FWUPCTL_E_USAGE, "%s (see 'fwupctl --help')", msg);
     return FWUPCTL_EXIT_USAGE;
 }
 
@@ -108,6 +211,35 @@ int fwupctl_bad_option(const char *cmd, int opt, char **argv)
     return fwupctl_usage(cmd, "unknown option %s", arg);
 }
 
+/* The global options, accepted before and after the command. */
+enum { OPT_SOCKET = 0x100, OPT_JSON, OPT_TIMEOUT };
+#define GLOBAL_OPTS                                                                                \
+    {"socket", required_argument, NULL, OPT_SOCKET}, {"json", no_argument, NULL, OPT_JSON},        \
+    {                                                                                              \
+        "timeout", required_argument, NULL, OPT_TIMEOUT                                            \
+    }
+
+/* Applies a global option; FWUPCTL_EXIT_OK or a usage error's exit code. */
+static int global_option(int opt, const char *arg)
+{
+    switch (opt) {
+    case OPT_SOCKET:
+        ctx.socket_path = arg;
+        break;
+    case OPT_JSON:
+        ctx.json = true;
+        break;
+    case OPT_TIMEOUT: {
+        uint64_t t;
+        if (fwupctl_parse_u64(arg, &t) < 0 || t > 86400)
+            return fwupctl_usage(NULL, "bad --timeout '%s' (seconds, 0..86400)", arg);
+        ctx.timeout_ms = t == 0 ? -1 : (int)t * 1000;
+        break;
+    }
+    }
+    return FWUPCTL_EXIT_OK;
+}
+
 int fwupctl_getopt(const char *cmd, int argc, char **argv, const char *optstring,
                    const struct option *opts, void (*help)(void), int *rc)
 {
@@ -115,7 +247,22 @@ int fwupctl_getopt(const char *cmd, int argc, char **argv, const char *optstring
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int opt = getopt_long(argc, argv, optstring, opts ? opts : help_only, NULL);
+    static const struct option globals[] = {GLOBAL_OPTS};
+    /* The command's options plus the global ones; rebuilt identically on
+     * every call, so getopt_long sees one stable table. */
+    static struct option merged[64];
+    size_t n = 0;
+    for (const struct option *o = opts ? opts : help_only; o->name; o++)
+        if (n < sizeof(merged) / sizeof(merged[0]) - 4)
+            merged[n++] = *o;
+    for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++)
+        merged[n++] = globals[i];
+    merged[n] = (struct option){NULL, 0, NULL, 0};
+    int opt;
+    while ((opt = getopt_long(argc, argv, optstring, merged, NULL)) >= OPT_SOCKET) {
+        if ((*rc = global_option(opt, optarg)) != FWUPCTL_EXIT_OK)
+            return FWUPCTL_OPT_EXIT;
+    }
     switch (opt) {
     case 'h':
         help();
@@ -137,14 +284,15 @@ int fwupctl_max_args(const char *cmd, int argc, char **argv, int max)
     return 0;
 }
 
-int fwupctl_connect(const struct fwupctl_ctx *ctx, struct fwup_client *c)
+int fwupctl_connect(const struct fwupctl_ctx *cx, struct fwup_client *c)
 {
     fwup_client_init(c);
-    c->timeout_ms = ctx->timeout_ms;
-    if (fwup_client_connect(c, ctx->socket_path) != FWUP_CLIENT_OK) {
-        fwupctl_err("%s", c->err);
+    c->timeout_ms = cx->timeout_ms;
+    int rc = fwup_client_connect(c, cx->socket_path);
+    if (rc != FWUP_CLIENT_OK) {
+        rc = fwupctl_client_fail(c, rc);
         fwup_client_close(c);
-        return FWUPCTL_EXIT_UNREACHABLE;
+        return rc;
     }
     return FWUPCTL_EXIT_OK;
 }
@@ -153,19 +301,32 @@ int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, cons
                  size_t nfds, json_t **result)
 {
     int rc = fwup_client_call(c, method, params, fds, nfds, result);
-    switch (rc) {
-    case FWUP_CLIENT_OK:
-        return FWUPCTL_EXIT_OK;
-    case FWUP_CLIENT_EDAEMON:
-        fwupctl_err("%s", c->err);
-        return FWUPCTL_EXIT_ERROR;
-    case FWUP_CLIENT_EINTR:
-        fwupctl_err("interrupted");
-        return FWUPCTL_EXIT_ERROR;
-    default:
-        fwupctl_err("%s", c->err);
-        return FWUPCTL_EXIT_UNREACHABLE;
-    }
+    return rc == FWUP_CLIENT_OK ? FWUPCTL_EXIT_OK : fwupctl_client_fail(c, rc);
+}
+
+/* The daemon reads images from descriptors and cannot name the file: an
+ * image error gets its name here, "line 5: ..." becoming "a.hex:5: ...". */
+static void name_image(struct fwup_client *c, const char *path)
+{
+    if (c->err_code != FWUP_E_IMAGE && c->err_code != FWUP_E_CHECKSUM)
+        return;
+    char msg[sizeof(c->err)];
+    unsigned long line;
+    int used = 0;
+    memcpy(msg, c->err, sizeof(msg));
+    if (sscanf(msg, "line %lu: %n", &line, &used) == 1 && used > 0)
+        snprintf(c->err, sizeof(c->err), "%s:%lu: %s", path, line, msg + used);
+    else
+        snprintf(c->err, sizeof(c->err), "%s: %s", path, msg);
+}
+
+int fwupctl_call_image(struct fwup_client *c, const char *method, json_t *params, int fd,
+                       const char *path, json_t **result)
+{
+    int rc = fwup_client_call(c, method, params, &fd, 1, result);
+    if (rc == FWUP_CLIENT_EDAEMON)
+        name_image(c, path);
+    return rc == FWUP_CLIENT_OK ? FWUPCTL_EXIT_OK : fwupctl_client_fail(c, rc);
 }
 
 int fwupctl_subscribe(struct fwup_client *c)
@@ -176,12 +337,12 @@ int fwupctl_subscribe(struct fwup_client *c)
     return rc;
 }
 
-int fwupctl_call_once(const struct fwupctl_ctx *ctx, const char *method, json_t *params,
+int fwupctl_call_once(const struct fwupctl_ctx *cx, const char *method, json_t *params,
                       json_t **result)
 {
     struct fwup_client c;
     *result = NULL;
-    int rc = fwupctl_connect(ctx, &c);
+    int rc = fwupctl_connect(cx, &c);
     if (rc) {
         json_decref(params);
         return rc;
@@ -221,36 +382,36 @@ int fwupctl_parse_job_id(const char *s, int64_t *out)
 
 int main(int argc, char **argv)
 {
-    struct fwupctl_ctx ctx = {.socket_path = NULL, .json = false, .timeout_ms = 60000};
     const char *env = getenv("FWUPGW_SOCKET");
     ctx.socket_path = env && *env ? env : FWUP_SOCKAPI_DEFAULT_PATH;
+    /* --json anywhere decides how errors look, even ones found before the
+     * option parser reaches it. */
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--json"))
+            ctx.json = true;
 
-    /* A daemon that goes away must show up as an error, not kill us. */
-    signal(SIGPIPE, SIG_IGN);
+    /* Output into a closed pipe (`| head`) ends us quietly by SIGPIPE, even
+     * if the parent ignored it; the socket is written with MSG_NOSIGNAL, so
+     * a daemon that goes away is an error, not a signal. */
+    signal(SIGPIPE, SIG_DFL);
 
     static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},  {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        GLOBAL_OPTS,
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     opterr = 0;
-    int opt;
+    int opt, rc;
     /* '+': stop at the command name; its options are its own. */
     while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
         switch (opt) {
-        case 's':
-            ctx.socket_path = optarg;
+        case OPT_SOCKET:
+        case OPT_JSON:
+        case OPT_TIMEOUT:
+            if ((rc = global_option(opt, optarg)) != FWUPCTL_EXIT_OK)
+                return rc;
             break;
-        case 'j':
-            ctx.json = true;
-            break;
-        case 't': {
-            uint64_t t;
-            if (fwupctl_parse_u64(optarg, &t) < 0 || t > 86400)
-                return fwupctl_usage(NULL, "bad --timeout '%s' (seconds, 0..86400)", optarg);
-            ctx.timeout_ms = t == 0 ? -1 : (int)t * 1000;
-            break;
-        }
         case 'V':
             printf("fwupctl %s\n", FWUP_VERSION);
             return FWUPCTL_EXIT_OK;
@@ -269,9 +430,9 @@ int main(int argc, char **argv)
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
             optind = 0; /* full getopt re-initialisation (GNU) for the command */
-            int rc = commands[i].run(&ctx, sub_argc, sub_argv);
+            rc = commands[i].run(&ctx, sub_argc, sub_argv);
             if (fflush(stdout) != 0 && rc == FWUPCTL_EXIT_OK) {
-                fwupctl_err("writing output: %s", strerror(errno));
+                fwupctl_errc(FWUPCTL_E_INTERNAL, "writing output: %s", strerror(errno));
                 rc = FWUPCTL_EXIT_ERROR;
             }
             return rc;

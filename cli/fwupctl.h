@@ -23,7 +23,25 @@ enum fwupctl_exit {
     FWUPCTL_EXIT_USAGE = 2,       /* bad command line */
     FWUPCTL_EXIT_UNREACHABLE = 3, /* cannot connect, connection lost, no reply */
     FWUPCTL_EXIT_JOB_FAILED = 4,  /* a job asked about failed or was cancelled */
+    FWUPCTL_EXIT_DENIED = 5,      /* not allowed on the socket, or to change things */
 };
+/* Ctrl-C ends `watch` and `--wait` by the signal itself (the shell sees
+ * 128 + 2 = 130); a closed stdout pipe ends any command by SIGPIPE (141),
+ * silently. */
+
+/* Stable error codes: "code" of the {"error": {...}} object that --json
+ * prints on stderr (README, "fwupctl"). */
+#define FWUPCTL_E_USAGE       "usage"             /* exit 2 */
+#define FWUPCTL_E_INPUT       "bad_input"         /* a file or manifest given is bad */
+#define FWUPCTL_E_UNREACHABLE "unreachable"       /* exit 3 */
+#define FWUPCTL_E_DENIED      "permission_denied" /* exit 5 */
+#define FWUPCTL_E_JOB_FAILED  "job_failed"        /* exit 4 */
+#define FWUPCTL_E_INTERRUPTED "interrupted"       /* Ctrl-C on --wait: jobs keep running */
+#define FWUPCTL_E_PROTOCOL    "protocol"          /* the daemon's reply makes no sense */
+#define FWUPCTL_E_INTERNAL    "internal"          /* fwupctl itself failed */
+/* Daemon errors (include/fwupgw/sockapi.h): not_found, bad_image,
+ * checksum_mismatch, invalid_state, invalid_params, unknown_method,
+ * version_mismatch, too_large, daemon_error. */
 
 struct fwupctl_ctx {
     const char *socket_path;
@@ -31,8 +49,17 @@ struct fwupctl_ctx {
     int timeout_ms; /* per reply, < 0 forever */
 };
 
-/* "fwupctl: <message>" on stderr. */
+/* An error on stderr: "fwupctl: <message>", or under --json one line
+ * {"error": {"code": CODE, "message": "<message>"}}. */
+void fwupctl_errc(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* fwupctl_errc for a bad input (FWUPCTL_E_INPUT). */
 void fwupctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports a failed fwup_client call (not OK, not EINTR) and returns the
+ * exit code: 1 daemon error, 3 unreachable, 5 denied (with a hint naming
+ * the socket's group). */
+int fwupctl_client_fail(const struct fwup_client *c, int rc);
+/* True under --json (also when --json comes after the command). */
+bool fwupctl_json(void);
 /* Reports a usage error for `cmd` and returns FWUPCTL_EXIT_USAGE. */
 int fwupctl_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -58,6 +85,10 @@ int fwupctl_connect(const struct fwupctl_ctx *ctx, struct fwup_client *c);
 /* fwup_client_call that reports failures; returns an exit code. */
 int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, const int *fds,
                  size_t nfds, json_t **result);
+/* fwupctl_call with one image descriptor, opened from `path`: image and
+ * checksum errors name the file ("images/a.hex:5: checksum mismatch"). */
+int fwupctl_call_image(struct fwup_client *c, const char *method, json_t *params, int fd,
+                       const char *path, json_t **result);
 /* events.subscribe on c, before a request whose events must not be missed. */
 int fwupctl_subscribe(struct fwup_client *c);
 /* Connect, one call, close: for the simple read commands. */
@@ -75,7 +106,8 @@ struct fwupctl_watch_opts {
     size_t njobs;
     int64_t batch; /* ... and/or this batch (0 = none); neither: all active jobs */
     bool exit_when_done;
-    bool subscribed; /* the caller already sent events.subscribe on this connection */
+    bool subscribed;  /* the caller already sent events.subscribe on this connection */
+    bool detach_hint; /* --wait: on Ctrl-C, say the jobs keep running and how to find them */
 };
 int fwupctl_watch(const struct fwupctl_ctx *ctx, struct fwup_client *c,
                   const struct fwupctl_watch_opts *o);

@@ -10,14 +10,16 @@
  * "running" on screen.
  *
  * Output modes:
- *  - tty: one line per job redrawn in place (cursor up, clear line) at most
- *    every 100 ms; finished jobs keep their final line.
- *  - plain (stdout not a tty): a line per state change, at most one
- *    progress line per job per second.
- *  - --json: the event params objects, one per line, with the same
- *    throttling of progress; the fetched state comes first as
- *    {"type":"state","job":...}.
- * SIGINT/SIGTERM restore the cursor, then the process dies of the signal.
+ *  - live (a terminal, see fwup_term_mode): one line per job redrawn in
+ *    place (cursor up, clear line) at most every 100 ms; finished jobs keep
+ *    their final line.
+ *  - plain (not a terminal, TERM=dumb, NO_COLOR): a line per state change,
+ *    at most one progress line per job per second; no escape sequences.
+ *  - --json: one event per line, always {"type": "state" | "progress",
+ *    "job": Job, "rate": bytes/s}, with the same throttling of progress;
+ *    the fetched state comes first as type "state" with rate 0.
+ * SIGINT/SIGTERM restore the cursor, then the process dies of the signal;
+ * for --wait (o->detach_hint), SIGINT first says how to find the jobs again.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -162,13 +164,11 @@ static void update(struct watch *w, const json_t *job, const json_t *event, bool
     if (print_progress || (changed && progress))
         t->last_progress_ms = now;
     if (w->ctx->json) {
-        if (event) {
-            fwup_json_print(stdout, event);
-        } else {
-            json_t *e = json_pack("{s:s, s:O}", "type", "state", "job", job);
-            fwup_json_print(stdout, e);
-            json_decref(e);
-        }
+        /* One shape for every line, whether fetched or pushed. */
+        json_t *e = json_pack("{s:s, s:O, s:f}", "type", progress ? "progress" : "state", "job",
+                              job, "rate", ev_rate > 0 ? ev_rate : 0.0);
+        fwup_json_print(stdout, e);
+        json_decref(e);
     } else {
         char line[1024];
         if (changed)
@@ -250,10 +250,11 @@ static int outcome(const struct watch *w)
         return FWUPCTL_EXIT_OK;
     char line[1024];
     if (bad == 1)
-        fwupctl_err("%s", fwup_fmt_state_line(line, sizeof(line), &first->v));
+        fwupctl_errc(FWUPCTL_E_JOB_FAILED, "%s",
+                     fwup_fmt_state_line(line, sizeof(line), &first->v));
     else
-        fwupctl_err("%zu of %zu jobs did not succeed (first: %s)", bad, w->n,
-                    fwup_fmt_state_line(line, sizeof(line), &first->v));
+        fwupctl_errc(FWUPCTL_E_JOB_FAILED, "%zu of %zu jobs did not succeed (first: %s)", bad, w->n,
+                     fwup_fmt_state_line(line, sizeof(line), &first->v));
     return FWUPCTL_EXIT_JOB_FAILED;
 }
 
@@ -263,15 +264,7 @@ static int call(struct watch *w, const char *method, json_t *params, json_t **re
     int rc = fwup_client_call(w->c, method, params, NULL, 0, res);
     if (rc == FWUP_CLIENT_EINTR)
         return -1;
-    if (rc == FWUP_CLIENT_EDAEMON) {
-        fwupctl_err("%s", w->c->err);
-        return FWUPCTL_EXIT_ERROR;
-    }
-    if (rc != FWUP_CLIENT_OK) {
-        fwupctl_err("%s", w->c->err);
-        return FWUPCTL_EXIT_UNREACHABLE;
-    }
-    return FWUPCTL_EXIT_OK;
+    return rc == FWUP_CLIENT_OK ? FWUPCTL_EXIT_OK : fwupctl_client_fail(w->c, rc);
 }
 
 static int snapshot(struct watch *w)
@@ -348,8 +341,7 @@ static int run(struct watch *w)
         if (rc != FWUP_CLIENT_OK) {
             if (w->tty)
                 draw(w);
-            fwupctl_err("%s", w->c->err);
-            return FWUPCTL_EXIT_UNREACHABLE;
+            return fwupctl_client_fail(w->c, rc);
         }
         update(w, json_object_get(ev, "job"), ev, false);
         json_decref(ev);
@@ -361,6 +353,45 @@ static int run(struct watch *w)
     return outcome(w);
 }
 
+/* Ctrl-C ends the waiting, not the jobs: say which keep running and how to
+ * follow or cancel them. */
+static void detach_notice(const struct watch *w)
+{
+    char ids[512] = "";
+    size_t o = 0, n = 0;
+    int64_t first = 0;
+    for (size_t i = 0; i < w->n && o < sizeof(ids); i++) {
+        if (fwup_job_state_final(w->jobs[i].v.state))
+            continue;
+        if (!n++)
+            first = w->jobs[i].v.id;
+        o += (size_t)snprintf(ids + o, sizeof(ids) - o, " %" PRId64, w->jobs[i].v.id);
+    }
+    /* Interrupted before the first snapshot: the jobs we were asked for. */
+    for (size_t i = 0; w->n == 0 && i < w->o->njobs && o < sizeof(ids); i++) {
+        if (!n++)
+            first = w->o->jobs[i];
+        o += (size_t)snprintf(ids + o, sizeof(ids) - o, " %" PRId64, w->o->jobs[i]);
+    }
+    char follow[64];
+    if (w->o->batch > 0)
+        snprintf(follow, sizeof(follow), "fwupctl watch --batch %" PRId64, w->o->batch);
+    else
+        snprintf(follow, sizeof(follow), "fwupctl watch%s", ids);
+    if (n == 0)
+        fwupctl_errc(FWUPCTL_E_INTERRUPTED, "stopped waiting; no job was left running");
+    else if (n == 1)
+        fwupctl_errc(FWUPCTL_E_INTERRUPTED,
+                     "stopped waiting; job %" PRId64 " keeps running: '%s' follows it, "
+                     "'fwupctl cancel %" PRId64 "' cancels it",
+                     first, follow, first);
+    else
+        fwupctl_errc(FWUPCTL_E_INTERRUPTED,
+                     "stopped waiting; jobs%s keep running: '%s' follows them, "
+                     "'fwupctl cancel JOB' cancels one",
+                     ids, follow);
+}
+
 int fwupctl_watch(const struct fwupctl_ctx *ctx, struct fwup_client *c,
                   const struct fwupctl_watch_opts *o)
 {
@@ -369,7 +400,8 @@ int fwupctl_watch(const struct fwupctl_ctx *ctx, struct fwup_client *c,
         .o = o,
         .c = c,
         .follow_all = o->njobs == 0 && o->batch <= 0,
-        .tty = !ctx->json && isatty(STDOUT_FILENO),
+        .tty = !ctx->json && fwup_term_mode(isatty(STDOUT_FILENO), getenv("TERM"),
+                                            getenv("NO_COLOR")) == FWUP_TERM_LIVE,
     };
 
     /* SIGINT/SIGTERM stay blocked except inside ppoll(), so the flag is
@@ -399,6 +431,8 @@ int fwupctl_watch(const struct fwupctl_ctx *ctx, struct fwup_client *c,
         fputs("\033[?25h", stdout);
         fflush(stdout);
     }
+    if (rc < 0 && stop_signal == SIGINT && o->detach_hint)
+        detach_notice(&w);
     free(w.jobs);
     c->wait_mask = NULL;
     c->stop = NULL;
@@ -427,8 +461,10 @@ static void help(void)
            "in place: progress bar, percent, bytes, rate, ETA and state/phase.\n"
            "Otherwise one line per state change, e.g. \"job 12 dev3 running transfer\",\n"
            "and at most one progress line per job per second, e.g.\n"
-           "\"job 12 dev3 transfer 45%% 20480/40960 B 11.2 kB/s eta 2s\". With --json:\n"
-           "one event object per line (the current state first, as type \"state\").\n"
+           "\"job 12 dev3 transfer 45%% 20480/40960 B 11.2 kB/s eta 2s\"; the same\n"
+           "without a terminal, with TERM=dumb or with NO_COLOR set. With --json: one\n"
+           "event per line, {\"type\":\"state\"|\"progress\",\"job\":{...},\"rate\":N}\n"
+           "(the current state first, as type \"state\").\n"
            "\n"
            "  --batch B          follow the jobs of batch B\n"
            "  --exit-when-done   exit once every followed job has finished: 0 if all\n"

@@ -287,6 +287,10 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
             return -1;
         cfg->unprivileged = a ? FWUP_ACCESS_READ : FWUP_ACCESS_NONE;
     }
+    /* Unset, the mode admits whom `unprivileged` admits: everyone may
+     * connect to read; with `none` the kernel turns others away itself. */
+    if (!yu_get(d, n, "socket_mode"))
+        cfg->socket_mode = cfg->unprivileged == FWUP_ACCESS_READ ? 0666 : 0660;
     if ((v = yu_get(d, n, "state_dir")) && yu_strdup(d, v, "state_dir", &cfg->state_dir))
         return -1;
     if ((v = yu_get(d, n, "plugin_dir")) && yu_strdup(d, v, "plugin_dir", &cfg->plugin_dir))
@@ -657,7 +661,7 @@ static int set_defaults(struct fwup_config *cfg, const char *name)
     cfg->path = strdup(name);
     cfg->socket_path = strdup(DEFAULT_SOCKET);
     cfg->state_dir = strdup(DEFAULT_STATE_DIR);
-    cfg->socket_mode = 0660;
+    cfg->socket_mode = 0666; /* follows unprivileged: read */
     cfg->unprivileged = FWUP_ACCESS_READ;
     cfg->max_concurrent_jobs = 16;
     cfg->max_attempts = 3;

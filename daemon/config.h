@@ -73,7 +73,7 @@ struct fwup_config {
     /* daemon: */
     char *socket_path;                           /* default /run/fwupgw/fwupgw.sock */
     char *socket_group;                          /* NULL: no group change */
-    unsigned socket_mode;                        /* default 0660 */
+    unsigned socket_mode;                        /* default 0666, 0660 if unprivileged: none */
     enum fwup_access unprivileged;               /* default FWUP_ACCESS_READ */
     char *state_dir;                             /* default /var/lib/fwupgw */
     char *plugin_dir;                            /* NULL: the built-in default */

@@ -529,7 +529,7 @@ START_TEST(test_client_roundtrip)
                      FWUP_CLIENT_EDAEMON);
     ck_assert_ptr_null(res);
     ck_assert_int_eq(c.err_code, 2);
-    ck_assert_str_eq(c.err, "no job 12 (error 2)");
+    ck_assert_str_eq(c.err, "no job 12"); /* the code is for scripts, not people */
     req = take_request(peer, fds, &nfds);
     ck_assert_int_eq(json_integer_value(json_object_get(req, "id")), 2);
     ck_assert_uint_eq(nfds, 0);
@@ -578,7 +578,7 @@ START_TEST(test_client_lost)
     put(peer, "{\"v\":1,\"id\":null,\"error\":{\"code\":7,\"message\":\"line too long\"}}\n");
     shutdown(peer, SHUT_RD);
     ck_assert_int_eq(fwup_client_call(&c, "version", NULL, NULL, 0, &res), FWUP_CLIENT_EDAEMON);
-    ck_assert_str_eq(c.err, "line too long (error 7)");
+    ck_assert_str_eq(c.err, "line too long");
     fwup_client_close(&c);
     close(peer);
 

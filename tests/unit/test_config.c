@@ -154,7 +154,8 @@ static void assert_defaults(const struct fwup_config *cfg)
 {
     ck_assert_str_eq(cfg->socket_path, "/run/fwupgw/fwupgw.sock");
     ck_assert_ptr_null(cfg->socket_group);
-    ck_assert_uint_eq(cfg->socket_mode, 0660);
+    /* Others may read (the default), so they must be able to connect. */
+    ck_assert_uint_eq(cfg->socket_mode, 0666);
     ck_assert_int_eq(cfg->unprivileged, FWUP_ACCESS_READ);
     ck_assert_str_eq(cfg->state_dir, "/var/lib/fwupgw");
     ck_assert_ptr_null(cfg->plugin_dir);
@@ -205,6 +206,11 @@ START_TEST(test_socket_mode_forms)
         {"daemon: {socket_mode: 600}", 0600},
         {"daemon: {socket_mode: 0o2770}", 02770},
         {"daemon: {socket_mode: '0666'}", 0666},
+        /* Unset, the mode follows who may connect at all. */
+        {"daemon: {unprivileged: read}", 0666},
+        {"daemon: {unprivileged: none}", 0660},
+        {"daemon: {unprivileged: none, socket_mode: 0666}", 0666},
+        {"daemon: {unprivileged: read, socket_mode: 0660}", 0660},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct fwup_config *cfg = parse_ok(cases[i].text);

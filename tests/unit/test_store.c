@@ -757,6 +757,17 @@ START_TEST(test_cancel)
     ck_assert_int_eq(fwup_store_job_interrupt(st, u, 1300), 0);
     ck_assert_int_eq(get(st, u).state, FWUP_JOB_CANCELLED);
 
+    /* Cancelled while waiting for its retry: the reason is the cancel, not
+     * the error of the attempt before. */
+    int64_t w = queue(st, "dev2", 0, 3, 1000);
+    ck_assert_int_eq(fwup_store_job_start(st, w, 1100), 0);
+    ck_assert_int_eq(fwup_store_job_retry(st, w, 5000, "timeout", 1200), 0);
+    ck_assert_str_eq(get(st, w).last_error, "timeout");
+    ck_assert_int_eq(fwup_store_job_cancel(st, w, 1300, &was_running), 0);
+    j = get(st, w);
+    ck_assert_int_eq(j.state, FWUP_JOB_CANCELLED);
+    ck_assert_str_eq(j.last_error, "cancelled on request");
+
     /* No such job. */
     ck_assert_int_eq(fwup_store_job_cancel(st, 9999, 1, &was_running), FWUP_STORE_NOT_FOUND);
     fwup_store_close(st);
