@@ -69,7 +69,8 @@ static void help(void)
            "\"batch ID jobs J1 J2 ...\".\n"
            "\n"
            "  --dry-run   check everything, queue nothing; print the plan as a table\n"
-           "              of DEVICE, SHA256, BYTES and VERSION\n"
+           "              of DEVICE, FORMAT (as detected), ADDRESSES written, BYTES,\n"
+           "              VERSION and SHA256\n"
            "  --wait      then follow the batch like 'watch --batch ID --exit-when-done'\n"
            "              (exit 4 unless every job succeeds)\n");
 }
@@ -151,20 +152,25 @@ static json_t *build_params(const struct fwup_manifest *m, const size_t *idx, bo
 
 static void print_plan(const json_t *res)
 {
-    static const char *const hdr[] = {"DEVICE", "SHA256", "BYTES", "VERSION"};
+    static const char *const hdr[] = {"DEVICE", "FORMAT",  "ADDRESSES",
+                                      "BYTES",  "VERSION", "SHA256"};
     struct fwup_table t;
-    fwup_table_init(&t, 4, hdr);
+    fwup_table_init(&t, 6, hdr);
     size_t i;
     json_t *p;
     json_array_foreach(json_object_get(res, "plan"), i, p)
     {
-        char bytes[32];
+        char bytes[32], range[48];
         snprintf(bytes, sizeof(bytes), "%" JSON_INTEGER_FORMAT,
                  json_integer_value(json_object_get(p, "bytes")));
         const char *v = json_string_value(json_object_get(p, "version"));
+        const json_t *img = json_object_get(p, "image");
         const char *row[] = {json_string_value(json_object_get(p, "device")),
-                             json_string_value(json_object_get(p, "sha256")), bytes,
-                             v && *v ? v : NULL};
+                             json_string_value(json_object_get(img, "format")),
+                             fwup_fmt_image_range(range, sizeof(range), img),
+                             bytes,
+                             v && *v ? v : NULL,
+                             json_string_value(json_object_get(p, "sha256"))};
         fwup_table_add(&t, row);
     }
     fwup_table_print(&t, stdout);

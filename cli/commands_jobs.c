@@ -14,7 +14,7 @@
 #include "fwupctl.h"
 #include "output.h"
 
-static const char *const formats[] = {"auto", "bin", "ihex", "srec", "dfu", "dfuse"};
+static const char *const formats[] = {"auto", "bin", "ihex", "srec", "elf", "dfu", "dfuse"};
 
 static bool valid_format(const char *f)
 {
@@ -42,10 +42,13 @@ static void queue_help(void)
 {
     printf("Usage: fwupctl queue DEVICE IMAGE [OPTIONS]\n"
            "\n"
-           "Queue IMAGE for DEVICE and print the new job's id. fwupctl opens IMAGE\n"
-           "itself and passes the open file to the daemon.\n"
+           "Queue IMAGE for DEVICE and say what the daemon made of it:\n"
+           "  queued job 12: sensor-01 <- app.hex (ihex, 0x08000000-0x0800A3FF, 41984 bytes)\n"
+           "fwupctl opens IMAGE itself and passes the open file to the daemon.\n"
            "\n"
-           "  --format F         auto (default), bin, ihex, srec, dfu or dfuse\n"
+           "  --format F         auto (default), bin, ihex, srec, elf, dfu or dfuse;\n"
+           "                     auto refuses a file that looks like a format (or like\n"
+           "                     text) but fails its checks: bin sends any file raw\n"
            "  --address A        load address of a raw binary (decimal or 0x hex;\n"
            "                     default: the device's flash base)\n"
            "  --version V        version label stored with the job\n"
@@ -156,10 +159,12 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
         rc = FWUPCTL_EXIT_ERROR;
         goto out;
     }
+    char desc[160];
     if (ctx->json && !wait) /* with --wait: events only, the first names the job */
         fwup_json_print(stdout, res);
     else if (!ctx->json)
-        printf("%" JSON_INTEGER_FORMAT "\n", json_integer_value(jid));
+        printf("queued job %" JSON_INTEGER_FORMAT ": %s <- %s (%s)\n", json_integer_value(jid),
+               device, path, fwup_fmt_image(desc, sizeof(desc), json_object_get(res, "image")));
     fflush(stdout);
     if (wait) {
         int64_t id = json_integer_value(jid);

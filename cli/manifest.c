@@ -71,7 +71,8 @@ static int parse_target(struct yu_doc *d, const yaml_node_t *n, const char *base
 {
     static const char *const keys[] = {"device",  "tags",   "image",   "sha256",
                                        "version", "format", "address", NULL};
-    static const char *const formats[] = {"auto", "bin", "ihex", "srec", "dfu", "dfuse", NULL};
+    static const char *const formats[] = {"auto", "bin", "ihex",  "srec",
+                                          "elf",  "dfu", "dfuse", NULL};
     yaml_node_t *v, *kdev = NULL, *ktags = NULL, *vdev, *vtags;
     const char *s;
 
@@ -136,7 +137,7 @@ static int parse_target(struct yu_doc *d, const yaml_node_t *n, const char *base
                 ok = 1;
         if (!ok)
             return yu_fail(d, v,
-                           "'format' must be one of auto | bin | ihex | srec | dfu | dfuse, "
+                           "'format' must be one of auto | bin | ihex | srec | elf | dfu | dfuse, "
                            "not '%s'",
                            s);
         if (!(t->format = strdup(s)))

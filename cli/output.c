@@ -479,3 +479,34 @@ void fwup_json_print(FILE *f, const json_t *value)
     json_dumpf(value, f, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     fputc('\n', f);
 }
+
+static json_int_t image_int(const json_t *image, const char *key)
+{
+    return json_integer_value(json_object_get(image, key));
+}
+
+char *fwup_fmt_image_range(char *buf, size_t len, const json_t *image)
+{
+    if (!json_is_object(image))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "0x%08" PRIX64 "-0x%08" PRIX64,
+                 (uint64_t)image_int(image, "address_first"),
+                 (uint64_t)image_int(image, "address_last"));
+    return buf;
+}
+
+char *fwup_fmt_image(char *buf, size_t len, const json_t *image)
+{
+    if (!json_is_object(image))
+        return fwup_fmt_image_range(buf, len, image);
+    const char *fmt = json_string_value(json_object_get(image, "format"));
+    char range[48], segs[48] = "";
+    json_int_t n = image_int(image, "segments");
+    if (n > 1)
+        snprintf(segs, sizeof(segs), " in %" JSON_INTEGER_FORMAT " segments", n);
+    snprintf(buf, len, "%s, %s, %" JSON_INTEGER_FORMAT " bytes%s", fmt ? fmt : "?",
+             fwup_fmt_image_range(range, sizeof(range), image), image_int(image, "bytes"), segs);
+    fwup_sanitize(buf);
+    return buf;
+}

@@ -112,4 +112,11 @@ void fwup_table_free(struct fwup_table *t);
 /* One line of compact JSON (key order as received). */
 void fwup_json_print(FILE *f, const json_t *value);
 
+/* From the Image object of a jobs.queue reply or a dry-run plan entry
+ * (docs/socket-api.md): the addresses written, "0x08000000-0x0800A3FF", and
+ * the summary "ihex, 0x08000000-0x0800A3FF, 41984 bytes" (plus " in 3
+ * segments" when sparse). "-" when the object is missing. */
+char *fwup_fmt_image_range(char *buf, size_t len, const json_t *image);
+char *fwup_fmt_image(char *buf, size_t len, const json_t *image);
+
 #endif

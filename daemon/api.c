@@ -225,7 +225,17 @@ struct prepared {
     const char *version;
     int max_attempts;
     uint64_t total;
+    uint32_t first, last; /* lowest and highest address written */
+    size_t nsegments;
 };
+
+/* What the daemon made of an image, for queue replies and dry-run plans. */
+static json_t *image_summary_json(const struct prepared *p)
+{
+    return json_pack("{s:s sI sI sI sI}", "format", p->format, "address_first",
+                     (json_int_t)p->first, "address_last", (json_int_t)p->last, "bytes",
+                     (json_int_t)p->total, "segments", (json_int_t)p->nsegments);
+}
 
 /* Parse and check an image for a device: format, flash range, protocol. */
 static int check_for_device(struct fwup_api *api, const struct blob *bl, const char *format,
@@ -277,6 +287,10 @@ static int check_for_device(struct fwup_api *api, const struct blob *bl, const c
     out->format = fwup_image_format_name(img.format);
     out->base = base;
     out->total = img.view.total;
+    const struct fwup_segment *end = &img.view.segments[img.view.nsegments - 1];
+    out->first = img.view.segments[0].address;
+    out->last = end->address + end->len - 1;
+    out->nsegments = img.view.nsegments;
     fwup_image_free(&img);
     if (rc < 0)
         return failf(f, FWUP_E_IMAGE, "%s%s", where, err);
@@ -433,7 +447,7 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
              p.total);
     announce(api, ids);
     json_decref(ids);
-    return json_pack("{s:o}", "job", job_json(api, &job));
+    return json_pack("{s:o s:o}", "job", job_json(api, &job), "image", image_summary_json(&p));
 }
 
 struct listctx {
@@ -679,10 +693,11 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
     if (dry && json_is_true(dry)) {
         json_t *plan = json_array();
         for (size_t k = 0; k < np; k++)
-            json_array_append_new(plan,
-                                  json_pack("{s:s s:s sI s:s}", "device", p[k].dev->id, "sha256",
-                                            p[k].blob->sha, "bytes", (json_int_t)p[k].total,
-                                            "version", p[k].version ? p[k].version : ""));
+            json_array_append_new(
+                plan, json_pack("{s:s s:s sI s:s s:o}", "device", p[k].dev->id, "sha256",
+                                p[k].blob->sha, "bytes", (json_int_t)p[k].total, "version",
+                                p[k].version ? p[k].version : "", "image",
+                                image_summary_json(&p[k])));
         result = json_pack("{s:o}", "plan", plan);
         goto out;
     }

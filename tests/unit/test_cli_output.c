@@ -345,6 +345,31 @@ START_TEST(test_table)
 }
 END_TEST
 
+/* What queue and apply --dry-run say about an image. */
+START_TEST(test_image_summary)
+{
+    char buf[160];
+    json_t *img = json_pack("{s:s sI sI sI sI}", "format", "ihex", "address_first",
+                            (json_int_t)0x08000000, "address_last", (json_int_t)0x0800A3FF, "bytes",
+                            (json_int_t)41984, "segments", (json_int_t)1);
+    ck_assert_str_eq(fwup_fmt_image(buf, sizeof(buf), img),
+                     "ihex, 0x08000000-0x0800A3FF, 41984 bytes");
+    ck_assert_str_eq(fwup_fmt_image_range(buf, sizeof(buf), img), "0x08000000-0x0800A3FF");
+    /* sparse, and the top of the address space */
+    json_object_set_new(img, "segments", json_integer(3));
+    json_object_set_new(img, "address_last", json_integer(0xFFFFFFFF));
+    ck_assert_str_eq(fwup_fmt_image(buf, sizeof(buf), img),
+                     "ihex, 0x08000000-0xFFFFFFFF, 41984 bytes in 3 segments");
+    /* daemon text cannot reach the terminal raw */
+    json_object_set_new(img, "format", json_string("e\x1b[2Jlf"));
+    ck_assert_ptr_null(strchr(fwup_fmt_image(buf, sizeof(buf), img), '\x1b'));
+    json_decref(img);
+    /* an older daemon sends no Image */
+    ck_assert_str_eq(fwup_fmt_image(buf, sizeof(buf), NULL), "-");
+    ck_assert_str_eq(fwup_fmt_image_range(buf, sizeof(buf), NULL), "-");
+}
+END_TEST
+
 START_TEST(test_linebuf)
 {
     struct fwup_linebuf lb;
@@ -677,6 +702,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_term_mode);
     tcase_add_test(t, test_rate);
     tcase_add_test(t, test_table);
+    tcase_add_test(t, test_image_summary);
     suite_add_tcase(s, t);
     t = tcase_create("client");
     tcase_add_test(t, test_linebuf);
