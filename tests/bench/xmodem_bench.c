@@ -63,7 +63,8 @@ static int same_prefix(const char *want, const char *got, size_t n)
     return ok;
 }
 
-static pid_t spawn(char *const argv[], int in, int out, int err)
+/* fork+exec in `dir` (if not NULL) with the given stdin, stdout, stderr. */
+static pid_t spawn(char *const argv[], const char *dir, int in, int out, int err)
 {
     pid_t pid = fork();
     if (pid < 0)
@@ -75,6 +76,8 @@ static pid_t spawn(char *const argv[], int in, int out, int err)
             dup2(out, 1);
         if (err >= 0)
             dup2(err, 2);
+        if (dir && chdir(dir) != 0)
+            _exit(127);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -111,8 +114,9 @@ static struct pty_run run_pty(const char *who, char *const *sender_argv, int sen
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, who);
     int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     unlink(out);
-    char *rx_argv[] = {"rx", "-c", out, NULL};
-    pid_t rx = spawn(rx_argv, sv[1], sv[1], logfd);
+    /* rx runs restricted and refuses absolute paths: a name in its cwd. */
+    char *rx_argv[] = {"rx", "-c", out + strlen(tmpdir) + 1, NULL};
+    pid_t rx = spawn(rx_argv, tmpdir, sv[1], sv[1], logfd);
     close(sv[1]);
 
     /* The sender gets pty S by path (fwupsend) or as stdin/stdout (sx). */
@@ -130,7 +134,7 @@ static struct pty_run run_pty(const char *who, char *const *sender_argv, int sen
     if (sfd < 0)
         fail(sname);
     uint64_t t0 = simtty_now_ns();
-    pid_t snd = spawn(argv, sender_on_tty ? -1 : sfd, sender_on_tty ? logfd : sfd, logfd);
+    pid_t snd = spawn(argv, NULL, sender_on_tty ? -1 : sfd, sender_on_tty ? logfd : sfd, logfd);
     close(sfd);
 
     int snd_rc = -1, rx_rc = -1;
@@ -179,7 +183,7 @@ static double paced_send(char *const *argv, int tty_fd, int out, int logfd, cons
                          const char *bin, size_t n)
 {
     uint64_t t0 = simtty_now_ns();
-    pid_t snd = spawn(argv, tty_fd, tty_fd >= 0 ? tty_fd : out, logfd);
+    pid_t snd = spawn(argv, NULL, tty_fd, tty_fd >= 0 ? tty_fd : out, logfd);
     if (out >= 0)
         close(out);
     int st;
@@ -205,7 +209,7 @@ static int run_paced(const char *fwupsend, const char *fwupsim, const char *plug
     char *sim_argv[] = {(char *)fwupsim, "--dir",  dir,      "--count", "1",  "--model",
                         "xmodem",        "--baud", "115200", "--bits",  "10", "--turnaround-us",
                         "1000",          NULL};
-    pid_t sim = spawn(sim_argv, -1, -1, logfd);
+    pid_t sim = spawn(sim_argv, NULL, -1, -1, logfd);
     for (int i = 0; i < 1000 && access(ready, F_OK) != 0; i++)
         usleep(10000);
     int pipefd[2];

@@ -99,9 +99,11 @@ static void check_received(const char *path, const uint8_t *img, size_t n)
     free(got);
 }
 
-/* fork+exec with stdin on `in`, stdout on `out` (if >= 0), `pass3` and
- * `pass4` as fds 3 and 4 (if >= 0) and stderr appended to `errlog`. */
-static pid_t spawn(char *const argv[], int in, int out, int pass3, int pass4, const char *errlog)
+/* fork+exec in `dir` (if not NULL) with stdin on `in`, stdout on `out` (if
+ * >= 0), `pass3` and `pass4` as fds 3 and 4 (if >= 0) and stderr appended
+ * to `errlog`. */
+static pid_t spawn(char *const argv[], const char *dir, int in, int out, int pass3, int pass4,
+                   const char *errlog)
 {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -118,6 +120,10 @@ static pid_t spawn(char *const argv[], int in, int out, int pass3, int pass4, co
         int e = open(errlog, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (e >= 0)
             dup2(e, 2);
+        if (dir && chdir(dir) != 0) {
+            fprintf(stderr, "chdir %s: %s\n", dir, strerror(errno));
+            _exit(127);
+        }
         execvp(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -182,8 +188,11 @@ START_TEST(fwupsend_into_rx)
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 
-    char *rx_argv[] = {"rx", crc ? "-c" : out_path, crc ? out_path : NULL, NULL};
-    pid_t rx = spawn(rx_argv, sv[1], sv[1], -1, -1, errlog);
+    /* rx runs restricted (its default): it refuses an absolute output path
+     * outside the UUCP public directory and any "../", so it gets a name
+     * relative to its own working directory. */
+    char *rx_argv[] = {"rx", crc ? "-c" : "received.bin", crc ? "received.bin" : NULL, NULL};
+    pid_t rx = spawn(rx_argv, tmpdir, sv[1], sv[1], -1, -1, errlog);
     char *send_argv[] = {(char *)env_or_fail("FWUPSEND"),
                          "--plugin",
                          (char *)env_or_fail("FWUP_XMODEM_PLUGIN"),
@@ -196,7 +205,7 @@ START_TEST(fwupsend_into_rx)
                          "mode=auto",
                          img_path,
                          NULL};
-    pid_t snd = spawn(send_argv, -1, -1, sv[0], -1, errlog);
+    pid_t snd = spawn(send_argv, NULL, -1, -1, sv[0], -1, errlog);
     close(sv[0]);
     close(sv[1]);
     int snd_rc = wait_for(snd, 90);
@@ -245,7 +254,7 @@ static void start_sim(const char *const *extra)
     for (; extra && *extra && k < 30; extra++)
         argv[k++] = (char *)*extra;
     argv[k] = NULL;
-    sim_pid = spawn(argv, -1, -1, -1, -1, errlog);
+    sim_pid = spawn(argv, NULL, -1, -1, -1, -1, errlog);
     char ready[192];
     snprintf(ready, sizeof(ready), "%s/ready", simdir);
     for (int i = 0; i < 1000 && access(ready, F_OK) != 0; i++)
@@ -285,7 +294,7 @@ static void run_sx(int onek, const char *file, int want)
     int fd = open(dev, O_RDWR | O_NOCTTY);
     ck_assert_msg(fd >= 0, "%s: %s", dev, strerror(errno));
     char *argv[] = {"sx", onek ? "-k" : (char *)file, onek ? (char *)file : NULL, NULL};
-    pid_t sx = spawn(argv, fd, fd, -1, -1, errlog);
+    pid_t sx = spawn(argv, NULL, fd, fd, -1, -1, errlog);
     close(fd);
     int rc = wait_for(sx, 60);
     if (rc != 0)
