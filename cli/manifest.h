@@ -21,7 +21,7 @@ struct fwup_manifest_target {
     char *image_path; /* resolved against the manifest's directory */
     char sha256[65];  /* 64 lowercase hex digits */
     char *version;    /* as written, even if YAML would read a number */
-    char *format;     /* auto|bin|ihex|srec|dfu|dfuse, NULL if not given */
+    char *format;     /* auto|bin|ihex|srec|elf|dfu|dfuse, NULL if not given */
     int has_address;
     uint32_t address;
     int line, col; /* 1-based position of the target entry */

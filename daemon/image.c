@@ -130,6 +130,11 @@ static int looks_like_text(const uint8_t *data, size_t len)
     return n > 0 && good >= 0 && (uint64_t)good * 100 >= (uint64_t)n * TEXT_PERCENT;
 }
 
+static int hex2(const uint8_t *p)
+{
+    return fwup_img_hexval(p[0]) >= 0 && fwup_img_hexval(p[1]) >= 0;
+}
+
 static int has_dfu_signature(const uint8_t *data, size_t len)
 {
     return len >= 8 && memcmp(data + len - 8, "UFD", 3) == 0;
@@ -148,10 +153,14 @@ enum fwup_image_format fwup_image_detect(const uint8_t *data, size_t len)
                                                                             : FWUP_IMAGE_DFU;
     if (len >= 4 && memcmp(data, "\177ELF", 4) == 0)
         return FWUP_IMAGE_ELF;
+    /* The record's byte count (two hex digits) is part of the signature: a
+     * raw binary starts with ':' once in 256, with ':' and two hex digits
+     * once in 30000. */
     size_t i = text_start(data, len);
-    if (i < len && data[i] == ':')
+    if (i + 2 < len && data[i] == ':' && hex2(data + i + 1))
         return FWUP_IMAGE_IHEX;
-    if (i + 1 < len && data[i] == 'S' && data[i + 1] >= '0' && data[i + 1] <= '9')
+    if (i + 3 < len && data[i] == 'S' && data[i + 1] >= '0' && data[i + 1] <= '9' &&
+        hex2(data + i + 2))
         return FWUP_IMAGE_SREC;
     if (looks_like_text(data, len))
         return FWUP_IMAGE_TEXT;
@@ -169,9 +178,9 @@ static const char *detect_reason(enum fwup_image_format format)
     case FWUP_IMAGE_ELF:
         return "the ELF magic";
     case FWUP_IMAGE_IHEX:
-        return "a leading ':'";
+        return "a leading ':' and byte count";
     case FWUP_IMAGE_SREC:
-        return "a leading S-record type";
+        return "a leading S-record type and byte count";
     default:
         return "its content";
     }

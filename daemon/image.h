@@ -56,8 +56,8 @@ const char *fwup_image_format_name(enum fwup_image_format format);
  *          0x011A (the DfuSe container's)
  *   DFU    "UFD" at 8 bytes from the end (the DFU suffix signature)
  *   ELF    starts with \x7fELF
- *   IHEX   first character ':' after an optional UTF-8 BOM and blanks
- *   SREC   first characters 'S' and a digit, after the same
+ *   IHEX   ':' and two hex digits, after an optional UTF-8 BOM and blanks
+ *   SREC   'S', a digit and two hex digits, after the same
  *   TEXT   the first 4 KiB (or the whole file if shorter) contain no NUL
  *          byte and at least 95 % of them are printable ASCII (0x20-0x7E),
  *          TAB, LF, CR, FF or part of a well-formed UTF-8 sequence

@@ -931,9 +931,13 @@ START_TEST(test_detect)
     DETECT("\xEF\xBB\xBF:00000001FF\n", FWUP_IMAGE_IHEX);
     DETECT(" \tS00600004844521B\n", FWUP_IMAGE_SREC);
     /* the signature decides, not whether the rest holds up */
-    DETECT(":hello\n", FWUP_IMAGE_IHEX);
-    DETECT(":", FWUP_IMAGE_IHEX);
-    DETECT("S9 hello\n", FWUP_IMAGE_SREC);
+    DETECT(":0Ahello\n", FWUP_IMAGE_IHEX);
+    DETECT(":00", FWUP_IMAGE_IHEX);
+    DETECT("S903 hello\n", FWUP_IMAGE_SREC);
+    DETECT(":hello\n", FWUP_IMAGE_TEXT); /* no byte count: refused as text instead */
+    DETECT("S9 hello\n", FWUP_IMAGE_TEXT);
+    DETECT(":0", FWUP_IMAGE_TEXT);
+    DETECT("S90", FWUP_IMAGE_TEXT);
     DETECT("\177ELF", FWUP_IMAGE_ELF);
     DETECT("DfuSe", FWUP_IMAGE_DFUSE);
     DETECT("UFD12345", FWUP_IMAGE_DFU); /* "UFD", bLength, dwCRC end the file */
@@ -955,11 +959,16 @@ START_TEST(test_detect)
     ck_assert_int_eq(img.format, FWUP_IMAGE_BIN);
     fwup_image_free(&img);
 
-    /* a raw binary that happens to start with ':' is refused under AUTO with
-     * the way out; --format bin takes it */
-    bin[0] = ':';
+    /* a raw binary that happens to start like a HEX record is refused under
+     * AUTO with the way out; --format bin takes it */
+    memcpy(bin, ":1A", 3);
     parse_err(bin, sizeof(bin), FWUP_IMAGE_AUTO, "ihex", "--format bin", (const char *)NULL);
     parse_ok(bin, sizeof(bin), FWUP_IMAGE_BIN, 0x2000, &img);
+    fwup_image_free(&img);
+    /* one that merely starts with ':' is still raw */
+    bin[1] = 0x00;
+    parse_ok(bin, sizeof(bin), FWUP_IMAGE_AUTO, 0x2000, &img);
+    ck_assert_int_eq(img.format, FWUP_IMAGE_BIN);
     fwup_image_free(&img);
 }
 END_TEST
@@ -1016,8 +1025,7 @@ START_TEST(test_auto_refuses)
     parse_ok(bin, sizeof(bin), FWUP_IMAGE_BIN, 0, &img);
     fwup_image_free(&img);
     bin[sizeof(bin) - 8] = 0;
-    bin[0] = 'S';
-    bin[1] = '3';
+    memcpy(bin, "S315", 4);
     parse_err(bin, sizeof(bin), FWUP_IMAGE_AUTO, "srec", "--format bin", (const char *)NULL);
     bin[0] = 0;
     parse_ok(bin, sizeof(bin), FWUP_IMAGE_AUTO, 0x100, &img); /* looks like nothing else */
