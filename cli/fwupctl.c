@@ -144,28 +144,22 @@ static const char *daemon_code(int code)
     }
 }
 
-/* Permission problems name the group that grants access: the socket's. */
-static int denied(const char *what)
+/* Permission problems name the group that grants access: the socket's.
+ * `connecting`: refused by the socket itself, else by the daemon. */
+static int denied(const char *what, bool connecting)
 {
     struct stat st;
-    char group[96] = "";
+    char group[96] = "the socket's group (daemon.socket_group)";
     if (stat(ctx.socket_path, &st) == 0) {
         const struct group *g = getgrgid(st.st_gid);
         if (g)
-            snprintf(group, sizeof(group), "'%s'", g->gr_name);
+            snprintf(group, sizeof(group), "group '%s'", g->gr_name);
         else
-            snprintf(group, sizeof(group), "%lu", (unsigned long)st.st_gid);
+            snprintf(group, sizeof(group), "group %lu", (unsigned long)st.st_gid);
     }
-    if (group[0])
-        fwupctl_errc(FWUPCTL_E_DENIED,
-                     "%s; members of group %s (the group of %s) may queue and cancel jobs: "
-                     "ask an administrator to add you, then log in again",
-                     what, group, ctx.socket_path);
-    else
-        fwupctl_errc(FWUPCTL_E_DENIED,
-                     "%s; members of the socket's group (daemon.socket_group) may queue and "
-                     "cancel jobs: ask an administrator to add you, then log in again",
-                     what);
+    fwupctl_errc(FWUPCTL_E_DENIED,
+                 "%s; members of %s may %s: ask an administrator to add you, then log in again",
+                 what, group, connecting ? "connect" : "queue and cancel jobs");
     return FWUPCTL_EXIT_DENIED;
 }
 
@@ -173,7 +167,7 @@ int fwupctl_client_fail(const struct fwup_client *c, int rc)
 {
     if (rc == FWUP_CLIENT_EDAEMON) {
         if (c->err_code == FWUP_E_DENIED)
-            return denied(c->err);
+            return denied(c->err, false);
         fwupctl_errc(daemon_code(c->err_code), "%s", c->err);
         return FWUPCTL_EXIT_ERROR;
     }
@@ -182,7 +176,7 @@ int fwupctl_client_fail(const struct fwup_client *c, int rc)
         return FWUPCTL_EXIT_ERROR;
     }
     if (c->connect_errno == EACCES || c->connect_errno == EPERM)
-        return denied(c->err);
+        return denied(c->err, true);
     fwupctl_errc(FWUPCTL_E_UNREACHABLE, "%s", c->err);
     return FWUPCTL_EXIT_UNREACHABLE;
 }
@@ -314,10 +308,12 @@ static void name_image(struct fwup_client *c, const char *path)
     unsigned long line;
     int used = 0;
     memcpy(msg, c->err, sizeof(msg));
+    int n;
     if (sscanf(msg, "line %lu: %n", &line, &used) == 1 && used > 0)
-        snprintf(c->err, sizeof(c->err), "%s:%lu: %s", path, line, msg + used);
+        n = snprintf(c->err, sizeof(c->err), "%s:%lu: %s", path, line, msg + used);
     else
-        snprintf(c->err, sizeof(c->err), "%s: %s", path, msg);
+        n = snprintf(c->err, sizeof(c->err), "%s: %s", path, msg);
+    (void)n; /* a message longer than err is cut: fine */
 }
 
 int fwupctl_call_image(struct fwup_client *c, const char *method, json_t *params, int fd,

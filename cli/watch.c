@@ -373,7 +373,7 @@ static void detach_notice(const struct watch *w)
             first = w->o->jobs[i];
         o += (size_t)snprintf(ids + o, sizeof(ids) - o, " %" PRId64, w->o->jobs[i]);
     }
-    char follow[64];
+    char follow[sizeof(ids) + 32];
     if (w->o->batch > 0)
         snprintf(follow, sizeof(follow), "fwupctl watch --batch %" PRId64, w->o->batch);
     else
