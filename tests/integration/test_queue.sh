@@ -38,7 +38,7 @@ echo "$out" | grep -qi "flash\|fit\|outside" || fail "unclear oversize error: $o
 objcopy -I binary -O ihex "$work/a.bin" "$work/a.hex"
 sed -i '3s/..$/00/' "$work/a.hex"
 out=$("${ctl[@]}" queue dev-0 "$work/a.hex" --format ihex 2>&1) && fail "corrupt HEX accepted"
-echo "$out" | grep -q "line 3" || fail "HEX error without the line number: $out"
+echo "$out" | grep -q "a.hex:3: " || fail "HEX error without the file and line number: $out"
 out=$("${ctl[@]}" queue dev-0 "$work/a.bin" --sha256 "$(printf '0%.0s' {1..64})" 2>&1) &&
     fail "wrong checksum accepted"
 [ "$(njobs)" = "$before" ] || fail "a refused request queued a job"
