@@ -33,6 +33,7 @@ struct fwup_cfg_link {
     unsigned data_bits, stop_bits; /* default 8, 1 */
     enum fwup_flow flow;
     struct fwup_cfg_pos pos;
+    const char *parity_from; /* protocol that implied the parity (serial_framing), else NULL */
 };
 
 struct fwup_cfg_option {

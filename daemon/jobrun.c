@@ -260,8 +260,10 @@ static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg
 void fwup_link_apply_framing(struct fwup_cfg_link *link, const struct fwup_protocol *proto)
 {
     /* A link that leaves parity open gets the protocol's framing. */
-    if (!link->parity_set && proto->serial_framing && strcmp(proto->serial_framing, "8E1") == 0)
+    if (!link->parity_set && proto->serial_framing && strcmp(proto->serial_framing, "8E1") == 0) {
         link->parity = FWUP_PARITY_EVEN;
+        link->parity_from = proto->name;
+    }
 }
 
 int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err, size_t errlen)

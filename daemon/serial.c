@@ -44,6 +44,13 @@ unsigned fwup_serial_speed(unsigned baud)
     return 0;
 }
 
+/* Character size and parity of a c_cflag (PARODD means nothing without
+ * PARENB, and a pty keeps it while dropping PARENB). */
+static tcflag_t framing_of(tcflag_t c)
+{
+    return (c & CSIZE) | (c & PARENB ? c & (PARENB | PARODD) : 0);
+}
+
 static int configure(int fd, const struct fwup_cfg_link *link, char *err, size_t errlen)
 {
     struct termios t;
@@ -94,8 +101,31 @@ static int configure(int fd, const struct fwup_cfg_link *link, char *err, size_t
     t.c_cc[VTIME] = 0;
     cfsetispeed(&t, speed);
     cfsetospeed(&t, speed);
-    if (tcsetattr(fd, TCSANOW, &t) < 0) {
-        snprintf(err, errlen, "%s: cannot configure: %s", link->path, strerror(errno));
+    /* tcsetattr succeeds if any change took; a pseudo-terminal, for one,
+     * drops PARENB (or refuses it with EINVAL, depending on the kernel). */
+    struct termios got;
+    const char *why = NULL;
+    if (tcsetattr(fd, TCSANOW, &t) < 0)
+        why = strerror(errno);
+    else if (tcgetattr(fd, &got) < 0)
+        why = strerror(errno);
+    else if (framing_of(got.c_cflag) != framing_of(t.c_cflag))
+        why = "the port does not keep that framing";
+    if (why) {
+        /* Say where an unwanted framing came from and how to change it. */
+        static const char *const pnames[] = {"none", "even", "odd"};
+        static const char pletters[] = "NEO";
+        char from[160] = "";
+        if (link->parity_from)
+            snprintf(from, sizeof(from),
+                     " (parity %s, implied by protocol %s; set parity: none on the link to "
+                     "override)",
+                     pnames[link->parity], link->parity_from);
+        else if (link->parity != FWUP_PARITY_NONE)
+            snprintf(from, sizeof(from), " (parity %s, set on the link)", pnames[link->parity]);
+        snprintf(err, errlen, "%s: cannot set %u%c%u on %s%s: %s", link->name,
+                 link->data_bits ? link->data_bits : 8, pletters[link->parity],
+                 link->stop_bits == 2 ? 2u : 1u, link->path, from, why);
         return -1;
     }
     /* No input flush here: a receiver's start byte ('C', NAK) that arrived
