@@ -177,6 +177,30 @@ static void print_plan(const json_t *res)
     fwup_table_free(&t);
 }
 
+/* "target 1 (device d): line 5: x" from the daemon, for an image it read
+ * from a descriptor, becomes "MANIFEST:LINE: target 1 (device d): FILE:5: x". */
+static void name_target_image(struct fwup_client *c, const struct fwup_manifest *m,
+                              const char *mpath)
+{
+    size_t i;
+    int n = 0;
+    if ((c->err_code != FWUP_E_IMAGE && c->err_code != FWUP_E_CHECKSUM) ||
+        sscanf(c->err, "target %zu%n", &i, &n) != 1 || i >= m->ntargets)
+        return;
+    const char *rest = strstr(c->err + n, ": ");
+    if (!rest)
+        return;
+    rest += 2;
+    char where[256], named[sizeof(c->err)];
+    snprintf(where, sizeof(where), "%.*s", (int)(rest - c->err), c->err);
+    fwupctl_name_image(named, sizeof(named), m->targets[i].image_path, rest);
+    char *full;
+    if (asprintf(&full, "%s:%d: %s%s", mpath, m->targets[i].line, where, named) < 0)
+        return;
+    snprintf(c->err, sizeof(c->err), "%.*s", (int)sizeof(c->err) - 1, full);
+    free(full);
+}
+
 int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -241,9 +265,12 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
     /* Subscribe first so no event of the new batch can be missed. */
     if (wait && (rc = fwupctl_subscribe(&c)))
         goto out;
-    rc = fwupctl_call(&c, "manifest.apply", build_params(m, idx, dry_run), fds, nimg, &res);
-    if (rc)
+    rc = fwup_client_call(&c, "manifest.apply", build_params(m, idx, dry_run), fds, nimg, &res);
+    if (rc != FWUP_CLIENT_OK) {
+        name_target_image(&c, m, mpath);
+        rc = fwupctl_client_fail(&c, rc);
         goto out;
+    }
     if (ctx->json) {
         if (!wait) /* with --wait: events only; each job names its batch */
             fwup_json_print(stdout, res);

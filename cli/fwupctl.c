@@ -298,22 +298,25 @@ int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, cons
     return rc == FWUP_CLIENT_OK ? FWUPCTL_EXIT_OK : fwupctl_client_fail(c, rc);
 }
 
-/* The daemon reads images from descriptors and cannot name the file: an
- * image error gets its name here, "line 5: ..." becoming "a.hex:5: ...". */
+void fwupctl_name_image(char *out, size_t len, const char *path, const char *msg)
+{
+    unsigned long line;
+    int used = 0, n;
+    if (sscanf(msg, "line %lu: %n", &line, &used) == 1 && used > 0)
+        n = snprintf(out, len, "%s:%lu: %s", path, line, msg + used);
+    else
+        n = snprintf(out, len, "%s: %s", path, msg);
+    (void)n; /* a message longer than out is cut: fine */
+}
+
+/* The daemon reads images from descriptors and cannot name the file. */
 static void name_image(struct fwup_client *c, const char *path)
 {
     if (c->err_code != FWUP_E_IMAGE && c->err_code != FWUP_E_CHECKSUM)
         return;
     char msg[sizeof(c->err)];
-    unsigned long line;
-    int used = 0;
     memcpy(msg, c->err, sizeof(msg));
-    int n;
-    if (sscanf(msg, "line %lu: %n", &line, &used) == 1 && used > 0)
-        n = snprintf(c->err, sizeof(c->err), "%s:%lu: %s", path, line, msg + used);
-    else
-        n = snprintf(c->err, sizeof(c->err), "%s: %s", path, msg);
-    (void)n; /* a message longer than err is cut: fine */
+    fwupctl_name_image(c->err, sizeof(c->err), path, msg);
 }
 
 int fwupctl_call_image(struct fwup_client *c, const char *method, json_t *params, int fd,

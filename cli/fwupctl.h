@@ -85,6 +85,10 @@ int fwupctl_connect(const struct fwupctl_ctx *ctx, struct fwup_client *c);
 /* fwup_client_call that reports failures; returns an exit code. */
 int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, const int *fds,
                  size_t nfds, json_t **result);
+/* An image error message from the daemon, which read the image from a
+ * descriptor, with the file's name: "line 5: x" -> "PATH:5: x", else
+ * "PATH: msg". */
+void fwupctl_name_image(char *out, size_t len, const char *path, const char *msg);
 /* fwupctl_call with one image descriptor, opened from `path`: image and
  * checksum errors name the file ("images/a.hex:5: checksum mismatch"). */
 int fwupctl_call_image(struct fwup_client *c, const char *method, json_t *params, int fd,

@@ -52,6 +52,15 @@ grep -q "(error" err && fail "internal code in: $(cat err)"
 jq -e '.error.code == "bad_image" and (.error.message | startswith("images/a.hex:3: "))' err \
     >/dev/null || fail "json image error: $(cat err)"
 
+cat >m.yaml <<YAML
+manifest: 1
+targets:
+  - {device: dev-0, image: images/a.hex, version: "1", sha256: $(sha256sum images/a.hex | cut -d' ' -f1)}
+YAML
+"${ctl[@]}" apply m.yaml 2>err && fail "manifest with a corrupt HEX applied"
+grep -q "^fwupctl: m.yaml:3: target 0 (device dev-0): \(\./\)\?images/a.hex:3: " err ||
+    fail "manifest image error: $(cat err)"
+
 # --- queue --wait and watch: one event shape under --json.
 "${ctl[@]}" queue dev-0 images/small.bin --wait --json >events || fail "queue --wait --json"
 jq -e -s 'length >= 2 and all(.[]; (keys == ["job", "rate", "type"]) and
@@ -100,6 +109,24 @@ grep -q "job $j keeps running" err || fail "Ctrl-C notice: $(cat err)"
 grep -q "'fwupctl watch $j'" err && grep -q "'fwupctl cancel $j'" err ||
     fail "Ctrl-C notice without the commands: $(cat err)"
 job_state_is "$j" running || fail "job $j did not keep running after Ctrl-C"
+"${ctl[@]}" cancel "$j" >/dev/null || fail "cancel after Ctrl-C"
+wait_for job_state_is "$j" cancelled
+
+# ... and on apply --wait, the batch's.
+cat >big.yaml <<YAML
+manifest: 1
+targets:
+  - {device: dev-0, image: images/big.bin, version: "1", sha256: $(sha256sum images/big.bin | cut -d' ' -f1)}
+YAML
+"${ctl[@]}" apply big.yaml --wait >/dev/null 2>err &
+waiter=$!
+wait_for started
+kill -INT "$waiter"
+rc=0
+wait "$waiter" || rc=$?
+b=$(job_field "$j" batch)
+[ "$rc" = 130 ] && grep -q "job $j keeps running: 'fwupctl watch --batch $b' follows it" err ||
+    fail "Ctrl-C on apply --wait: exit $rc: $(cat err)"
 "${ctl[@]}" cancel "$j" >/dev/null || fail "cancel after Ctrl-C"
 wait_for job_state_is "$j" cancelled
 
