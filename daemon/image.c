@@ -80,21 +80,19 @@ static size_t text_start(const uint8_t *data, size_t len)
 }
 
 /* Length of the well-formed UTF-8 sequence of a non-ASCII character at p
- * (n bytes available), 0 if there is none. A sequence cut off by the end of
- * the window counts as well-formed. */
+ * (n bytes left in the file), 0 if there is none. */
 static size_t utf8_seq(const uint8_t *p, size_t n)
 {
     size_t want = p[0] >= 0xC2 && p[0] <= 0xDF   ? 2
                   : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
                   : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
                                                  : 0;
-    if (want == 0)
+    if (want == 0 || want > n)
         return 0;
-    size_t k = 1;
-    for (; k < want && k < n; k++)
+    for (size_t k = 1; k < want; k++)
         if ((p[k] & 0xC0) != 0x80)
             return 0;
-    return k;
+    return want;
 }
 
 #define TEXT_WINDOW  4096
@@ -113,8 +111,9 @@ static long text_bytes(const uint8_t *data, size_t len, size_t *window)
         if ((c >= 0x20 && c <= 0x7E) || c == '\t' || c == '\n' || c == '\r' || c == '\f') {
             good++;
             i++;
-        } else if (c >= 0x80 && (k = utf8_seq(data + i, n - i)) > 0) {
-            good += k;
+        } else if (c >= 0x80 && (k = utf8_seq(data + i, len - i)) > 0) {
+            /* a character across the window's end counts for its part inside */
+            good += k < n - i ? k : n - i;
             i += k;
         } else {
             i++;

@@ -1073,6 +1073,12 @@ START_TEST(test_text_rule)
     ck_assert_int_eq(fwup_image_detect((const uint8_t *)utf8, strlen(utf8)), FWUP_IMAGE_TEXT);
     const char *latin1 = "Gr\xFC\xDF\xE9 \xE0 \xE9t\xE9\n";
     ck_assert_int_eq(fwup_image_detect((const uint8_t *)latin1, strlen(latin1)), FWUP_IMAGE_BIN);
+    /* a sequence the file cuts short is not UTF-8 */
+    ck_assert_int_eq(fwup_image_detect((const uint8_t *)"\xC3", 1), FWUP_IMAGE_BIN);
+    ck_assert_int_eq(fwup_image_detect((const uint8_t *)"abcdefghijklmnopqrs\xE2\x86", 21),
+                     FWUP_IMAGE_BIN); /* 19 of 21 */
+    ck_assert_int_eq(fwup_image_detect((const uint8_t *)"abcdefghijklmnopqrs\xE2\x86\x92", 22),
+                     FWUP_IMAGE_TEXT);
     /* a UTF-8 character cut by the end of the window still counts */
     memset(d, 'a', sizeof(d));
     memcpy(d + 4094, "\xE2\x86\x92", 3);
