@@ -8,6 +8,7 @@
 #include "yamlutil.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -395,6 +396,45 @@ static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config
     return 0;
 }
 
+/* Two links on one port would run two jobs on it at once. Compare what the
+ * paths resolve to, so a /dev/serial/by-id/ symlink and the node it points
+ * at are the same port; a path that does not exist (yet) is taken as
+ * written. */
+static int check_link_paths(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
+{
+    char **real = calloc(cfg->nlinks, sizeof *real);
+    int rc = 0;
+    if (!real)
+        return yu_fail(d, n, "out of memory");
+    for (size_t i = 0; i < cfg->nlinks && rc == 0; i++) {
+        const struct fwup_cfg_link *l = &cfg->links[i];
+        if (!(real[i] = realpath(l->path, NULL)) && !(real[i] = strdup(l->path))) {
+            rc = yu_fail(d, n, "out of memory");
+            break;
+        }
+        for (size_t j = 0; j < i; j++) {
+            const struct fwup_cfg_link *o = &cfg->links[j];
+            if (strcmp(real[i], real[j]) != 0)
+                continue;
+            const yaml_node_t *e = yu_node(d, n->data.sequence.items.start[i]);
+            char same[3 * PATH_MAX];
+            if (!strcmp(l->path, o->path))
+                snprintf(same, sizeof same, "%s", l->path);
+            else
+                snprintf(same, sizeof same, "%s and %s are both %s", l->path, o->path, real[i]);
+            rc = yu_fail(d, yu_get(d, e, "path"),
+                         "link '%s' uses the same port as link '%s' (line %d): %s; "
+                         "give the port one link and put all its devices on it",
+                         l->name, o->name, o->pos.line, same);
+            break;
+        }
+    }
+    for (size_t i = 0; i < cfg->nlinks; i++)
+        free(real[i]);
+    free(real);
+    return rc;
+}
+
 static int parse_links(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
 {
     if (n->type != YAML_SEQUENCE_NODE)
@@ -409,7 +449,7 @@ static int parse_links(struct yu_doc *d, const yaml_node_t *n, struct fwup_confi
         if (parse_link(d, yu_node(d, n->data.sequence.items.start[i]), cfg, &cfg->links[i]) < 0)
             return -1;
     }
-    return 0;
+    return check_link_paths(d, n, cfg);
 }
 
 /* ---- devices: ------------------------------------------------------------ */

@@ -7,7 +7,8 @@ write_config 2
 
 check_refused() { # PATTERN: expect the error to match
     local out
-    out=$("$build/fwupgwd" -c "$work/bad.yaml" 2>&1) && fail "invalid config accepted"
+    # An accepted config would start a daemon that never exits: bound it.
+    out=$(timeout 30 "$build/fwupgwd" -c "$work/bad.yaml" 2>&1) && fail "invalid config accepted"
     echo "$out" | grep -q "$1" || fail "expected '$1' in: $out"
 }
 sed 's/protocol: xmodem/protocol: nosuch/' "$work/fwupgw.yaml" >"$work/bad.yaml"
@@ -18,6 +19,19 @@ sed 's/link: uart1/link: uart9/' "$work/fwupgw.yaml" >"$work/bad.yaml"
 check_refused "bad.yaml:[0-9]*:[0-9]*: .*uart9"
 printf 'daemon:\n  max_concurrent_jobs: [1\n' >"$work/bad.yaml"
 check_refused "bad.yaml:[0-9]*:[0-9]*:"
+
+# Two links on one port, the second through a by-id style symlink: refused
+# at start and by --check-config, naming both links and the first's line.
+mkdir -p "$work/sim"
+touch "$work/sim/dev0" "$work/sim/dev1"
+ln -s dev0 "$work/sim/usb-FTDI-if00"
+sed 's|sim/dev1,|sim/usb-FTDI-if00,|' "$work/fwupgw.yaml" >"$work/bad.yaml"
+same="bad.yaml:7:[0-9]*: link 'uart1' uses the same port as link 'uart0' (line 6): "
+same+="$work/sim/usb-FTDI-if00 and $work/sim/dev0 are both $(realpath "$work/sim/dev0")"
+check_refused "$same"
+out=$("$build/fwupgwd" --check-config -c "$work/bad.yaml" 2>&1) && fail "--check-config passed"
+echo "$out" | grep -q "$same" || fail "--check-config: expected '$same' in: $out"
+"$build/fwupgwd" --check-config -c "$work/fwupgw.yaml" | grep -q OK || fail "distinct ports refused"
 
 # A plugin built for another ABI version is refused with a clear message.
 mkdir -p "$work/plugins"

@@ -23,5 +23,14 @@ grep "reload refused" "$work/fwupgwd.log" | grep -q "fwupgw.yaml:[0-9]*:[0-9]*" 
     fail "reload error without position"
 has_two || fail "the running configuration was not kept"
 "${ctl[@]}" queue dev-0 "$work/a.bin" --wait || fail "daemon unusable after a refused reload"
+
+# A new config naming one port twice (a link's pty by its own name and by
+# the simulator's symlink) is refused with both link names.
+write_config 2
+sed -i "s|$work/sim/dev1,|$(readlink -f "$work/sim/dev0"),|" "$work/fwupgw.yaml"
+kill -HUP "$daemon_pid"
+wait_for grep -q "link 'uart1' uses the same port as link 'uart0' (line 6)" "$work/fwupgwd.log"
+has_two || fail "the running configuration was not kept after a same-port reload"
+"${ctl[@]}" queue dev-1 "$work/a.bin" --wait || fail "dev-1 after a refused same-port reload"
 stop_daemon
 echo "PASS"

@@ -369,6 +369,12 @@ static const struct err_case {
     /* duplicates and references */
     {"links:\n  - {name: a, type: serial, path: /x}\n  - {name: a, type: serial, path: /y}\n",
      "t.yaml:3:12: ", "duplicate link name 'a' (first at line 2)"},
+    {"links:\n  - {name: a, type: serial, path: /nonexistent/tty0}\n"
+     "  - {name: b, type: serial, path: /nonexistent/tty1}\n"
+     "  - {name: c, type: serial, path: /nonexistent/tty0}\n",
+     "t.yaml:4:35: ",
+     "link 'c' uses the same port as link 'a' (line 2): /nonexistent/tty0; give the port one "
+     "link and put all its devices on it"},
     {"links: [{name: a, type: serial, path: /x}]\n"
      "devices:\n  - {id: d1, link: a, protocol: p}\n  - {id: d1, link: a, protocol: p}\n",
      "t.yaml:4:10: ", "duplicate device id 'd1' (first at line 3)"},
@@ -508,6 +514,59 @@ START_TEST(test_load_file)
 }
 END_TEST
 
+/* Links are told apart by the port they resolve to: a by-id style symlink
+ * and its target clash, two distinct nodes and a dangling name do not. */
+START_TEST(test_link_same_port)
+{
+    char dir[] = "/tmp/fwup-cfg-XXXXXX", tty0[64], tty1[64], byid[64], text[512], err[1024];
+    struct fwup_config *cfg;
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(tty0, sizeof tty0, "%s/ttyUSB0", dir);
+    snprintf(tty1, sizeof tty1, "%s/ttyUSB1", dir);
+    snprintf(byid, sizeof byid, "%s/usb-FTDI-if00", dir);
+    FILE *f = fopen(tty0, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_ptr_nonnull(f = fopen(tty1, "w"));
+    fclose(f);
+    ck_assert_int_eq(symlink("ttyUSB0", byid), 0);
+
+    snprintf(text, sizeof text,
+             "links:\n"
+             "  - {name: a, type: serial, path: %s}\n"
+             "  - {name: b, type: serial, path: %s}\n"
+             "  - {name: c, type: serial, path: %s/gone}\n",
+             tty0, tty1, dir);
+    ck_assert_int_eq(fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0);
+    ck_assert_uint_eq(cfg->nlinks, 3);
+    fwup_config_free(cfg);
+
+    snprintf(text, sizeof text,
+             "links:\n"
+             "  - {name: a, type: serial, path: %s}\n"
+             "  - {name: b, type: serial, path: %s}\n"
+             "  - name: c\n"
+             "    type: serial\n"
+             "    path: %s\n",
+             tty0, tty1, byid);
+    ck_assert_int_eq(fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), -1);
+    ck_assert_ptr_null(cfg);
+    char want[512], *real = realpath(tty0, NULL); /* /tmp may be a symlink itself */
+    ck_assert_ptr_nonnull(real);
+    snprintf(want, sizeof want,
+             "t.yaml:6:11: link 'c' uses the same port as link 'a' (line 2): %s and %s are "
+             "both %s; give the port one link and put all its devices on it",
+             byid, tty0, real);
+    ck_assert_str_eq(err, want);
+    free(real);
+
+    unlink(byid);
+    unlink(tty1);
+    unlink(tty0);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_example_config)
 {
     const char *src = getenv("FWUP_SOURCE_DIR");
@@ -643,6 +702,7 @@ static Suite *config_suite(void)
     tc = tcase_create("files");
     tcase_add_test(tc, test_load_missing);
     tcase_add_test(tc, test_load_file);
+    tcase_add_test(tc, test_link_same_port);
     tcase_add_test(tc, test_example_config);
     suite_add_tcase(s, tc);
 
