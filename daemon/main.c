@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "fwupgw/sockapi.h"
 #include "log.h"
+#include "paths.h"
 #include "scheduler.h"
 #include "server.h"
 
@@ -90,7 +91,7 @@ static const char *plugin_dir(const struct fwup_config *cfg)
     const char *env = getenv("FWUPGW_PLUGIN_DIR");
     if (env && *env)
         return env;
-    return cfg->plugin_dir ? cfg->plugin_dir : FWUP_DEFAULT_PLUGIN_DIR;
+    return cfg->plugin_dir ? cfg->plugin_dir : fwupd_default_plugin_dir();
 }
 
 static int sync_devices(struct fwupd *d)
@@ -214,12 +215,14 @@ static void on_hup(uv_signal_t *h, int signum)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: fwupgwd [-c CONFIG] [-v] [--check-config]\n"
-               "  -c, --config FILE   configuration (default " FWUP_DEFAULT_CONFIG ")\n"
-               "  -v, --verbose       debug logging\n"
-               "      --check-config  validate the configuration and plugins, then exit\n"
-               "  -V, --version       print the version\n"
-               "Signals: TERM/INT stop (running jobs stay queued), HUP reloads the config.\n");
+    fprintf(f,
+            "usage: fwupgwd [-c CONFIG] [-v] [--check-config]\n"
+            "  -c, --config FILE   configuration (default %s)\n"
+            "  -v, --verbose       debug logging\n"
+            "      --check-config  validate the configuration and plugins, then exit\n"
+            "  -V, --version       print the version\n"
+            "Signals: TERM/INT stop (running jobs stay queued), HUP reloads the config.\n",
+            fwupd_default_config());
 }
 
 static int open_store(struct fwupd *d)
@@ -285,7 +288,7 @@ int main(int argc, char **argv)
     char err[1024];
     int check_only = 0, c;
 
-    d.config_path = FWUP_DEFAULT_CONFIG;
+    d.config_path = fwupd_default_config();
     while ((c = getopt_long(argc, argv, "c:vVh", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
