@@ -38,9 +38,10 @@ void fwup_logf(const struct fwup_host_ops *ops, void *host, enum fwup_log_prio p
     ops->log(host, prio, buf);
 }
 
-struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_option)
+struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_option,
+                              uint32_t fallback_baud)
 {
-    struct fwup_line l = {115200, 10};
+    struct fwup_line l = {fallback_baud, 10};
     const struct fwup_link_params *k = p->link;
     if (k && k->baud) {
         l.baud = k->baud;
@@ -54,6 +55,8 @@ struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_opti
 
 uint32_t fwup_line_ms(const struct fwup_line *l, uint64_t bytes)
 {
+    if (!l->baud)
+        return 0;
     return (uint32_t)((bytes * l->bits * 1000 + l->baud - 1) / l->baud);
 }
 

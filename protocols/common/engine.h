@@ -24,14 +24,17 @@ void fwup_logf(const struct fwup_host_ops *ops, void *host, enum fwup_log_prio p
                const char *fmt, ...);
 
 /* Line timing of a job's link: the speed and bits per character (start,
- * data, parity, stop) the host opened it with, else 115200 8N1. An engine's
- * own speed option, if given (> 0), overrides the speed. */
+ * data, parity, stop) the host opened it with. An engine's own speed option,
+ * if given (> 0), overrides the speed; a host that does not tell (link NULL)
+ * leaves `fallback_baud` at 8N1, 0 meaning unknown. */
 struct fwup_line {
     uint32_t baud, bits;
 };
-struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_option);
+struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_option,
+                              uint32_t fallback_baud);
 
-/* Milliseconds `bytes` characters spend on the line, rounded up. */
+/* Milliseconds `bytes` characters spend on the line, rounded up; 0 if the
+ * speed is unknown. */
 uint32_t fwup_line_ms(const struct fwup_line *l, uint64_t bytes);
 
 /* Zeroed engine state of `size` bytes, or NULL with "<who>: out of memory"

@@ -216,7 +216,7 @@ static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, ch
     o->chip_erase = erase == 1;
     o->retries = (unsigned)retries;
     o->timeout = (uint32_t)timeout;
-    o->line = fwup_line_of(p, baud);
+    o->line = fwup_line_of(p, baud, 115200);
     return 0;
 }
 

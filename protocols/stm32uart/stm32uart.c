@@ -115,6 +115,7 @@ struct fwup_engine {
     void *host;
     const struct fwup_image *image;
     struct st_opts o;
+    struct fwup_line line; /* the link's speed and framing */
     int finished;
 
     /* device */
@@ -387,7 +388,10 @@ static void send_step(struct fwup_engine *e)
     e->waiting = 1;
     if (s->len && send_bytes(e, e->tx + s->off, s->len) < 0)
         return;
-    arm(e, s->timeout, s->len != 0);
+    /* on_tx_done can come as soon as a UART driver has the bytes, so the
+     * wait allows for them and a known-length reply on the wire. */
+    size_t wire = s->len + (s->kind == RX_BYTES ? s->want : 1);
+    arm(e, s->timeout + fwup_line_ms(&e->line, wire), s->len != 0);
 }
 
 static void tr_run(struct fwup_engine *e)
@@ -988,6 +992,7 @@ static struct fwup_engine *st_create(const struct fwup_job_params *params,
     if (!e)
         return NULL;
     parse_options(params, &e->o, err, errlen);
+    e->line = fwup_line_of(params, 0, 0);
     e->ops = ops;
     e->host = host;
     e->image = params->image;

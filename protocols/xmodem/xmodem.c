@@ -90,6 +90,7 @@ struct fwup_engine {
     void *host;
     const struct fwup_image *image;
     struct xm_opts o;
+    struct fwup_line line; /* the link's speed and framing */
     char filename[96];
 
     uint64_t base;     /* absolute address of flat offset 0 */
@@ -284,9 +285,12 @@ static int send_bytes(struct fwup_engine *e, const uint8_t *d, size_t n)
 }
 
 /* Send and arm the response timer; on_tx_done re-arms it so that slow lines
- * do not eat into the time the receiver has to answer. */
+ * do not eat into the time the receiver has to answer. On a UART on_tx_done
+ * comes once the driver has the bytes, so the wait also allows for them and
+ * the answer on the wire. */
 static void send_and_wait(struct fwup_engine *e, const uint8_t *d, size_t n, uint32_t timeout)
 {
+    timeout += fwup_line_ms(&e->line, n + 1);
     e->cur_timeout = timeout;
     e->tx_pending = 1;
     e->tx_waits = 0;
@@ -496,6 +500,7 @@ static struct fwup_engine *xm_create(const struct fwup_job_params *params,
     if (!e)
         return NULL;
     parse_options(params, &e->o, err, errlen);
+    e->line = fwup_line_of(params, 0, 0);
     e->ops = ops;
     e->host = host;
     e->image = params->image;

@@ -627,6 +627,30 @@ START_TEST(test_paced_goodput)
 }
 END_TEST
 
+/* A 2400-baud 8E1 line behind a UART driver's 4 KiB buffer: on_tx_done
+ * comes at once while a 256-byte write spends 1.2 s on the wire, longer
+ * than write_timeout (1 s). The engine times the line from the link the host
+ * reports, so the default timeouts hold at any speed. */
+START_TEST(test_slow_link)
+{
+    struct testjob j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct fwup_link_params link = {2400, 8, 'E', 1, FWUP_FLOW_CONTROL_NONE};
+    job_init(&j, FLASH, 1000, "verify", "block", NULL);
+    j.params.link = &link;
+    base_cfg(&c, &j, NULL);
+    c.baud = 2400;
+    c.bits_per_byte = 11;
+    c.turnaround_us = 1000;
+    c.host_tx_buffer = 4096;
+    run_ok(&c, &r);
+    ck_assert_int_eq(memcmp(r.dev_content, j.data, 1000), 0);
+    simlink_result_free(&r);
+    testjob_free(&j);
+}
+END_TEST
+
 static Suite *stm32_suite(void)
 {
     Suite *s = suite_create("stm32uart");
@@ -648,6 +672,7 @@ static Suite *stm32_suite(void)
     tcase_add_test(t, test_read_protected);
     tcase_add_test(t, test_verify_mismatch);
     tcase_add_test(t, test_paced_goodput);
+    tcase_add_test(t, test_slow_link);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1086,6 +1086,29 @@ START_TEST(test_link_bad_setup)
 }
 END_TEST
 
+/* A 600-baud line behind a UART driver's 4 KiB buffer: on_tx_done comes at
+ * once while a 1K block spends 17 s on the wire, longer than block_timeout
+ * (10 s). The engine times the line from the link the host reports. */
+START_TEST(test_engine_slow_link)
+{
+    struct testjob j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct fwup_link_params link = {600, 8, 'N', 1, FWUP_FLOW_CONTROL_NONE};
+    job_init(&j, 2500, 3, "block", "1k", NULL);
+    j.params.link = &link;
+    base_cfg(&c, &j, NULL);
+    c.baud = 600;
+    c.turnaround_us = 1000;
+    c.host_tx_buffer = 4096;
+    run_ok(&c, &r);
+    /* every block sent once: two 1K blocks, a 452-byte tail in 128s, EOT */
+    ck_assert_uint_le(r.bytes_host_to_dev, 2 * 1029 + 4 * 133 + 2);
+    simlink_result_free(&r);
+    testjob_free(&j);
+}
+END_TEST
+
 static Suite *xmodem_suite(void)
 {
     Suite *s = suite_create("xmodem");
@@ -1098,6 +1121,7 @@ static Suite *xmodem_suite(void)
     tcase_add_test(t, test_engine_host_cancel);
     tcase_add_test(t, test_engine_stale_start_burst);
     tcase_add_test(t, test_engine_first_block_genuine_nak);
+    tcase_add_test(t, test_engine_slow_link);
     tcase_add_test(t, test_device_model_direct);
     suite_add_tcase(s, t);
 
