@@ -1,7 +1,12 @@
 # Integration tests: fwupgwd + fwupsim on real pseudo-terminals + fwupctl.
-add_library(abi_v0_plugin MODULE ${CMAKE_CURRENT_SOURCE_DIR}/integration/abi_v0_plugin.c)
-set_target_properties(abi_v0_plugin PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
-  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+# Plugins claiming the ABI before the oldest loaded (0), the oldest (1) and
+# the one after this daemon's (3): refused, loaded, refused.
+foreach(abi 0 1 3)
+  add_library(abi_v${abi}_plugin MODULE ${CMAKE_CURRENT_SOURCE_DIR}/integration/abi_plugin.c)
+  target_compile_definitions(abi_v${abi}_plugin PRIVATE TEST_ABI=${abi})
+  set_target_properties(abi_v${abi}_plugin PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endforeach()
 
 foreach(t queue cancel retry restart reload config interop_rx lines mixed cli formats link install)
   add_test(NAME integration_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.sh)
