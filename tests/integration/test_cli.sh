@@ -84,13 +84,17 @@ for disposition in DEFAULT IGNORE; do
 done
 
 # --- TERM=dumb and NO_COLOR: no escape sequences on a terminal.
-on_tty() { # ENV... -- runs watch of the finished job on a pty, prints its output
-    env "$@" script -qefc "$fwupctl --socket $sock watch $j --exit-when-done" /dev/null
+on_tty() { # ENV...: watch of the finished job on a pty, its output in tty.out
+    env "$@" script -qefc "$fwupctl --socket $sock watch $j --exit-when-done" /dev/null \
+        >tty.out || fail "watch on a pty ($*) failed: $(cat tty.out)"
 }
-on_tty TERM=xterm | grep -q $'\033' || fail "no live view on a terminal (test broken?)"
-on_tty TERM=dumb | grep -q $'\033' && fail "escape sequences under TERM=dumb"
-on_tty TERM=xterm NO_COLOR=1 | grep -q $'\033' && fail "escape sequences under NO_COLOR"
-on_tty TERM=dumb | grep -q "^job $j dev-0 succeeded" || fail "plain line under TERM=dumb"
+on_tty TERM=xterm
+grep -q $'\033' tty.out || fail "no live view on a terminal (test broken?)"
+on_tty TERM=dumb
+grep -q $'\033' tty.out && fail "escape sequences under TERM=dumb"
+grep -q "^job $j dev-0 succeeded" tty.out || fail "plain line under TERM=dumb: $(cat tty.out)"
+on_tty TERM=xterm NO_COLOR=1
+grep -q $'\033' tty.out && fail "escape sequences under NO_COLOR"
 
 # --- Ctrl-C on queue --wait: the job keeps running and we say how to find it.
 "${ctl[@]}" queue dev-0 images/big.bin --wait >/dev/null 2>err &
