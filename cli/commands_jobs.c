@@ -54,8 +54,31 @@ static void queue_help(void)
            "  --version V        version label stored with the job\n"
            "  --sha256 HEX       refuse the image unless its SHA-256 is HEX\n"
            "  --max-attempts N   override the retry limit\n"
+           "  --replace          cancel DEVICE's earlier queued, retrying or running jobs\n"
+           "                     (a running one is stopped cleanly first); without it the\n"
+           "                     new job waits until they have finished\n"
            "  --wait             follow the job until it finishes (like watch);\n"
            "                     exit 4 if it failed or was cancelled\n");
+}
+
+/* What --replace did to the device's earlier jobs. */
+static void print_replaced(const json_t *replaced, json_int_t by)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(replaced, i, r)
+    {
+        json_int_t id = json_integer_value(json_object_get(r, "id"));
+        if (json_is_true(json_object_get(r, "cancel_requested")))
+            printf("job %" JSON_INTEGER_FORMAT
+                   " is being stopped: replaced by job %" JSON_INTEGER_FORMAT
+                   ", which starts once it has stopped\n",
+                   id, by);
+        else
+            printf("job %" JSON_INTEGER_FORMAT " cancelled: replaced by job %" JSON_INTEGER_FORMAT
+                   "\n",
+                   id, by);
+    }
 }
 
 int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
@@ -67,9 +90,11 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
         {"sha256", required_argument, NULL, 's'},
         {"max-attempts", required_argument, NULL, 'm'},
         {"wait", no_argument, NULL, 'w'},
+        {"replace", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    bool replace = false;
     const char *format = NULL, *version = NULL;
     char *sha = NULL;
     uint64_t address = 0, max_attempts = 0;
@@ -103,6 +128,9 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
             break;
         case 'w':
             wait = true;
+            break;
+        case 'r':
+            replace = true;
             break;
         case FWUPCTL_OPT_EXIT:
             return rc;
@@ -147,6 +175,8 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
         json_object_set_new(params, "version", json_string(version));
     if (have_max)
         json_object_set_new(params, "max_attempts", json_integer((json_int_t)max_attempts));
+    if (replace)
+        json_object_set_new(params, "replace", json_true());
     rc = fwupctl_call_image(&c, "jobs.queue", params, fd, path, &res);
     close(fd);
     fd = -1;
@@ -165,15 +195,16 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
     else if (!ctx->json)
         printf("queued job %" JSON_INTEGER_FORMAT ": %s <- %s (%s)\n", json_integer_value(jid),
                device, path, fwup_fmt_image(desc, sizeof(desc), json_object_get(res, "image")));
+    if (!ctx->json)
+        print_replaced(json_object_get(res, "replaced"), json_integer_value(jid));
     fflush(stdout);
     if (wait) {
         int64_t id = json_integer_value(jid);
-        struct fwupctl_watch_opts wo = {
-            .jobs = &id,
-            .njobs = 1,
-            .exit_when_done = true,
-            .subscribed = true,
-            .detach_hint = true};
+        struct fwupctl_watch_opts wo = {.jobs = &id,
+                                        .njobs = 1,
+                                        .exit_when_done = true,
+                                        .subscribed = true,
+                                        .detach_hint = true};
         rc = fwupctl_watch(ctx, &c, &wo);
     }
 out:
@@ -182,6 +213,16 @@ out:
     json_decref(res);
     fwup_client_close(&c);
     return rc;
+}
+
+/* Why a queued job does not start: an earlier job of its device; "" if not. */
+static const char *waiting_note(char *buf, size_t len, const json_t *job, const char *tail)
+{
+    json_int_t w = json_integer_value(json_object_get(job, "waiting_for"));
+    if (w <= 0)
+        return "";
+    snprintf(buf, len, " (waiting for job %" JSON_INTEGER_FORMAT "%s)", w, tail);
+    return buf;
 }
 
 static void add_job_row(struct fwup_table *t, const json_t *job)
@@ -195,9 +236,10 @@ static void add_job_row(struct fwup_table *t, const json_t *job)
         snprintf(progress, sizeof(progress), "%u%% %" PRIu64 "/%" PRIu64 " B",
                  fwup_percent(v.done, v.total), v.done, v.total);
     snprintf(attempt, sizeof(attempt), "%d/%d", v.attempt, v.max_attempts);
-    char state[48];
-    snprintf(state, sizeof(state), "%s%s", v.state,
-             v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancelling)" : "");
+    char state[112], note[48];
+    snprintf(state, sizeof(state), "%s%s%s", v.state,
+             v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancelling)" : "",
+             waiting_note(note, sizeof(note), job, ""));
     const char *row[] = {id,
                          v.device,
                          state,
@@ -220,8 +262,9 @@ static void print_job_detail(const json_t *job)
         printf("%-12s%" PRId64 "\n", "batch:", v.batch);
     else
         printf("%-12s-\n", "batch:");
-    printf("%-12s%s%s\n", "state:", v.state,
-           v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancel requested)" : "");
+    printf("%-12s%s%s%s\n", "state:", v.state,
+           v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancel requested)" : "",
+           waiting_note(buf, sizeof(buf), job, " on the same device"));
     printf("%-12s%s\n", "phase:", v.phase[0] ? v.phase : "-");
     printf("%-12s%u%% %" PRIu64 "/%" PRIu64 " B\n", "progress:", fwup_percent(v.done, v.total),
            v.done, v.total);

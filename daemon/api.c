@@ -62,6 +62,9 @@ static json_t *job_json(struct fwup_api *api, struct fwup_job *j)
         "created", (json_int_t)j->created_ms, "updated", (json_int_t)j->updated_ms, "started",
         (json_int_t)j->started_ms, "finished", (json_int_t)j->finished_ms, "not_before",
         (json_int_t)j->not_before_ms);
+    if (o)
+        json_object_set_new(o, "waiting_for",
+                            j->waiting_for ? json_integer(j->waiting_for) : json_null());
     /* A row json_pack cannot encode (bytes that are not UTF-8) must not
      * take the whole reply down with it. */
     return o ? o
@@ -118,6 +121,15 @@ static int fits(const char *v, size_t field, const char *what, struct fail *f)
 {
     if (v && strlen(v) >= field)
         return failf(f, FWUP_E_PARAMS, "'%s' must be at most %zu bytes", what, field - 1);
+    return 0;
+}
+
+static int param_bool(json_t *params, const char *key, int *out, struct fail *f)
+{
+    json_t *v = json_object_get(params, key);
+    if (v && !json_is_boolean(v))
+        return failf(f, FWUP_E_PARAMS, "parameter '%s' must be a boolean", key);
+    *out = json_is_true(v);
     return 0;
 }
 
@@ -297,10 +309,26 @@ static int check_for_device(struct fwup_api *api, const struct blob *bl, const c
     return 0;
 }
 
-/* Write verified images and their jobs in one transaction. */
-static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prepared *p, size_t n,
-                       int64_t *batch_id, json_t *ids, struct fail *f)
+struct replacing {
+    struct fwup_api *api;
+    json_t *jobs; /* the jobs replaced, as Job objects */
+};
+
+static int replaced_cb(void *ctx, const struct fwup_job *job)
 {
+    struct replacing *r = ctx;
+    struct fwup_job j = *job;
+    return json_array_append_new(r->jobs, job_json(r->api, &j));
+}
+
+/* Write verified images and their jobs in one transaction. With replaced
+ * non-NULL, each new job also cancels its device's older unfinished jobs in
+ * that transaction (appended to replaced); running ones are stopped once it
+ * is committed. */
+static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prepared *p, size_t n,
+                       int64_t *batch_id, json_t *ids, json_t *replaced, struct fail *f)
+{
+    struct replacing rep = {api, replaced};
     struct fwupd *d = api->d;
     struct fwup_store *st = d->store;
     int64_t now = fwupd_now_ms();
@@ -337,17 +365,36 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
         job.max_attempts = p[i].max_attempts > 0    ? p[i].max_attempts
                            : p[i].dev->max_attempts ? p[i].dev->max_attempts
                                                     : (int)d->conf->cfg->max_attempts;
-        if (fwup_store_queue_job(st, &job, now) != 0)
+        if (fwup_store_queue_job(st, &job, now) != 0 ||
+            (replaced && fwup_store_replace_older(st, job.id, now, replaced_cb, &rep) != 0))
             goto rollback;
         json_array_append_new(ids, json_integer(job.id));
     }
     if (fwup_store_commit(st) != 0)
         goto rollback;
+    size_t i;
+    json_t *r;
+    json_array_foreach(replaced, i, r)
+    {
+        json_int_t id = json_integer_value(json_object_get(r, "id"));
+        const char *why = json_string_value(json_object_get(r, "last_error"));
+        log_notice("job %" JSON_INTEGER_FORMAT " (%s): %s%s", id,
+                   json_string_value(json_object_get(r, "device")), why,
+                   json_is_true(json_object_get(r, "cancel_requested")) ? ", stopping its run"
+                                                                        : "; cancelled");
+        if (json_is_true(json_object_get(r, "cancel_requested")))
+            fwup_sched_cancel_because(d->sched, id, why);
+        struct fwup_job job;
+        if (fwup_store_get_job(st, id, &job) == 0)
+            fwup_api_job_event(api, &job, "state", 0);
+    }
     return 0;
 rollback:
     failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
     fwup_store_rollback(st);
     json_array_clear(ids);
+    if (replaced)
+        json_array_clear(replaced);
     return -1;
 db:
     return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
@@ -399,7 +446,9 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
 {
     const char *device = NULL, *format = NULL, *sha = NULL, *version = NULL;
     json_int_t max_attempts = 0;
+    int replace = 0;
     if (param_str(params, "device", 1, &device, f) < 0 ||
+        param_bool(params, "replace", &replace, f) < 0 ||
         param_str(params, "format", 0, &format, f) < 0 ||
         param_str(params, "sha256", 0, &sha, f) < 0 ||
         param_str(params, "version", 0, &version, f) < 0 ||
@@ -432,14 +481,16 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
     p.version = version;
     p.max_attempts = (int)max_attempts;
     int64_t batch;
-    json_t *ids = json_array();
-    if (commit_jobs(api, NULL, &p, 1, &batch, ids, f) < 0) {
+    json_t *ids = json_array(), *replaced = replace ? json_array() : NULL;
+    if (commit_jobs(api, NULL, &p, 1, &batch, ids, replaced, f) < 0) {
         json_decref(ids);
+        json_decref(replaced);
         return NULL;
     }
     struct fwup_job job;
     if (fwup_store_get_job(api->d->store, json_integer_value(json_array_get(ids, 0)), &job) != 0) {
         json_decref(ids);
+        json_decref(replaced);
         failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
         return NULL;
     }
@@ -447,7 +498,13 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
              p.total);
     announce(api, ids);
     json_decref(ids);
-    return json_pack("{s:o s:o}", "job", job_json(api, &job), "image", image_summary_json(&p));
+    json_t *res =
+        json_pack("{s:o s:o}", "job", job_json(api, &job), "image", image_summary_json(&p));
+    if (res && replaced)
+        json_object_set_new(res, "replaced", replaced);
+    else
+        json_decref(replaced);
+    return res;
 }
 
 struct listctx {
@@ -633,7 +690,9 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
     json_t *targets = json_object_get(params, "targets");
     const char *name = "manifest";
     json_t *dry = json_object_get(params, "dry_run");
+    int replace = 0;
     if (param_str(params, "name", 0, &name, f) < 0 ||
+        param_bool(params, "replace", &replace, f) < 0 ||
         fits(name, sizeof(((struct fwup_batch *)0)->name), "name", f) < 0)
         return NULL;
     if (dry && !json_is_boolean(dry)) {
@@ -702,15 +761,20 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
         goto out;
     }
     int64_t batch;
-    json_t *ids = json_array();
-    if (commit_jobs(api, name, p, np, &batch, ids, f) < 0) {
+    json_t *ids = json_array(), *replaced = replace ? json_array() : NULL;
+    if (commit_jobs(api, name, p, np, &batch, ids, replaced, f) < 0) {
         json_decref(ids);
+        json_decref(replaced);
         goto out;
     }
     log_notice("batch %" PRId64 " '%s': %zu job(s) queued", batch, name, np);
     announce(api, ids);
     result =
         json_pack("{s:{sI s:s s:o}}", "batch", "id", (json_int_t)batch, "name", name, "jobs", ids);
+    if (result && replaced)
+        json_object_set_new(json_object_get(result, "batch"), "replaced", replaced);
+    else
+        json_decref(replaced);
 out:
     free(p);
     free(sel);

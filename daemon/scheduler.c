@@ -18,7 +18,8 @@ struct active {
     const struct fwup_cfg_device *dev;
     struct fwup_parsed_image img;
     struct fwup_run *run;
-    int interrupt; /* daemon shutdown: back to queued, run not counted */
+    int interrupt;          /* daemon shutdown: back to queued, run not counted */
+    char cancel_reason[96]; /* why the run was cancelled, if not the user's cancel */
     uint64_t last_commit_ms, last_event_ms;
     uint64_t rate_ms;
     uint64_t rate_bytes;
@@ -131,8 +132,11 @@ static void settle(struct fwup_sched *s, struct active *a, enum fwup_result res,
         rc = fwup_store_job_finish(st, j->id, FWUP_JOB_SUCCEEDED, NULL, now);
         log_notice("job %" PRId64 " (%s): succeeded, %" PRIu64 " bytes", j->id, j->device,
                    j->bytes_total);
-    } else if (res == FWUP_RESULT_CANCELLED) {
-        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_CANCELLED, msg, now);
+    } else if (res == FWUP_RESULT_CANCELLED || (a->cancel_reason[0] && res != FWUP_RESULT_OK)) {
+        /* A run that failed while being stopped for a reason ends cancelled
+         * too, with that reason rather than the failure's. */
+        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_CANCELLED,
+                                   a->cancel_reason[0] ? a->cancel_reason : msg, now);
         log_notice("job %" PRId64 " (%s): cancelled", j->id, j->device);
     } else if (res == FWUP_RESULT_TRANSIENT && j->attempt < j->max_attempts) {
         uint32_t wait = backoff_ms(a->conf->cfg, j->attempt);
@@ -340,6 +344,10 @@ static void scan(uv_timer_t *t)
     }
     for (size_t i = 0; i < c.n && s->nactive < cfg->max_concurrent_jobs; i++) {
         const struct fwup_job *j = &c.v[i];
+        /* Queue order per device: an earlier job, even one in back-off, goes
+         * first; its end kicks the scan again. */
+        if (j->waiting_for)
+            continue;
         if (j->not_before_ms > now) {
             if (!next_wake || j->not_before_ms < next_wake)
                 next_wake = j->not_before_ms;
@@ -413,9 +421,16 @@ static struct active *find_active(const struct fwup_sched *s, int64_t id)
 
 void fwup_sched_cancel(struct fwup_sched *s, int64_t job_id)
 {
+    fwup_sched_cancel_because(s, job_id, NULL);
+}
+
+void fwup_sched_cancel_because(struct fwup_sched *s, int64_t job_id, const char *reason)
+{
     struct active *a = find_active(s, job_id);
     if (a) {
         a->job.cancel_requested = 1;
+        if (reason)
+            snprintf(a->cancel_reason, sizeof(a->cancel_reason), "%s", reason);
         fwup_run_cancel(a->run);
     }
 }

@@ -21,6 +21,9 @@ void fwup_sched_free(struct fwup_sched *s);
 void fwup_sched_kick(struct fwup_sched *s);
 /* The store already has cancel_requested; abort the job's run if it has one. */
 void fwup_sched_cancel(struct fwup_sched *s, int64_t job_id);
+/* The same, and the job ends cancelled with reason as its error (NULL: the
+ * run's own message) even if the run fails first. */
+void fwup_sched_cancel_because(struct fwup_sched *s, int64_t job_id, const char *reason);
 /* Id of the job running on a device, 0 if none. */
 int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device);
 /* Replace stored progress with the live figures if the job is running here. */

@@ -15,6 +15,7 @@
  */
 #include "store.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -107,10 +108,23 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == FWUP_STORE_SCHEMA_VER
 
 /* ---- prepared statements --------------------------------------------------- */
 
+/* Jobs p queued before job ID of device DEV and not finished: that job runs
+ * after them. Through the state index this visits only unfinished jobs, not
+ * the device's whole history. */
+#define EARLIER_PENDING(DEV, ID)                                                                   \
+    "FROM jobs p INDEXED BY jobs_by_state WHERE p.state IN ('queued', 'running')"                  \
+    " AND p.device = " DEV " AND p.id < " ID
+#define WAITING_FOR                                                                                \
+    "(SELECT max(p.id) " EARLIER_PENDING("j.device", "j.id") " AND j.state = 'queued')"
+#define NONE_EARLIER_PENDING                                                                       \
+    " AND NOT EXISTS (SELECT 1 " EARLIER_PENDING("jobs.device", "jobs.id") ")"
+#define EARLIER_PENDING_THAN_ID EARLIER_PENDING("(SELECT device FROM jobs WHERE id = ?1)", "?1")
+
 #define JOB_COLS                                                                                   \
     "j.id, j.device, j.image_sha256, j.format, j.base_address, j.batch_id, j.version, j.state, "   \
     "j.phase, j.bytes_done, j.bytes_total, j.attempt, j.max_attempts, j.cancel_requested, "        \
-    "j.last_error, j.created_ms, j.updated_ms, j.started_ms, j.finished_ms, j.not_before_ms"
+    "j.last_error, j.created_ms, j.updated_ms, j.started_ms, j.finished_ms, "                      \
+    "j.not_before_ms, " WAITING_FOR
 
 enum stmt_id {
     S_BEGIN,
@@ -141,6 +155,9 @@ enum stmt_id {
     S_JOB_RUNNING,
     S_JOB_RECOVER_QUEUE,
     S_JOB_RECOVER_FAIL,
+    S_JOB_EARLIER_PENDING,
+    S_JOB_REPLACE_QUEUED,
+    S_JOB_REPLACE_RUNNING,
     S_COUNT
 };
 
@@ -172,7 +189,7 @@ static const char *const stmt_sql[S_COUNT] = {
                        " SELECT id, ?2, ?3, state, phase, ?4 FROM jobs WHERE id = ?1",
     [S_JOB_START] = "UPDATE jobs SET state = 'running', attempt = attempt + 1, started_ms = ?2,"
                     " updated_ms = ?2, finished_ms = 0, cancel_requested = 0, phase = '',"
-                    " bytes_done = 0 WHERE id = ?1 AND state = 'queued'"
+                    " bytes_done = 0 WHERE id = ?1 AND state = 'queued'" NONE_EARLIER_PENDING
                     " RETURNING attempt, max_attempts",
     [S_JOB_PROGRESS_SAME] = "UPDATE jobs SET bytes_done = ?3, bytes_total = ?4, updated_ms = ?5"
                             " WHERE id = ?1 AND state = 'running' AND phase = ?2",
@@ -202,6 +219,13 @@ static const char *const stmt_sql[S_COUNT] = {
                             " WHERE id = ?1 AND state = 'running'",
     [S_JOB_RECOVER_FAIL] = "UPDATE jobs SET state = 'failed', last_error = ?2, finished_ms = ?3,"
                            " updated_ms = ?3 WHERE id = ?1 AND state = 'running'",
+    [S_JOB_EARLIER_PENDING] = "SELECT p.id " EARLIER_PENDING_THAN_ID " ORDER BY p.id",
+    [S_JOB_REPLACE_QUEUED] =
+        "UPDATE jobs SET state = 'cancelled', last_error = ?3,"
+        " finished_ms = ?2, updated_ms = ?2 WHERE id = ?1 AND state = 'queued'",
+    [S_JOB_REPLACE_RUNNING] =
+        "UPDATE jobs SET cancel_requested = 1, last_error = ?3, updated_ms = ?2"
+        " WHERE id = ?1 AND state = 'running' AND cancel_requested = 0",
 };
 
 /* list_jobs / list_events build their WHERE clause from the filter; each
@@ -747,6 +771,7 @@ static void read_job(sqlite3_stmt *s, struct fwup_job *j)
     j->started_ms = sqlite3_column_int64(s, 17);
     j->finished_ms = sqlite3_column_int64(s, 18);
     j->not_before_ms = sqlite3_column_int64(s, 19);
+    j->waiting_for = sqlite3_column_int64(s, 20); /* NULL: 0 */
 }
 
 /* Appends an event for job id carrying the job's current state and phase.
@@ -843,7 +868,7 @@ int fwup_store_get_job(struct fwup_store *st, int64_t id, struct fwup_job *out)
 
 static sqlite3_stmt *list_jobs_stmt(struct fwup_store *st, unsigned mask, int *owned)
 {
-    char sql[512];
+    char sql[1024]; /* JOB_COLS and the filter */
     snprintf(
         sql, sizeof sql, "SELECT " JOB_COLS " FROM jobs j WHERE 1%s%s%s ORDER BY j.id %s LIMIT ?4",
         mask & LJ_DEVICE ? " AND j.device = ?1" : "", mask & LJ_STATE ? " AND j.state = ?2" : "",
@@ -1041,6 +1066,61 @@ int fwup_store_job_cancel(struct fwup_store *st, int64_t id, int64_t now, int *w
     if (rc == 0 && was_running)
         *was_running = running;
     return rc;
+}
+
+int fwup_store_replace_older(struct fwup_store *st, int64_t new_id, int64_t now,
+                             int (*cb)(void *ctx, const struct fwup_job *job), void *ctx)
+{
+    sqlite3_stmt *sel = get_stmt(st, S_JOB_EARLIER_PENDING);
+    sqlite3_stmt *q = get_stmt(st, S_JOB_REPLACE_QUEUED);
+    sqlite3_stmt *r = get_stmt(st, S_JOB_REPLACE_RUNNING);
+    if (sel == NULL || q == NULL || r == NULL || tx_begin(st) != 0)
+        return -1;
+    char why[64];
+    snprintf(why, sizeof why, "replaced by job %" PRId64, new_id);
+
+    /* Collect first, then change (the walk's own index is being updated). */
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0, step;
+    sqlite3_bind_int64(sel, 1, new_id);
+    while ((step = sqlite3_step(sel)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            int64_t *nids = realloc(ids, ncap * sizeof *nids);
+            if (nids == NULL) {
+                rc = fail(st, "out of memory");
+                break;
+            }
+            ids = nids;
+            cap = ncap;
+        }
+        ids[n++] = sqlite3_column_int64(sel, 0);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(st, "listing replaced jobs");
+    release(sel);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bind_id_now(q, ids[i], now);
+        bind_str(q, 3, why);
+        rc = transition(st, q, "cancelling replaced job", ids[i], "cancelled", why, now);
+        if (rc == FWUP_STORE_NOT_FOUND) { /* running: its run is stopped by the caller */
+            bind_id_now(r, ids[i], now);
+            bind_str(r, 3, why);
+            rc = transition(st, r, "requesting cancel", ids[i], "cancel-requested", why, now);
+            if (rc == FWUP_STORE_NOT_FOUND) {
+                rc = 0; /* already being cancelled: not ours to report */
+                continue;
+            }
+        }
+        struct fwup_job j;
+        if (rc == 0 && cb && (rc = load_job(st, ids[i], &j, "reading replaced job")) == 0 &&
+            cb(ctx, &j) != 0)
+            rc = fail(st, "replacing jobs: out of memory");
+    }
+    free(ids);
+    return tx_end(st, rc);
 }
 
 struct running_job {

@@ -49,6 +49,7 @@ struct fwup_job {
     char last_error[512];
     int64_t created_ms, updated_ms, started_ms, finished_ms; /* 0: not yet */
     int64_t not_before_ms; /* retry back-off: not runnable before this */
+    int64_t waiting_for;   /* queued behind this earlier job of the device, 0: not */
 };
 
 struct fwup_job_filter {
@@ -118,7 +119,9 @@ int fwup_store_get_job(struct fwup_store *st, int64_t id, struct fwup_job *out);
 int fwup_store_list_jobs(struct fwup_store *st, const struct fwup_job_filter *f,
                          int (*cb)(void *ctx, const struct fwup_job *job), void *ctx);
 
-/* queued -> running, attempt + 1, started_ms = now, cancel_requested = 0. */
+/* queued -> running, attempt + 1, started_ms = now, cancel_requested = 0.
+ * Jobs of one device run in queue (id) order: FWUP_STORE_NOT_FOUND while an
+ * earlier job of the same device is queued (back-off included) or running. */
 int fwup_store_job_start(struct fwup_store *st, int64_t id, int64_t now);
 /* Update progress of a running job; an event is recorded only when the
  * phase changes. */
@@ -136,6 +139,15 @@ int fwup_store_job_interrupt(struct fwup_store *st, int64_t id, int64_t now);
 /* queued -> cancelled at once (*was_running = 0); running -> cancel_requested
  * = 1 (*was_running = 1); other states: FWUP_STORE_NOT_FOUND. */
 int fwup_store_job_cancel(struct fwup_store *st, int64_t id, int64_t now, int *was_running);
+
+/* Cancels every job queued before new_id for the same device that is still
+ * queued or running, with the reason "replaced by job NEW_ID": queued ones at
+ * once, running ones by cancel_requested with the reason in last_error (the
+ * caller stops their runs). cb (may be NULL) sees each such job after the
+ * change; a non-zero return fails the call. Call it in the transaction that
+ * queued new_id, so that both or neither are committed. */
+int fwup_store_replace_older(struct fwup_store *st, int64_t new_id, int64_t now,
+                             int (*cb)(void *ctx, const struct fwup_job *job), void *ctx);
 
 /* Start-up recovery: every job left running by a dead daemon goes back to
  * queued (its interrupted run counted), or to failed when it has used

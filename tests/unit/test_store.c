@@ -390,7 +390,7 @@ START_TEST(test_list_filters)
     int64_t j3 = queue(st, "dev1", b2, 3, 1002);
     int64_t j4 = queue(st, "dev1", 0, 3, 1003);
     int64_t j5 = queue(st, "dev2", 0, 3, 1004);
-    ck_assert_int_eq(fwup_store_job_start(st, j3, 1100), 0);
+    ck_assert_int_eq(fwup_store_job_start(st, j1, 1100), 0);
 
     struct job_list l = list(st, NULL, -1, 0, 0, 0);
     ck_assert_int_eq(l.n, 5);
@@ -405,7 +405,7 @@ START_TEST(test_list_filters)
 
     l = list(st, NULL, FWUP_JOB_RUNNING, 0, 0, 0);
     ck_assert_int_eq(l.n, 1);
-    ck_assert_int_eq(l.ids[0], j3);
+    ck_assert_int_eq(l.ids[0], j1);
 
     l = list(st, NULL, -1, b1, 0, 0);
     ck_assert_int_eq(l.n, 2);
@@ -414,7 +414,7 @@ START_TEST(test_list_filters)
 
     l = list(st, "dev1", FWUP_JOB_QUEUED, 0, 0, 1);
     ck_assert_int_eq(l.n, 2);
-    ck_assert_int_eq(l.ids[0], j1);
+    ck_assert_int_eq(l.ids[0], j3);
     ck_assert_int_eq(l.ids[1], j4);
 
     l = list(st, "dev2", FWUP_JOB_QUEUED, b1, 0, 0);
@@ -544,7 +544,11 @@ static int do_op(struct fwup_store *st, int64_t id, enum op op, int64_t now)
 
 static int64_t job_in_state(struct fwup_store *st, enum fwup_job_state s)
 {
-    int64_t id = queue(st, "dev1", 0, 3, 1000);
+    /* A device of its own: no earlier job holds it back. */
+    static int n;
+    char dev[32];
+    snprintf(dev, sizeof dev, "dev%d", ++n);
+    int64_t id = queue(st, dev, 0, 3, 1000);
     if (s == FWUP_JOB_QUEUED)
         return id;
     ck_assert_int_eq(fwup_store_job_start(st, id, 1100), 0);
@@ -1047,13 +1051,14 @@ START_TEST(test_batches)
     queue(st, "dev2", other, 3, 1000);
     queue(st, "dev2", 0, 3, 1000);
     int was_running;
+    /* In queue order: one device's jobs run one after the other. */
     ck_assert_int_eq(fwup_store_job_start(st, ids[0], 1100), 0);
+    ck_assert_int_eq(fwup_store_job_finish(st, ids[0], FWUP_JOB_SUCCEEDED, NULL, 1200), 0);
     ck_assert_int_eq(fwup_store_job_start(st, ids[1], 1100), 0);
     ck_assert_int_eq(fwup_store_job_finish(st, ids[1], FWUP_JOB_SUCCEEDED, NULL, 1200), 0);
     ck_assert_int_eq(fwup_store_job_start(st, ids[2], 1100), 0);
-    ck_assert_int_eq(fwup_store_job_finish(st, ids[2], FWUP_JOB_SUCCEEDED, NULL, 1200), 0);
+    ck_assert_int_eq(fwup_store_job_finish(st, ids[2], FWUP_JOB_FAILED, "x", 1200), 0);
     ck_assert_int_eq(fwup_store_job_start(st, ids[3], 1100), 0);
-    ck_assert_int_eq(fwup_store_job_finish(st, ids[3], FWUP_JOB_FAILED, "x", 1200), 0);
     ck_assert_int_eq(fwup_store_job_cancel(st, ids[4], 1200, &was_running), 0);
 
     ck_assert_int_eq(fwup_store_get_batch(st, b, &out), 0);
@@ -1067,6 +1072,152 @@ START_TEST(test_batches)
     ck_assert_int_eq(out.counts[FWUP_JOB_SUCCEEDED], 0);
 
     ck_assert_int_eq(fwup_store_get_batch(st, 9999, &out), FWUP_STORE_NOT_FOUND);
+    fwup_store_close(st);
+}
+END_TEST
+
+/* A device's jobs start in the order they were queued: a later one waits
+ * while an earlier one is queued (retry back-off included) or running, in
+ * the store itself, so the order survives a restart. */
+START_TEST(test_device_queue_order)
+{
+    char path[PATH_MAX];
+    struct fwup_store *st = fresh(path, sizeof path);
+    int64_t a1 = queue(st, "devA", 0, 3, 1000);
+    int64_t b1 = queue(st, "devB", 0, 3, 1001);
+    int64_t a2 = queue(st, "devA", 0, 3, 1002);
+    int64_t a3 = queue(st, "devA", 0, 3, 1003);
+    ck_assert_int_eq(get(st, a1).waiting_for, 0);
+    ck_assert_int_eq(get(st, b1).waiting_for, 0);
+    ck_assert_int_eq(get(st, a2).waiting_for, a1);
+    ck_assert_int_eq(get(st, a3).waiting_for, a2); /* the job right before it */
+
+    /* a1 fails once and waits for its retry; a2 may not overtake it. */
+    ck_assert_int_eq(fwup_store_job_start(st, a1, 1100), 0);
+    ck_assert_int_eq(fwup_store_job_retry(st, a1, 9000, "timeout", 1200), 0);
+    struct fwup_job before = get(st, a2);
+    int nev = event_count(st, a2);
+    ck_assert_int_eq(fwup_store_job_start(st, a2, 1300), FWUP_STORE_NOT_FOUND);
+    struct fwup_job after = get(st, a2);
+    assert_same_job(&before, &after);
+    ck_assert_int_eq(event_count(st, a2), nev);
+    ck_assert_int_eq(fwup_store_job_start(st, b1, 1300), 0); /* other devices go on */
+
+    /* The same after a restart. */
+    fwup_store_close(st);
+    st = open_ok(path);
+    ck_assert_int_eq(get(st, a2).waiting_for, a1);
+    ck_assert_int_eq(fwup_store_job_start(st, a2, 1400), FWUP_STORE_NOT_FOUND);
+
+    /* Running counts as unfinished; only running and queued jobs report
+     * what they wait for. */
+    ck_assert_int_eq(fwup_store_job_start(st, a1, 9000), 0);
+    ck_assert_int_eq(get(st, a1).waiting_for, 0);
+    ck_assert_int_eq(fwup_store_job_start(st, a2, 9001), FWUP_STORE_NOT_FOUND);
+    ck_assert_int_eq(fwup_store_job_finish(st, a1, FWUP_JOB_SUCCEEDED, NULL, 9100), 0);
+    ck_assert_int_eq(get(st, a1).waiting_for, 0);
+    ck_assert_int_eq(get(st, a2).waiting_for, 0);
+    ck_assert_int_eq(get(st, a3).waiting_for, a2);
+
+    /* Finished jobs, cancelled ones included, hold nothing back. */
+    int was_running;
+    ck_assert_int_eq(fwup_store_job_cancel(st, a2, 9200, &was_running), 0);
+    ck_assert_int_eq(get(st, a3).waiting_for, 0);
+    int64_t a4 = queue(st, "devA", 0, 3, 9300);
+    ck_assert_int_eq(get(st, a4).waiting_for, a3);
+    ck_assert_int_eq(fwup_store_job_start(st, a3, 9400), 0);
+    ck_assert_int_eq(fwup_store_job_finish(st, a3, FWUP_JOB_FAILED, "x", 9500), 0);
+    ck_assert_int_eq(fwup_store_job_start(st, a4, 9600), 0);
+    fwup_store_close(st);
+}
+END_TEST
+
+static int collect_full(void *ctx, const struct fwup_job *j)
+{
+    struct job_list *l = ctx;
+    ck_assert_int_lt(l->n, 64);
+    l->ids[l->n++] = j->id;
+    ck_assert_int_eq(j->cancel_requested || j->state == FWUP_JOB_CANCELLED, 1);
+    return 0;
+}
+
+START_TEST(test_replace_older)
+{
+    char path[PATH_MAX];
+    struct fwup_store *st = fresh(path, sizeof path);
+    int64_t r1 = queue(st, "devR", 0, 3, 1000);
+    int64_t r2 = queue(st, "devR", 0, 3, 1001);
+    int64_t x1 = queue(st, "devX", 0, 3, 1002);
+    ck_assert_int_eq(fwup_store_job_start(st, r1, 1100), 0);
+    int64_t r3 = queue(st, "devR", 0, 3, 1200);
+    struct fwup_job x_before = get(st, x1);
+
+    struct job_list seen = {0};
+    ck_assert_int_eq(fwup_store_replace_older(st, r3, 1300, collect_full, &seen), 0);
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_int_eq(seen.ids[0], r1);
+    ck_assert_int_eq(seen.ids[1], r2);
+    char why[64];
+    snprintf(why, sizeof why, "replaced by job %lld", (long long)r3);
+
+    /* The running one is asked to stop, with the reason. */
+    struct fwup_job j = get(st, r1);
+    ck_assert_int_eq(j.state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(j.cancel_requested, 1);
+    ck_assert_str_eq(j.last_error, why);
+    struct ev_list ev = events(st, r1, NULL, 1);
+    ck_assert_str_eq(ev.ev[0].kind, "cancel-requested");
+    ck_assert_str_eq(ev.ev[0].message, why);
+    /* The queued one is cancelled at once. */
+    j = get(st, r2);
+    ck_assert_int_eq(j.state, FWUP_JOB_CANCELLED);
+    ck_assert_str_eq(j.last_error, why);
+    ck_assert_int_eq(j.finished_ms, 1300);
+    ev = events(st, r2, NULL, 1);
+    ck_assert_str_eq(ev.ev[0].kind, "cancelled");
+    ck_assert_str_eq(ev.ev[0].message, why);
+    /* Other devices and the new job itself are untouched; the new job
+     * waits until the running one has stopped. */
+    struct fwup_job x_after = get(st, x1);
+    assert_same_job(&x_before, &x_after);
+    ck_assert_int_eq(get(st, r3).state, FWUP_JOB_QUEUED);
+    ck_assert_int_eq(get(st, r3).waiting_for, r1);
+    ck_assert_int_eq(fwup_store_job_start(st, r3, 1400), FWUP_STORE_NOT_FOUND);
+
+    /* A second replace does not report a job already being stopped. */
+    int64_t r4 = queue(st, "devR", 0, 3, 1500);
+    seen.n = 0;
+    ck_assert_int_eq(fwup_store_replace_older(st, r4, 1600, collect_full, &seen), 0);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_int_eq(seen.ids[0], r3);
+    ck_assert_str_eq(get(st, r1).last_error, why);
+    ck_assert_int_eq(fwup_store_job_finish(st, r1, FWUP_JOB_CANCELLED, why, 1700), 0);
+    ck_assert_int_eq(get(st, r4).waiting_for, 0);
+
+    /* Nothing older: nothing to do. */
+    seen.n = 0;
+    ck_assert_int_eq(fwup_store_replace_older(st, x1, 1800, collect_full, &seen), 0);
+    ck_assert_int_eq(seen.n, 0);
+    fwup_store_close(st);
+
+    /* Queue and replace in one transaction: a killed process leaves the
+     * older job queued and no new one. */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char err[256];
+        if (fwup_store_open(path, &st, err, sizeof err) != 0 || fwup_store_begin(st) != 0)
+            _exit(2);
+        int64_t id = child_queue(st, "devR", 2000);
+        if (fwup_store_replace_older(st, id, 2000, NULL, NULL) != 0)
+            _exit(4);
+        raise(SIGKILL);
+        _exit(7);
+    }
+    wait_child(pid, SIGKILL);
+    st = open_ok(path);
+    ck_assert_int_eq(get(st, r4).state, FWUP_JOB_QUEUED);
+    ck_assert_int_eq(list(st, "devR", -1, 0, 0, 0).n, 4);
     fwup_store_close(st);
 }
 END_TEST
@@ -1144,6 +1295,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_images);
     tcase_add_test(tc, test_batches);
     tcase_add_test(tc, test_sync_devices);
+    tcase_add_test(tc, test_device_queue_order);
+    tcase_add_test(tc, test_replace_older);
     suite_add_tcase(s, tc);
     return s;
 }
