@@ -399,8 +399,8 @@ START_TEST(test_engine_stale_start_burst)
                            "\x15"
                            "CC");
     ck_assert_uint_eq(m.nsent, 132);
-    /* CAN CAN in the backlog still ends the job */
     PROTO->destroy(e);
+    /* CAN CAN in the backlog still ends the job */
     memset(&m, 0, sizeof(m));
     e = start_with_backlog(&j, &m, "\x15\x18\x18");
     ck_assert(m.finished);
