@@ -142,6 +142,8 @@ void fwup_client_close(struct fwup_client *c)
     fwup_linebuf_free(&c->in);
     json_decref(c->events);
     c->events = NULL;
+    json_decref(c->err_data);
+    c->err_data = NULL;
 }
 
 static void lost(struct fwup_client *c, const char *what)
@@ -291,6 +293,8 @@ int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, 
 {
     *result = NULL;
     c->err_code = 0;
+    json_decref(c->err_data);
+    c->err_data = NULL;
     json_int_t id = c->next_id++;
     json_t *req =
         json_pack("{s:i, s:I, s:s}", "v", FWUP_SOCKAPI_VERSION, "id", id, "method", method);
@@ -343,6 +347,7 @@ int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, 
                 const char *m = json_string_value(json_object_get(err, "message"));
                 json_t *code = json_object_get(err, "code");
                 c->err_code = json_is_integer(code) ? (int)json_integer_value(code) : 0;
+                c->err_data = json_incref(json_object_get(err, "data"));
                 snprintf(c->err, sizeof(c->err), "%s", m ? m : "unknown error");
                 json_decref(msg);
                 return FWUP_CLIENT_EDAEMON;

@@ -67,6 +67,7 @@ struct fwup_client {
     const sigset_t *wait_mask;
     volatile sig_atomic_t *stop;
     int err_code;      /* daemon error code after FWUP_CLIENT_EDAEMON */
+    json_t *err_data;  /* and the error's "data" (NULL if none), until the next call */
     int connect_errno; /* why fwup_client_connect failed, 0 if it did not */
     char err[1024];    /* human message, without codes */
 };

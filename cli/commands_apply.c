@@ -1,10 +1,11 @@
 /*
  * fwupctl apply MANIFEST.yaml [--dry-run] [--wait]
  *
- * Every image is opened and hashed here before the daemon is contacted, so
- * a manifest that does not match its files fails with a message naming the
- * file and both hashes and nothing reaches the daemon. The images then go
- * as descriptors in the one manifest.apply line (one per distinct path).
+ * Every image is opened and hashed here, then the targets without a problem
+ * so far go to the daemon with their images as descriptors in the one
+ * manifest.apply line (one per distinct path), as a dry run if there was a
+ * problem. Every problem, local or the daemon's (error.data.errors), is
+ * reported at its manifest line and column; any problem, nothing queued.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,9 +64,11 @@ static void help(void)
     printf("Usage: fwupctl apply MANIFEST.yaml [--dry-run] [--wait]\n"
            "\n"
            "Queue a batch from a manifest. Every image is opened and its SHA-256\n"
-           "checked against the manifest first; a mismatch names the target, the file\n"
-           "and both hashes, and nothing is queued. The daemon then checks every image\n"
-           "against every device and queues all jobs or none. Prints\n"
+           "checked against the manifest, and the daemon checks every image against\n"
+           "every device it targets. Every problem is reported in one pass, each as\n"
+           "MANIFEST:LINE:COLUMN: the manifest's own, missing or mismatched images,\n"
+           "unknown devices, devices targeted twice, tags matching no device and\n"
+           "images a device refuses. Any problem and nothing is queued. Prints\n"
            "\"batch ID jobs J1 J2 ...\".\n"
            "\n"
            "  --dry-run   check everything, queue nothing; print the plan as a table\n"
@@ -75,26 +78,33 @@ static void help(void)
            "              (exit 4 unless every job succeeds)\n");
 }
 
-static int open_images(const struct fwup_manifest *m, const char *mpath, struct image *img,
-                       size_t *nimg, size_t *idx)
+/* Opens and hashes each distinct image of the good targets; a target whose
+ * file cannot be read or does not match its sha256 is reported and marked
+ * bad. */
+static void open_images(struct fwup_manifest *m, struct fwup_manifest_diags *diags,
+                        struct image *img, size_t *nimg, size_t *idx)
 {
     for (size_t i = 0; i < m->ntargets; i++) {
-        const struct fwup_manifest_target *t = &m->targets[i];
-        const char *who = t->device ? t->device : "tags";
+        struct fwup_manifest_target *t = &m->targets[i];
         size_t k;
+        if (t->bad)
+            continue;
         for (k = 0; k < *nimg; k++)
             if (!strcmp(img[k].path, t->image_path))
                 break;
         if (k == *nimg) {
-            if (*nimg == FWUP_SOCKAPI_MAX_FDS) {
-                fwupctl_err("%s: more than %d distinct images", mpath, FWUP_SOCKAPI_MAX_FDS);
-                return -1;
-            }
             struct image *im = &img[k];
-            im->path = t->image_path;
-            im->fd = open(t->image_path, O_RDONLY | O_CLOEXEC);
             struct stat st;
             char why[256] = "";
+            if (*nimg == FWUP_SOCKAPI_MAX_FDS) {
+                fwup_manifest_diag_at(diags, m, i, FWUP_MF_IMAGE, 0,
+                                      "more than %d distinct images in one manifest",
+                                      FWUP_SOCKAPI_MAX_FDS);
+                t->bad = 1;
+                continue;
+            }
+            im->path = t->image_path;
+            im->fd = open(t->image_path, O_RDONLY | O_CLOEXEC);
             if (im->fd < 0)
                 snprintf(why, sizeof(why), "%s", strerror(errno));
             else if (fstat(im->fd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -104,27 +114,33 @@ static int open_images(const struct fwup_manifest *m, const char *mpath, struct 
             if (why[0]) {
                 if (im->fd >= 0)
                     close(im->fd);
-                fwupctl_err("%s:%d: target %zu (%s): image %s: %s", mpath, t->line, i, who,
-                            t->image_path, why);
-                return -1;
+                fwup_manifest_diag_at(diags, m, i, FWUP_MF_IMAGE, 0, "image %s: %s", t->image_path,
+                                      why);
+                t->bad = 1;
+                continue;
             }
             (*nimg)++;
         }
         idx[i] = k;
         if (strcasecmp(img[k].sha, t->sha256) != 0) {
-            fwupctl_err("%s:%d: target %zu (%s): image %s has SHA-256 %s, the manifest says %s",
-                        mpath, t->line, i, who, t->image_path, img[k].sha, t->sha256);
-            return -1;
+            fwup_manifest_diag_at(diags, m, i, FWUP_MF_SHA256, FWUP_E_CHECKSUM,
+                                  "image %s has SHA-256 %s, the manifest says %s", t->image_path,
+                                  img[k].sha, t->sha256);
+            t->bad = 1;
         }
     }
-    return 0;
 }
 
-static json_t *build_params(const struct fwup_manifest *m, const size_t *idx, bool dry_run)
+/* The good targets; sent[k] is the manifest index of the k-th. */
+static json_t *build_params(const struct fwup_manifest *m, const size_t *idx, bool dry_run,
+                            size_t *sent)
 {
     json_t *targets = json_array();
     for (size_t i = 0; i < m->ntargets; i++) {
         const struct fwup_manifest_target *t = &m->targets[i];
+        if (t->bad)
+            continue;
+        sent[json_array_size(targets)] = i;
         json_t *o = json_object();
         if (t->device) {
             json_object_set_new(o, "device", json_string(t->device));
@@ -177,28 +193,61 @@ static void print_plan(const json_t *res)
     fwup_table_free(&t);
 }
 
-/* "target 1 (device d): line 5: x" from the daemon, for an image it read
- * from a descriptor, becomes "MANIFEST:LINE: target 1 (device d): FILE:5: x". */
-static void name_target_image(struct fwup_client *c, const struct fwup_manifest *m,
-                              const char *mpath)
+/* The daemon's problems with the targets sent (error.data.errors), each
+ * at the manifest value it is about. Returns false if there were none. */
+static bool daemon_problems(const struct fwup_client *c, const struct fwup_manifest *m,
+                            const size_t *sent, size_t nsent, struct fwup_manifest_diags *diags)
 {
-    size_t i;
-    int n = 0;
-    if ((c->err_code != FWUP_E_IMAGE && c->err_code != FWUP_E_CHECKSUM) ||
-        sscanf(c->err, "target %zu%n", &i, &n) != 1 || i >= m->ntargets)
-        return;
-    const char *rest = strstr(c->err + n, ": ");
-    if (!rest)
-        return;
-    rest += 2;
-    char where[256], named[sizeof(c->err)];
-    snprintf(where, sizeof(where), "%.*s", (int)(rest - c->err), c->err);
-    fwupctl_name_image(named, sizeof(named), m->targets[i].image_path, rest);
-    char *full;
-    if (asprintf(&full, "%s:%d: %s%s", mpath, m->targets[i].line, where, named) < 0)
-        return;
-    snprintf(c->err, sizeof(c->err), "%.*s", (int)sizeof(c->err) - 1, full);
-    free(full);
+    json_t *errors = json_object_get(c->err_data, "errors"), *e;
+    size_t k, before = diags->n;
+    json_array_foreach(errors, k, e)
+    {
+        json_int_t ti = json_integer_value(json_object_get(e, "target"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        const char *dev = json_string_value(json_object_get(e, "device"));
+        const char *field = json_string_value(json_object_get(e, "field"));
+        json_t *first = json_object_get(e, "first_target");
+        int code = (int)json_integer_value(json_object_get(e, "code"));
+        if (ti < 0 || (size_t)ti >= nsent || !msg)
+            continue;
+        size_t i = sent[ti];
+        const struct fwup_manifest_target *t = &m->targets[i];
+        enum fwup_manifest_field f = fwup_manifest_field_named(field);
+        char text[1024], tags[512] = "";
+        if (json_is_integer(first) && json_integer_value(first) >= 0 &&
+            (size_t)json_integer_value(first) < nsent && dev) {
+            for (size_t j = 0, used = 0; j < t->ntags && used < sizeof(tags); j++)
+                used += (size_t)snprintf(tags + used, sizeof(tags) - used, "%s%s",
+                                         j ? ", " : ", here through tags ", t->tags[j]);
+            fwup_manifest_diag_at(diags, m, i, f, code,
+                                  "device '%s' is targeted twice (first at line %d%s)", dev,
+                                  m->targets[sent[json_integer_value(first)]].line, tags);
+            continue;
+        }
+        /* The daemon read the image from a descriptor: name the file. */
+        if (f == FWUP_MF_IMAGE && (code == FWUP_E_IMAGE || code == FWUP_E_CHECKSUM))
+            fwupctl_name_image(text, sizeof(text), t->image_path, msg);
+        else
+            snprintf(text, sizeof(text), "%s", msg);
+        fwup_manifest_diag_at(diags, m, i, f, code, "%s%s%s%s", dev ? "device " : "",
+                              dev ? dev : "", dev ? ": " : "", text);
+    }
+    return diags->n > before;
+}
+
+/* Every problem, in manifest order, and that nothing was queued. */
+static void report_problems(struct fwup_manifest_diags *diags, const char *mpath)
+{
+    char line[2048];
+    fwup_manifest_diags_sort(diags);
+    for (size_t i = 0; i < diags->n; i++) {
+        fwup_manifest_diag_format(diags, i, line, sizeof(line));
+        fwupctl_errc(diags->v[i].code ? fwupctl_daemon_code(diags->v[i].code) : FWUPCTL_E_INPUT,
+                     "%s", line);
+    }
+    if (!fwupctl_json())
+        fwupctl_err("%s: %zu problem%s; nothing was queued", mpath, diags->n,
+                    diags->n == 1 ? "" : "s");
 }
 
 int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
@@ -231,46 +280,57 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
         return FWUPCTL_EXIT_ERROR;
     }
 
+    /* Every problem is found in one pass: the manifest's, its images', and
+     * the daemon's with the targets that are fine so far (a dry run then).
+     * Any problem and nothing is queued. */
     struct fwup_manifest *m = NULL;
-    char err[1024];
-    if (fwup_manifest_load(mpath, &m, err, sizeof(err)) < 0) {
-        fwupctl_err("%s", err);
-        return FWUPCTL_EXIT_ERROR;
-    }
-    if (m->ntargets == 0) {
-        fwupctl_err("%s: no targets", mpath);
-        fwup_manifest_free(m);
+    struct fwup_manifest_diags diags;
+    fwup_manifest_load(mpath, &m, &diags);
+    if (!m) {
+        report_problems(&diags, mpath);
+        fwup_manifest_diags_free(&diags);
         return FWUPCTL_EXIT_ERROR;
     }
     struct image img[FWUP_SOCKAPI_MAX_FDS];
-    size_t nimg = 0;
+    size_t nimg = 0, nsent;
     size_t *idx = calloc(m->ntargets, sizeof(*idx));
-    if (!idx)
+    size_t *sent = calloc(m->ntargets, sizeof(*sent));
+    if (!idx || !sent)
         abort();
     int fds[FWUP_SOCKAPI_MAX_FDS];
-    json_t *res = NULL;
+    json_t *res = NULL, *params;
     struct fwup_client c;
     bool connected = false;
     rc = FWUPCTL_EXIT_ERROR;
-    if (open_images(m, mpath, img, &nimg, idx) < 0)
-        goto out;
+    open_images(m, &diags, img, &nimg, idx);
     for (size_t i = 0; i < nimg; i++)
         fds[i] = img[i].fd;
-
-    rc = fwupctl_connect(ctx, &c);
-    if (rc)
-        goto out;
-    connected = true;
-    wait = wait && !dry_run;
-    /* Subscribe first so no event of the new batch can be missed. */
-    if (wait && (rc = fwupctl_subscribe(&c)))
-        goto out;
-    rc = fwup_client_call(&c, "manifest.apply", build_params(m, idx, dry_run), fds, nimg, &res);
-    if (rc != FWUP_CLIENT_OK) {
-        name_target_image(&c, m, mpath);
-        rc = fwupctl_client_fail(&c, rc);
+    params = build_params(m, idx, dry_run || diags.n, sent);
+    nsent = json_array_size(json_object_get(params, "targets"));
+    if (!nsent) {
+        json_decref(params);
         goto out;
     }
+
+    rc = fwupctl_connect(ctx, &c);
+    if (rc) {
+        json_decref(params);
+        goto out;
+    }
+    connected = true;
+    wait = wait && !dry_run && !diags.n;
+    /* Subscribe first so no event of the new batch can be missed. */
+    if (wait && (rc = fwupctl_subscribe(&c))) {
+        json_decref(params);
+        goto out;
+    }
+    rc = fwup_client_call(&c, "manifest.apply", params, fds, nimg, &res);
+    if (rc == FWUP_CLIENT_EDAEMON && daemon_problems(&c, m, sent, nsent, &diags))
+        rc = FWUPCTL_EXIT_ERROR;
+    else if (rc != FWUP_CLIENT_OK)
+        rc = fwupctl_client_fail(&c, rc);
+    if (rc || diags.n)
+        goto out;
     if (ctx->json) {
         if (!wait) /* with --wait: events only; each job names its batch */
             fwup_json_print(stdout, res);
@@ -300,12 +360,19 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
         rc = fwupctl_watch(ctx, &c, &wo);
     }
 out:
+    if (diags.n) {
+        report_problems(&diags, mpath);
+        if (!rc)
+            rc = FWUPCTL_EXIT_ERROR;
+    }
     for (size_t i = 0; i < nimg; i++)
         close(img[i].fd);
     json_decref(res);
     if (connected)
         fwup_client_close(&c);
+    free(sent);
     free(idx);
+    fwup_manifest_diags_free(&diags);
     fwup_manifest_free(m);
     return rc;
 }

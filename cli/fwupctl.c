@@ -117,8 +117,7 @@ void fwupctl_err(const char *fmt, ...)
     va_end(ap);
 }
 
-/* The stable name of a daemon error code (include/fwupgw/sockapi.h). */
-static const char *daemon_code(int code)
+const char *fwupctl_daemon_code(int code)
 {
     switch (code) {
     case FWUP_E_NOT_FOUND:
@@ -168,7 +167,7 @@ int fwupctl_client_fail(const struct fwup_client *c, int rc)
     if (rc == FWUP_CLIENT_EDAEMON) {
         if (c->err_code == FWUP_E_DENIED)
             return denied(c->err, false);
-        fwupctl_errc(daemon_code(c->err_code), "%s", c->err);
+        fwupctl_errc(fwupctl_daemon_code(c->err_code), "%s", c->err);
         return FWUPCTL_EXIT_ERROR;
     }
     if (rc == FWUP_CLIENT_EINTR) {

@@ -52,6 +52,8 @@ struct fwupctl_ctx {
 /* An error on stderr: "fwupctl: <message>", or under --json one line
  * {"error": {"code": CODE, "message": "<message>"}}. */
 void fwupctl_errc(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The stable name of a daemon error code (include/fwupgw/sockapi.h). */
+const char *fwupctl_daemon_code(int code);
 /* fwupctl_errc for a bad input (FWUPCTL_E_INPUT). */
 void fwupctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a failed fwup_client call (not OK, not EINTR) and returns the

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,51 +67,15 @@ static int parse_tags(struct yu_doc *d, const yaml_node_t *n, struct fwup_manife
     return 0;
 }
 
-static int parse_target(struct yu_doc *d, const yaml_node_t *n, const char *base_dir,
-                        struct fwup_manifest *m, struct fwup_manifest_target *t)
+static void mark(struct fwup_manifest_target *t, enum fwup_manifest_field f, const yaml_node_t *v)
 {
-    static const char *const keys[] = {"device",  "tags",   "image",   "sha256",
-                                       "version", "format", "address", NULL};
-    static const char *const formats[] = {"auto", "bin", "ihex",  "srec",
-                                          "elf",  "dfu", "dfuse", NULL};
-    yaml_node_t *v, *kdev = NULL, *ktags = NULL, *vdev, *vtags;
+    t->at[f].line = yu_line(v);
+    t->at[f].col = yu_col(v);
+}
+
+static int parse_sha256(struct yu_doc *d, const yaml_node_t *v, struct fwup_manifest_target *t)
+{
     const char *s;
-
-    t->line = yu_line(n);
-    t->col = yu_col(n);
-    if (yu_check_map(d, n, "a target", keys) < 0)
-        return -1;
-
-    vdev = yu_get_key(d, n, "device", &kdev);
-    vtags = yu_get_key(d, n, "tags", &ktags);
-    if (vdev && vtags) {
-        /* Point at whichever came second: that is the one to delete. */
-        const yaml_node_t *later = kdev->start_mark.index > ktags->start_mark.index ? kdev : ktags;
-        return yu_fail(d, later, "a target takes 'device' or 'tags', not both");
-    }
-    if (!vdev && !vtags)
-        return yu_fail(d, n, "target needs 'device' or 'tags' to say where the image goes");
-    if (vdev) {
-        if (get_id(d, vdev, "device", &t->device) < 0)
-            return -1;
-        /* The daemon refuses a device targeted twice; say where here. */
-        for (struct fwup_manifest_target *o = m->targets; o < t; o++)
-            if (o->device && !strcmp(o->device, t->device))
-                return yu_fail(d, vdev, "device '%s' is targeted twice (first at line %d)",
-                               t->device, o->line);
-    } else if (parse_tags(d, vtags, t) < 0) {
-        return -1;
-    }
-
-    if (!(v = yu_get(d, n, "image")))
-        return yu_fail(d, n, "target is missing required key 'image'");
-    if (yu_text(d, v, "image", &s) < 0)
-        return -1;
-    if (!(t->image_path = resolve(base_dir, s)))
-        return yu_fail(d, v, "out of memory");
-
-    if (!(v = yu_get(d, n, "sha256")))
-        return yu_fail(d, n, "target is missing required key 'sha256'");
     if (yu_text(d, v, "sha256", &s) < 0)
         return -1;
     size_t len = strlen(s);
@@ -122,57 +87,146 @@ static int parse_target(struct yu_doc *d, const yaml_node_t *n, const char *base
         t->sha256[i] = (char)tolower((unsigned char)s[i]);
     }
     t->sha256[64] = '\0';
-
-    if (!(v = yu_get(d, n, "version")))
-        return yu_fail(d, n, "target is missing required key 'version'");
-    if (dup_scalar(d, v, "version", &t->version) < 0)
-        return -1;
-
-    if ((v = yu_get(d, n, "format"))) {
-        int ok = 0;
-        if (yu_text(d, v, "format", &s) < 0)
-            return -1;
-        for (const char *const *f = formats; *f; f++)
-            if (!strcmp(s, *f))
-                ok = 1;
-        if (!ok)
-            return yu_fail(d, v,
-                           "'format' must be one of auto | bin | ihex | srec | elf | dfu | dfuse, "
-                           "not '%s'",
-                           s);
-        if (!(t->format = strdup(s)))
-            return yu_fail(d, v, "out of memory");
-    }
-
-    if ((v = yu_get(d, n, "address"))) {
-        uint64_t a = 0;
-        int base = 10, ok;
-        if (yu_text(d, v, "address", &s) < 0)
-            return -1;
-        const char *p = s;
-        if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-            base = 16;
-            p += 2;
-        }
-        ok = *p != '\0';
-        for (; ok && *p; p++) {
-            int dg = isdigit((unsigned char)*p)    ? *p - '0'
-                     : isxdigit((unsigned char)*p) ? tolower((unsigned char)*p) - 'a' + 10
-                                                   : 99;
-            if (dg >= base || (a = a * (uint64_t)base + (uint64_t)dg) > UINT32_MAX)
-                ok = 0;
-        }
-        if (!ok)
-            return yu_fail(d, v, "'address' must be a 32-bit address (decimal or 0x hex), not '%s'",
-                           s);
-        t->has_address = 1;
-        t->address = (uint32_t)a;
-    }
     return 0;
 }
 
+static int parse_format(struct yu_doc *d, const yaml_node_t *v, struct fwup_manifest_target *t)
+{
+    static const char *const formats[] = {"auto", "bin", "ihex",  "srec",
+                                          "elf",  "dfu", "dfuse", NULL};
+    const char *s;
+    if (yu_text(d, v, "format", &s) < 0)
+        return -1;
+    for (const char *const *f = formats; *f; f++)
+        if (!strcmp(s, *f))
+            return (t->format = strdup(s)) ? 0 : yu_fail(d, v, "out of memory");
+    return yu_fail(d, v,
+                   "'format' must be one of auto | bin | ihex | srec | elf | dfu | dfuse, "
+                   "not '%s'",
+                   s);
+}
+
+static int parse_address(struct yu_doc *d, const yaml_node_t *v, struct fwup_manifest_target *t)
+{
+    uint64_t a = 0;
+    int base = 10, ok;
+    const char *s;
+    if (yu_text(d, v, "address", &s) < 0)
+        return -1;
+    const char *p = s;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    }
+    ok = *p != '\0';
+    for (; ok && *p; p++) {
+        int dg = isdigit((unsigned char)*p)    ? *p - '0'
+                 : isxdigit((unsigned char)*p) ? tolower((unsigned char)*p) - 'a' + 10
+                                               : 99;
+        if (dg >= base || (a = a * (uint64_t)base + (uint64_t)dg) > UINT32_MAX)
+            ok = 0;
+    }
+    if (!ok)
+        return yu_fail(d, v, "'address' must be a 32-bit address (decimal or 0x hex), not '%s'", s);
+    t->has_address = 1;
+    t->address = (uint32_t)a;
+    return 0;
+}
+
+/* Where the image goes: 'device' or 'tags'. */
+static int parse_where(struct yu_doc *d, const yaml_node_t *n, struct fwup_manifest *m,
+                       struct fwup_manifest_target *t)
+{
+    yaml_node_t *kdev = NULL, *ktags = NULL;
+    yaml_node_t *vdev = yu_get_key(d, n, "device", &kdev);
+    yaml_node_t *vtags = yu_get_key(d, n, "tags", &ktags);
+    if (vdev && vtags) {
+        /* Point at whichever came second: that is the one to delete. */
+        const yaml_node_t *later = kdev->start_mark.index > ktags->start_mark.index ? kdev : ktags;
+        return yu_fail(d, later, "a target takes 'device' or 'tags', not both");
+    }
+    if (!vdev && !vtags)
+        return yu_fail(d, n, "target needs 'device' or 'tags' to say where the image goes");
+    mark(t, FWUP_MF_DEVICE, vdev ? vdev : vtags);
+    if (!vdev)
+        return parse_tags(d, vtags, t);
+    if (get_id(d, vdev, "device", &t->device) < 0)
+        return -1;
+    /* The daemon refuses a device targeted twice; say where here. */
+    for (struct fwup_manifest_target *o = m->targets; o < t; o++)
+        if (o->device && !strcmp(o->device, t->device))
+            return yu_fail(d, vdev, "device '%s' is targeted twice (first at line %d)", t->device,
+                           o->line);
+    return 0;
+}
+
+/* The value of `key` in target n, its position noted; a missing required
+ * key (bad non-NULL) is reported. */
+static const yaml_node_t *value(struct yu_doc *d, const yaml_node_t *n, const char *key,
+                                struct fwup_manifest_target *t, enum fwup_manifest_field f,
+                                int *bad)
+{
+    const yaml_node_t *v = yu_get(d, n, key);
+    if (v) {
+        mark(t, f, v);
+    } else if (bad) {
+        yu_fail(d, n, "target is missing required key '%s'", key);
+        *bad = 1;
+    }
+    return v;
+}
+
+static int parse_image(struct yu_doc *d, const yaml_node_t *v, const char *base_dir,
+                       struct fwup_manifest_target *t)
+{
+    const char *s;
+    if (yu_text(d, v, "image", &s) < 0)
+        return -1;
+    if (!(t->image_path = resolve(base_dir, s)))
+        return yu_fail(d, v, "out of memory");
+    return 0;
+}
+
+/* Parses what it can of a target and reports every problem in it; returns
+ * -1 if there was one. */
+static int parse_target(struct yu_doc *d, const yaml_node_t *n, const char *base_dir,
+                        struct fwup_manifest *m, struct fwup_manifest_target *t)
+{
+    static const char *const keys[] = {"device",  "tags",   "image",   "sha256",
+                                       "version", "format", "address", NULL};
+    const yaml_node_t *v;
+    int bad = 0;
+
+    t->line = yu_line(n);
+    t->col = yu_col(n);
+    mark(t, FWUP_MF_ENTRY, n);
+    t->bad = 1;
+    if (yu_check_map(d, n, "a target", keys) < 0) {
+        if (n->type != YAML_MAPPING_NODE)
+            return -1;
+        bad = 1; /* an unknown or doubled key: the rest can still be checked */
+    }
+    if (parse_where(d, n, m, t) < 0)
+        bad = 1;
+    if ((v = value(d, n, "image", t, FWUP_MF_IMAGE, &bad)) && parse_image(d, v, base_dir, t) < 0)
+        bad = 1;
+    if ((v = value(d, n, "sha256", t, FWUP_MF_SHA256, &bad)) && parse_sha256(d, v, t) < 0)
+        bad = 1;
+    if ((v = value(d, n, "version", t, FWUP_MF_VERSION, &bad)) &&
+        dup_scalar(d, v, "version", &t->version) < 0)
+        bad = 1;
+    if ((v = value(d, n, "format", t, FWUP_MF_FORMAT, NULL)) && parse_format(d, v, t) < 0)
+        bad = 1;
+    if ((v = value(d, n, "address", t, FWUP_MF_ADDRESS, NULL)) && parse_address(d, v, t) < 0)
+        bad = 1;
+    t->bad = bad;
+    return bad ? -1 : 0;
+}
+
+/* Returns -1 when the document is no manifest to go on with (the caller
+ * then drops it); problems in targets only mark them. */
 static int parse_root(struct yu_doc *d, const yaml_node_t *root, const char *base_dir,
-                      struct fwup_manifest *m)
+                      struct fwup_manifest *m, long *cur)
 {
     static const char *const keys[] = {"manifest", "name", "targets", NULL};
     const yaml_node_t *v;
@@ -212,10 +266,10 @@ static int parse_root(struct yu_doc *d, const yaml_node_t *root, const char *bas
                        FWUP_MANIFEST_SCHEMA, ver);
     m->schema = (int)ver;
 
-    if (yu_check_map(d, root, "a manifest", keys) < 0)
-        return -1;
-    if ((v = yu_get(d, root, "name")) && dup_scalar(d, v, "name", &m->name) < 0)
-        return -1;
+    /* Problems here are reported and the targets still checked. */
+    yu_check_map(d, root, "a manifest", keys);
+    if ((v = yu_get(d, root, "name")))
+        dup_scalar(d, v, "name", &m->name);
 
     if (!(v = yu_get(d, root, "targets")))
         return yu_fail(d, root, "missing required key 'targets'");
@@ -228,49 +282,153 @@ static int parse_root(struct yu_doc *d, const yaml_node_t *root, const char *bas
         return yu_fail(d, v, "out of memory");
     for (size_t i = 0; i < cnt; i++) {
         m->ntargets = i + 1;
-        if (parse_target(d, yu_node(d, v->data.sequence.items.start[i]), base_dir, m,
-                         &m->targets[i]) < 0)
-            return -1;
+        *cur = (long)i;
+        parse_target(d, yu_node(d, v->data.sequence.items.start[i]), base_dir, m, &m->targets[i]);
     }
+    *cur = -1;
     return 0;
+}
+
+/* ---- problems ------------------------------------------------------------ */
+
+void fwup_manifest_diag_add(struct fwup_manifest_diags *d, long target, int line, int col, int code,
+                            const char *fmt, ...)
+{
+    struct fwup_manifest_diag *nv = realloc(d->v, (d->n + 1) * sizeof *nv);
+    va_list ap;
+    if (!nv)
+        abort(); /* fwupctl has no way on without memory */
+    d->v = nv;
+    nv += d->n;
+    nv->target = target;
+    nv->line = line;
+    nv->col = col;
+    nv->code = code;
+    va_start(ap, fmt);
+    if (vasprintf(&nv->msg, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    d->n++;
+}
+
+void fwup_manifest_diag_at(struct fwup_manifest_diags *d, const struct fwup_manifest *m, size_t t,
+                           enum fwup_manifest_field field, int code, const char *fmt, ...)
+{
+    const struct fwup_manifest_target *tg = &m->targets[t];
+    struct fwup_manifest_pos at = tg->at[field].line ? tg->at[field] : tg->at[FWUP_MF_ENTRY];
+    char *msg;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    fwup_manifest_diag_add(d, (long)t, at.line, at.col, code, "%s", msg);
+    free(msg);
+}
+
+void fwup_manifest_diags_sort(struct fwup_manifest_diags *d)
+{
+    /* Insertion sort: stable, and a manifest's problems are few. */
+    for (size_t i = 1; i < d->n; i++) {
+        struct fwup_manifest_diag x = d->v[i];
+        size_t j = i;
+        for (; j > 0 && d->v[j - 1].target > x.target; j--)
+            d->v[j] = d->v[j - 1];
+        d->v[j] = x;
+    }
+}
+
+void fwup_manifest_diag_format(const struct fwup_manifest_diags *d, size_t i, char *out, size_t len)
+{
+    const struct fwup_manifest_diag *g = &d->v[i];
+    if (g->line)
+        snprintf(out, len, "%s:%d:%d: %s", d->file, g->line, g->col, g->msg);
+    else
+        snprintf(out, len, "%s: %s", d->file, g->msg);
+}
+
+void fwup_manifest_diags_free(struct fwup_manifest_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i].msg);
+    free(d->v);
+    free(d->file);
+    memset(d, 0, sizeof *d);
+}
+
+enum fwup_manifest_field fwup_manifest_field_named(const char *key)
+{
+    static const char *const names[FWUP_MF_NFIELDS] = {
+        [FWUP_MF_DEVICE] = "device",   [FWUP_MF_IMAGE] = "image",   [FWUP_MF_SHA256] = "sha256",
+        [FWUP_MF_VERSION] = "version", [FWUP_MF_FORMAT] = "format", [FWUP_MF_ADDRESS] = "address",
+    };
+    if (key && !strcmp(key, "tags"))
+        return FWUP_MF_DEVICE;
+    for (int f = FWUP_MF_DEVICE; key && f < FWUP_MF_NFIELDS; f++)
+        if (!strcmp(key, names[f]))
+            return (enum fwup_manifest_field)f;
+    return FWUP_MF_ENTRY;
 }
 
 /* ---- public API ---------------------------------------------------------- */
 
+struct collect {
+    struct fwup_manifest_diags *diags;
+    long target; /* being parsed, -1 for the document */
+};
+
+static void collect(void *ctx, int line, int col, const char *msg)
+{
+    struct collect *c = ctx;
+    fwup_manifest_diag_add(c->diags, c->target, line, col, 0, "%s", msg);
+}
+
+static void diags_init(struct fwup_manifest_diags *diags, const char *name)
+{
+    memset(diags, 0, sizeof *diags);
+    if (!(diags->file = strdup(name)))
+        abort();
+}
+
 int fwup_manifest_parse(const char *name, const char *text, size_t len, const char *base_dir,
-                        struct fwup_manifest **out, char *err, size_t errlen)
+                        struct fwup_manifest **out, struct fwup_manifest_diags *diags)
 {
     struct yu_doc d;
     struct fwup_manifest *m = NULL;
-    int rc = -1;
+    struct collect c = {diags, -1};
 
     *out = NULL;
-    if (yu_parse(&d, name ? name : "<manifest>", text, len, err, errlen) < 0)
-        goto done;
-    if (!(m = calloc(1, sizeof *m))) {
-        yu_fail(&d, NULL, "out of memory");
-        goto done;
+    name = name ? name : "<manifest>";
+    diags_init(diags, name);
+    if (yu_parse_each(&d, name, text, len, collect, &c) == 0) {
+        if (!(m = calloc(1, sizeof *m)))
+            yu_fail(&d, NULL, "out of memory");
+        else if (parse_root(&d, yu_root(&d), base_dir, m, &c.target) < 0) {
+            fwup_manifest_free(m);
+            m = NULL;
+        }
     }
-    if (parse_root(&d, yu_root(&d), base_dir, m) < 0)
-        goto done;
     *out = m;
-    m = NULL;
-    rc = 0;
-done:
-    fwup_manifest_free(m);
     yu_free(&d);
-    return rc;
+    return diags->n ? -1 : 0;
 }
 
-int fwup_manifest_load(const char *path, struct fwup_manifest **out, char *err, size_t errlen)
+int fwup_manifest_load(const char *path, struct fwup_manifest **out,
+                       struct fwup_manifest_diags *diags)
 {
-    char *buf, *dir;
+    char *buf, *dir, err[512];
     size_t len;
     int rc;
 
     *out = NULL;
-    if (yu_read_file(path, &buf, &len, err, errlen) < 0)
+    if (yu_read_file(path, &buf, &len, err, sizeof err) < 0) {
+        diags_init(diags, path);
+        /* err is "PATH: reason"; the path is the diag's file already. */
+        size_t pl = strlen(path);
+        fwup_manifest_diag_add(diags, -1, 0, 0, 0, "%s",
+                               strncmp(err, path, pl) == 0 && err[pl] == ':' ? err + pl + 2 : err);
         return -1;
+    }
     /* Images sit next to the manifest, wherever it is run from. */
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -279,13 +437,9 @@ int fwup_manifest_load(const char *path, struct fwup_manifest **out, char *err, 
         dir = strdup("/");
     else
         dir = strndup(path, (size_t)(slash - path));
-    if (!dir) {
-        free(buf);
-        if (err && errlen)
-            snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
-        return -1;
-    }
-    rc = fwup_manifest_parse(path, buf, len, dir, out, err, errlen);
+    if (!dir)
+        abort();
+    rc = fwup_manifest_parse(path, buf, len, dir, out, diags);
     free(dir);
     free(buf);
     return rc;

@@ -29,6 +29,7 @@ struct fwup_api {
 struct fail {
     int code;
     char msg[640];
+    json_t *data; /* the error's "data", or NULL */
 };
 
 static int failf(struct fail *f, int code, const char *fmt, ...)
@@ -644,6 +645,54 @@ static json_t *m_batches_get(struct fwup_api *api, json_t *params, struct blobs 
         "failed", c[FWUP_JOB_FAILED], "cancelled", c[FWUP_JOB_CANCELLED], "jobs", l.arr);
 }
 
+/* A device a manifest target selects, and which target selected it first. */
+struct selected {
+    const struct fwup_cfg_device *dev;
+    size_t target;
+};
+
+/* One problem with target i (with `field`, for `dev`) in a manifest.apply
+ * error's data.errors, so the client can point at each. */
+static void problem(json_t *problems, size_t i, const char *field,
+                    const struct fwup_cfg_device *dev, const struct fail *tf)
+{
+    json_t *e =
+        json_pack("{sI si s:s}", "target", (json_int_t)i, "code", tf->code, "message", tf->msg);
+    if (!e)
+        return;
+    if (field)
+        json_object_set_new(e, "field", json_string(field));
+    if (dev)
+        json_object_set_new(e, "device", json_string(dev->id));
+    json_array_append_new(problems, e);
+}
+
+/* Names the tags in a selection that matched nothing, and those that no
+ * device carries at all: the likely typo. */
+static int no_device_for(const struct fwup_config *cfg, json_t *tags, const char *where,
+                         struct fail *f)
+{
+    char all[400] = "", none[400] = "";
+    size_t k, la = 0, ln = 0;
+    json_t *tag;
+    json_array_foreach(tags, k, tag)
+    {
+        const char *t = json_string_value(tag);
+        size_t i = 0;
+        while (i < cfg->ndevices && !fwup_cfg_device_has_tag(&cfg->devices[i], t))
+            i++;
+        if (la < sizeof(all))
+            la += (size_t)snprintf(all + la, sizeof(all) - la, "%s%s", k ? ", " : "", t);
+        if (i == cfg->ndevices && ln < sizeof(none))
+            ln += (size_t)snprintf(none + ln, sizeof(none) - ln, "%s'%s'", ln ? ", " : "", t);
+    }
+    if (json_array_size(tags) == 1)
+        return failf(f, FWUP_E_NOT_FOUND, "%sno configured device carries the tag '%s'", where,
+                     all);
+    return failf(f, FWUP_E_NOT_FOUND, "%sno configured device carries all of the tags %s%s%s%s",
+                 where, all, none[0] ? " (none carries " : "", none, none[0] ? ")" : "");
+}
+
 /* Devices a manifest target selects: one by id, or all carrying every tag. */
 static int select_devices(struct fwup_api *api, json_t *t, const char *where,
                           const struct fwup_cfg_device **sel, size_t *nsel, struct fail *f)
@@ -679,7 +728,7 @@ static int select_devices(struct fwup_api *api, json_t *t, const char *where,
             sel[(*nsel)++] = &cfg->devices[i];
     }
     if (*nsel == 0)
-        return failf(f, FWUP_E_NOT_FOUND, "%sno configured device carries all of the tags", where);
+        return no_device_for(cfg, tags, where, f);
     return 0;
 }
 
@@ -706,57 +755,96 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
     size_t cap = json_array_size(targets) * (cfg->ndevices + 1);
     struct prepared *p = calloc(cap, sizeof(*p));
     const struct fwup_cfg_device **sel = calloc(cfg->ndevices + 1, sizeof(*sel));
-    size_t np = 0, i;
+    struct selected *seen = calloc(cap, sizeof(*seen));
+    json_t *problems = json_array();
+    size_t np = 0, nseen = 0, i;
     json_t *t, *result = NULL;
-    if (!p || !sel) {
+    if (!p || !sel || !seen || !problems) {
         failf(f, FWUP_E_INTERNAL, "out of memory");
         goto out;
     }
-    /* Check everything before queuing anything: all or nothing. */
+    /* Check everything before queuing anything: all or nothing. Every
+     * problem of every target is reported, not just the first. */
     json_array_foreach(targets, i, t)
     {
-        char where[200];
         const char *sha = NULL, *format = NULL, *version = NULL;
-        const struct blob *bl;
-        size_t nsel;
-        snprintf(where, sizeof(where), "target %zu: ", i);
+        const struct blob *bl = NULL;
+        size_t nsel = 0;
+        struct fail tf = {0};
         if (!json_is_object(t)) {
-            failf(f, FWUP_E_PARAMS, "%smust be an object", where);
-            goto out;
+            failf(&tf, FWUP_E_PARAMS, "must be an object");
+            problem(problems, i, NULL, NULL, &tf);
+            continue;
         }
-        if (param_str(t, "sha256", 1, &sha, f) < 0 || param_str(t, "format", 0, &format, f) < 0 ||
-            param_str(t, "version", 0, &version, f) < 0 ||
-            fits(version, sizeof(((struct fwup_job *)0)->version), "version", f) < 0 ||
-            select_devices(api, t, where, sel, &nsel, f) < 0 ||
-            blob_get(b, json_object_get(t, "image"), where, &bl, f) < 0)
-            goto out;
-        if (strcasecmp(sha, bl->sha) != 0) {
-            failf(f, FWUP_E_CHECKSUM, "%simage SHA-256 is %s, the manifest says %s", where, bl->sha,
-                  sha);
-            goto out;
+        if (param_str(t, "sha256", 1, &sha, &tf) < 0)
+            problem(problems, i, "sha256", NULL, &tf);
+        if (param_str(t, "format", 0, &format, &tf) < 0)
+            problem(problems, i, "format", NULL, &tf);
+        if (param_str(t, "version", 0, &version, &tf) < 0 ||
+            fits(version, sizeof(((struct fwup_job *)0)->version), "version", &tf) < 0)
+            problem(problems, i, "version", NULL, &tf);
+        if (select_devices(api, t, "", sel, &nsel, &tf) < 0)
+            problem(problems, i, json_object_get(t, "tags") ? "tags" : "device", NULL, &tf);
+        /* A device targeted again is reported and checked only where it
+         * was targeted first. */
+        size_t keep = 0;
+        for (size_t k = 0; k < nsel; k++) {
+            size_t m = 0;
+            while (m < nseen && seen[m].dev != sel[k])
+                m++;
+            if (m == nseen) {
+                seen[nseen++] = (struct selected){sel[k], i};
+                sel[keep++] = sel[k];
+                continue;
+            }
+            failf(&tf, FWUP_E_PARAMS, "device '%s' is also targeted by target %zu", sel[k]->id,
+                  seen[m].target);
+            problem(problems, i, json_object_get(t, "tags") ? "tags" : "device", sel[k], &tf);
+            json_object_set_new(json_array_get(problems, json_array_size(problems) - 1),
+                                "first_target", json_integer((json_int_t)seen[m].target));
+        }
+        nsel = keep;
+        if (blob_get(b, json_object_get(t, "image"), "", &bl, &tf) < 0) {
+            problem(problems, i, "image", NULL, &tf);
+            continue;
+        }
+        if (sha && strcasecmp(sha, bl->sha) != 0) {
+            failf(&tf, FWUP_E_CHECKSUM, "image SHA-256 is %s, the manifest says %s", bl->sha, sha);
+            problem(problems, i, "sha256", NULL, &tf);
+            continue;
         }
         for (size_t k = 0; k < nsel; k++) {
-            for (size_t m = 0; m < np; m++)
-                if (p[m].dev == sel[k]) {
-                    failf(f, FWUP_E_PARAMS, "%sdevice '%s' is targeted more than once", where,
-                          sel[k]->id);
-                    goto out;
-                }
-            snprintf(where, sizeof(where), "target %zu (device %s): ", i, sel[k]->id);
-            if (check_for_device(api, bl, format, json_object_get(t, "address"), sel[k], where,
-                                 &p[np], f) < 0)
-                goto out;
+            if (check_for_device(api, bl, format, json_object_get(t, "address"), sel[k], "", &p[np],
+                                 &tf) < 0) {
+                problem(problems, i, "image", sel[k], &tf);
+                continue;
+            }
             p[np++].version = version;
         }
+    }
+    if (json_array_size(problems)) {
+        json_t *first = json_array_get(problems, 0);
+        size_t more = json_array_size(problems) - 1;
+        const char *dev = json_string_value(json_object_get(first, "device"));
+        char also[64] = "";
+        if (more)
+            snprintf(also, sizeof(also), " (and %zu more problem%s)", more, more > 1 ? "s" : "");
+        failf(f, (int)json_integer_value(json_object_get(first, "code")),
+              "target %" JSON_INTEGER_FORMAT "%s%s%s: %s%s",
+              json_integer_value(json_object_get(first, "target")), dev ? " (device " : "",
+              dev ? dev : "", dev ? ")" : "", json_string_value(json_object_get(first, "message")),
+              also);
+        f->data = json_pack("{s:O}", "errors", problems);
+        goto out;
     }
     if (dry && json_is_true(dry)) {
         json_t *plan = json_array();
         for (size_t k = 0; k < np; k++)
-            json_array_append_new(
-                plan, json_pack("{s:s s:s sI s:s s:o}", "device", p[k].dev->id, "sha256",
-                                p[k].blob->sha, "bytes", (json_int_t)p[k].total, "version",
-                                p[k].version ? p[k].version : "", "image",
-                                image_summary_json(&p[k])));
+            json_array_append_new(plan, json_pack("{s:s s:s sI s:s s:o}", "device", p[k].dev->id,
+                                                  "sha256", p[k].blob->sha, "bytes",
+                                                  (json_int_t)p[k].total, "version",
+                                                  p[k].version ? p[k].version : "", "image",
+                                                  image_summary_json(&p[k])));
         result = json_pack("{s:o}", "plan", plan);
         goto out;
     }
@@ -776,6 +864,8 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
     else
         json_decref(replaced);
 out:
+    json_decref(problems);
+    free(seen);
     free(p);
     free(sel);
     return result;
@@ -848,11 +938,13 @@ static void on_request(void *ctx, struct fwup_conn *conn, json_t *id, const char
     blobs_free(&b);
     for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
-    if (result)
+    if (result) {
+        json_decref(f.data);
         fwup_conn_reply(conn, id, result);
-    else
+    } else {
         fwup_conn_error(conn, id, f.code ? f.code : FWUP_E_INTERNAL,
-                        f.msg[0] ? f.msg : "internal error", NULL);
+                        f.msg[0] ? f.msg : "internal error", f.data);
+    }
 }
 
 static void on_close(void *ctx, struct fwup_conn *conn)

@@ -13,6 +13,8 @@
 
 static void put_err(struct yu_doc *d, int line, int col, const char *msg)
 {
+    if (d->report)
+        d->report(d->report_ctx, line, col, msg);
     if (!d->err || !d->errlen)
         return;
     snprintf(d->err, d->errlen, "%s:%d:%d: %s", d->name, line, col, msg);
@@ -78,18 +80,34 @@ static int parser_error(struct yu_doc *d, const yaml_parser_t *p, const char *te
     }
 }
 
+static int parse_doc(struct yu_doc *d, const char *text, size_t len);
+
 int yu_parse(struct yu_doc *d, const char *name, const char *text, size_t len, char *err,
              size_t errlen)
 {
-    yaml_parser_t p;
-    int rc = 0;
-
     memset(d, 0, sizeof *d);
     d->name = name ? name : "<input>";
     d->err = err;
     d->errlen = errlen;
     if (err && errlen)
         err[0] = '\0';
+    return parse_doc(d, text, len);
+}
+
+int yu_parse_each(struct yu_doc *d, const char *name, const char *text, size_t len,
+                  yu_report_fn *report, void *ctx)
+{
+    memset(d, 0, sizeof *d);
+    d->name = name ? name : "<input>";
+    d->report = report;
+    d->report_ctx = ctx;
+    return parse_doc(d, text, len);
+}
+
+static int parse_doc(struct yu_doc *d, const char *text, size_t len)
+{
+    yaml_parser_t p;
+    int rc = 0;
 
     if (!yaml_parser_initialize(&p)) {
         put_err(d, 1, 1, "out of memory");

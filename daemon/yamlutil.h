@@ -9,12 +9,18 @@
 #include <stddef.h>
 #include <yaml.h>
 
+/* Optional sink for every error (yu_parse_each), for a caller that goes on
+ * after one and reports all problems in one pass. msg has no position. */
+typedef void yu_report_fn(void *ctx, int line, int col, const char *msg);
+
 struct yu_doc {
     const char *name; /* file name used in messages */
     yaml_document_t doc;
     int loaded;
     char *err;
     size_t errlen;
+    yu_report_fn *report;
+    void *report_ctx;
 };
 
 /* Parse exactly one YAML document from text. An empty stream is a valid
@@ -23,6 +29,10 @@ struct yu_doc {
 int yu_parse(struct yu_doc *d, const char *name, const char *text, size_t len, char *err,
              size_t errlen);
 void yu_free(struct yu_doc *d);
+/* yu_parse that hands every error, now and later (yu_fail...), to report
+ * instead of an error buffer. */
+int yu_parse_each(struct yu_doc *d, const char *name, const char *text, size_t len,
+                  yu_report_fn *report, void *ctx);
 
 /* Root node, or NULL for an empty document (also a lone null scalar). */
 yaml_node_t *yu_root(struct yu_doc *d);

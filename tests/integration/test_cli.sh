@@ -58,7 +58,7 @@ targets:
   - {device: dev-0, image: images/a.hex, version: "1", sha256: $(sha256sum images/a.hex | cut -d' ' -f1)}
 YAML
 "${ctl[@]}" apply m.yaml 2>err && fail "manifest with a corrupt HEX applied"
-grep -q "^fwupctl: m.yaml:3: target 0 (device dev-0): \(\./\)\?images/a.hex:3: " err ||
+grep -q "^fwupctl: m.yaml:3:28: device dev-0: \(\./\)\?images/a.hex:3: " err ||
     fail "manifest image error: $(cat err)"
 
 # --- queue --wait and watch: one event shape under --json.

@@ -12,13 +12,29 @@
 #define SHA_LO "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define SHA_UP "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
 
+/* All problems as "FILE:LINE:COL: message" lines, in the order found. */
+static void all_errors(const struct fwup_manifest_diags *d, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < d->n && used < len; i++) {
+        fwup_manifest_diag_format(d, i, out + used, len - used);
+        used += strlen(out + used);
+        used += (size_t)snprintf(out + used, len - used, "\n");
+    }
+}
+
 static struct fwup_manifest *parse_ok(const char *text, const char *base)
 {
     struct fwup_manifest *m = (void *)1;
-    char err[512] = "";
-    int rc = fwup_manifest_parse("m.yaml", text, strlen(text), base, &m, err, sizeof err);
+    struct fwup_manifest_diags d;
+    char err[2048];
+    int rc = fwup_manifest_parse("m.yaml", text, strlen(text), base, &m, &d);
+    all_errors(&d, err, sizeof err);
     ck_assert_msg(rc == 0, "unexpected error: %s", err);
+    ck_assert_uint_eq(d.n, 0);
     ck_assert_ptr_nonnull(m);
+    fwup_manifest_diags_free(&d);
     return m;
 }
 
@@ -125,6 +141,7 @@ START_TEST(test_load)
 {
     char dir[] = "/tmp/fwup-mf-XXXXXX", sub[64], path[96], want[128], err[512];
     struct fwup_manifest *m;
+    struct fwup_manifest_diags d;
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(sub, sizeof sub, "%s/batch", dir);
     ck_assert_int_eq(mkdir(sub, 0700), 0);
@@ -136,7 +153,9 @@ START_TEST(test_load)
           "  - {device: a, image: fw/a.bin, sha256: " SHA_LO ", version: '1'}\n",
           f);
     fclose(f);
-    ck_assert_msg(fwup_manifest_load(path, &m, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(fwup_manifest_load(path, &m, &d), 0);
+    ck_assert_uint_eq(d.n, 0);
+    fwup_manifest_diags_free(&d);
     snprintf(want, sizeof want, "%s/fw/a.bin", sub);
     ck_assert_str_eq(m->targets[0].image_path, want);
     fwup_manifest_free(m);
@@ -146,8 +165,10 @@ START_TEST(test_load)
     ck_assert_ptr_nonnull(f);
     fputs("manifest: 1\ntargets: []\n", f);
     fclose(f);
-    ck_assert_int_eq(fwup_manifest_load(path, &m, err, sizeof err), -1);
+    ck_assert_int_eq(fwup_manifest_load(path, &m, &d), -1);
     ck_assert_ptr_null(m);
+    all_errors(&d, err, sizeof err);
+    fwup_manifest_diags_free(&d);
     snprintf(want, sizeof want, "%s:2:10: 'targets' is empty", path);
     ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got %s", err);
 
@@ -161,8 +182,10 @@ START_TEST(test_load)
           ", version: '1'}\n",
           f);
     fclose(f);
-    int rc = fwup_manifest_load("m.yaml", &m, err, sizeof err);
+    int rc = fwup_manifest_load("m.yaml", &m, &d);
     ck_assert_int_eq(chdir(cwd), 0);
+    all_errors(&d, err, sizeof err);
+    fwup_manifest_diags_free(&d);
     ck_assert_msg(rc == 0, "%s", err);
     ck_assert_str_eq(m->targets[0].image_path, "a.bin");
     fwup_manifest_free(m);
@@ -176,10 +199,13 @@ END_TEST
 START_TEST(test_load_missing)
 {
     struct fwup_manifest *m = (void *)1;
+    struct fwup_manifest_diags d;
     char err[256];
-    ck_assert_int_eq(fwup_manifest_load("/nonexistent-fwupgw/m.yaml", &m, err, sizeof err), -1);
+    ck_assert_int_eq(fwup_manifest_load("/nonexistent-fwupgw/m.yaml", &m, &d), -1);
     ck_assert_ptr_null(m);
-    ck_assert_str_eq(err, "/nonexistent-fwupgw/m.yaml: No such file or directory");
+    all_errors(&d, err, sizeof err);
+    fwup_manifest_diags_free(&d);
+    ck_assert_str_eq(err, "/nonexistent-fwupgw/m.yaml: No such file or directory\n");
 }
 END_TEST
 
@@ -190,11 +216,15 @@ START_TEST(test_newer_schema)
                                "waves: [{size: 10}]\n"
                                "targets: []\n";
     struct fwup_manifest *m;
+    struct fwup_manifest_diags d;
     char err[512];
-    ck_assert_int_eq(fwup_manifest_parse("m.yaml", text, strlen(text), NULL, &m, err, sizeof err),
-                     -1);
+    ck_assert_int_eq(fwup_manifest_parse("m.yaml", text, strlen(text), NULL, &m, &d), -1);
+    ck_assert_ptr_null(m);
+    all_errors(&d, err, sizeof err);
+    fwup_manifest_diags_free(&d);
+    /* Only that: its other keys may be valid in version 2. */
     ck_assert_str_eq(err, "m.yaml:1:11: manifest schema version 2 is newer than this fwupctl "
-                          "supports (1); upgrade fwupctl");
+                          "supports (1); upgrade fwupctl\n");
 }
 END_TEST
 
@@ -286,18 +316,104 @@ static const struct err_case {
      "m.yaml:7:14: ", "device 'a' is targeted twice (first at line 3)"},
 };
 
+/* Each case's problem is among those reported, at its position. */
 START_TEST(test_errors)
 {
     const struct err_case *c = &err_cases[_i];
     struct fwup_manifest *m = (void *)1;
-    char err[1024] = "";
-    int rc = fwup_manifest_parse("m.yaml", c->text, strlen(c->text), "/base", &m, err, sizeof err);
+    struct fwup_manifest_diags d;
+    char err[4096], one[1024];
+    int found = 0;
+    int rc = fwup_manifest_parse("m.yaml", c->text, strlen(c->text), "/base", &m, &d);
+    all_errors(&d, err, sizeof err);
     ck_assert_msg(rc == -1, "case %d parsed but should fail with %s%s", _i, c->where, c->message);
-    ck_assert_ptr_null(m);
-    ck_assert_msg(strncmp(err, c->where, strlen(c->where)) == 0,
-                  "case %d: expected position %s, got: %s", _i, c->where, err);
-    ck_assert_msg(strstr(err + strlen(c->where), c->message) != NULL,
-                  "case %d: expected '%s', got: %s", _i, c->message, err);
+    for (size_t i = 0; i < d.n; i++) {
+        fwup_manifest_diag_format(&d, i, one, sizeof one);
+        found |= strncmp(one, c->where, strlen(c->where)) == 0 &&
+                 strstr(one + strlen(c->where), c->message) != NULL;
+    }
+    ck_assert_msg(found, "case %d: expected %s%s, got:\n%s", _i, c->where, c->message, err);
+    fwup_manifest_free(m);
+    fwup_manifest_diags_free(&d);
+}
+END_TEST
+
+/* One pass reports every problem of every target, keeps the good targets
+ * usable and says which are bad; problems found later (images, daemon)
+ * land at the value they are about and sort in with their target's. */
+START_TEST(test_one_pass)
+{
+    static const char text[] =
+        "manifest: 1\n"
+        "name: [x]\n"
+        "targets:\n"
+        "  - device: a\n"
+        "    image: a.bin\n"
+        "    sha256: " SHA_LO "\n"
+        "    version: '1'\n"
+        "  - device: 'b c'\n"
+        "    image: ''\n"
+        "    sha256: 0123\n"
+        "    version: '1'\n"
+        "    format: coff\n"
+        "  - tags: [x, x]\n"
+        "    address: 12k\n"
+        "    colour: red\n"
+        "  - {device: a, image: b.bin, sha256: " SHA_LO ", version: 2}\n"
+        "  - {tags: [t0], image: c.bin, sha256: " SHA_UP ", version: 3, address: 0x100}\n";
+    struct fwup_manifest *m;
+    struct fwup_manifest_diags d;
+    char err[4096];
+    ck_assert_int_eq(fwup_manifest_parse("m.yaml", text, strlen(text), "/base", &m, &d), -1);
+    all_errors(&d, err, sizeof err);
+    ck_assert_str_eq(err,
+                     "m.yaml:2:7: 'name' must be a scalar, not a list\n"
+                     "m.yaml:8:13: 'device' must be 1 to 64 characters of A-Z a-z 0-9 . _ -, "
+                     "not 'b c'\n"
+                     "m.yaml:9:12: 'image' must not be empty\n"
+                     "m.yaml:10:13: 'sha256' must be 64 hex digits, not 4 characters\n"
+                     "m.yaml:12:13: 'format' must be one of auto | bin | ihex | srec | elf | dfu "
+                     "| dfuse, not 'coff'\n"
+                     "m.yaml:15:5: unknown key 'colour' in a target (allowed: device, tags, "
+                     "image, sha256, version, format, address)\n"
+                     "m.yaml:13:15: duplicate tag 'x'\n"
+                     "m.yaml:13:5: target is missing required key 'image'\n"
+                     "m.yaml:13:5: target is missing required key 'sha256'\n"
+                     "m.yaml:13:5: target is missing required key 'version'\n"
+                     "m.yaml:14:14: 'address' must be a 32-bit address (decimal or 0x hex), not "
+                     "'12k'\n"
+                     "m.yaml:16:14: device 'a' is targeted twice (first at line 4)\n");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->ntargets, 5);
+    static const int bad[] = {0, 1, 1, 1, 0};
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_msg(m->targets[i].bad == bad[i], "target %zu bad=%d", i, m->targets[i].bad);
+    /* The good ones are whole. */
+    ck_assert_str_eq(m->targets[0].image_path, "/base/a.bin");
+    ck_assert_str_eq(m->targets[4].tags[0], "t0");
+    ck_assert_str_eq(m->targets[4].sha256, SHA_LO);
+    ck_assert_uint_eq(m->targets[4].address, 0x100);
+
+    /* Later problems: at the value, or the entry when the key is absent. */
+    fwup_manifest_diag_at(&d, m, 4, fwup_manifest_field_named("tags"), 2, "no device");
+    fwup_manifest_diag_at(&d, m, 0, fwup_manifest_field_named("sha256"), 4, "other bytes");
+    fwup_manifest_diag_at(&d, m, 0, fwup_manifest_field_named("format"), 3, "no format");
+    fwup_manifest_diag_at(&d, m, 4, fwup_manifest_field_named("address"), 3, "outside");
+    fwup_manifest_diag_at(&d, m, 4, fwup_manifest_field_named("nonsense"), 3, "entry");
+    ck_assert_int_eq(d.v[d.n - 1].code, 3);
+    fwup_manifest_diags_sort(&d);
+    all_errors(&d, err, sizeof err);
+    ck_assert_int_eq(strncmp(err, "m.yaml:2:7: ", 12), 0); /* the document's first */
+    ck_assert_ptr_nonnull(strstr(err, "'name' must be a scalar, not a list\n"
+                                      "m.yaml:6:13: other bytes\n"
+                                      "m.yaml:4:5: no format\n"
+                                      "m.yaml:8:13: 'device' must be"));
+    ck_assert_ptr_nonnull(strstr(err, "(first at line 4)\n"
+                                      "m.yaml:17:12: no device\n"
+                                      "m.yaml:17:127: outside\n"
+                                      "m.yaml:17:5: entry\n"));
+    fwup_manifest_diags_free(&d);
+    fwup_manifest_free(m);
 }
 END_TEST
 
@@ -310,6 +426,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tc, test_resolution);
     tcase_add_test(tc, test_newer_schema);
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
+    tcase_add_test(tc, test_one_pass);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");
