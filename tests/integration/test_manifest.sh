@@ -66,6 +66,28 @@ echo "not_found invalid_params not_found bad_input checksum_mismatch bad_image b
 jq -r '.error.message' err | sed 's/^/fwupctl: /; s/\(computed 0xF2\) (.*/\1/' | diff - <(head -9 want) ||
     fail "--json messages differ"
 
+# Devices targeted twice through two tag selections, and by a device after
+# a tag selection: each reported where it is targeted again.
+cat >twice.yaml <<YAML
+manifest: 1
+targets:
+  - {tags: [t1], image: a.bin, sha256: $sha_a, version: "1"}
+  - {tags: [t0], image: a.bin, sha256: $sha_a, version: "1"}
+  - {device: dev-4, image: a.bin, sha256: $sha_a, version: "1"}
+  - {tags: [t1], image: a.bin, sha256: $sha_a, version: "1"}
+YAML
+"${ctl[@]}" apply twice.yaml --dry-run >out 2>err && fail "a device targeted twice was accepted"
+cat >want <<WANT
+fwupctl: twice.yaml:5:14: device 'dev-4' is targeted twice (first at line 4)
+fwupctl: twice.yaml:6:12: device 'dev-1' is targeted twice (first at line 3, here through tags t1)
+fwupctl: twice.yaml:6:12: device 'dev-3' is targeted twice (first at line 3, here through tags t1)
+fwupctl: twice.yaml:6:12: device 'dev-5' is targeted twice (first at line 3, here through tags t1)
+fwupctl: twice.yaml:6:12: device 'dev-7' is targeted twice (first at line 3, here through tags t1)
+fwupctl: twice.yaml: 5 problems; nothing was queued
+WANT
+diff -u want err || fail "devices targeted twice"
+[ "$(njobs)" = 0 ] || fail "a refused manifest queued a job"
+
 # What must not change: the same targets without their mistakes queue as
 # one batch, the tag selection included, and run.
 cat >ok.yaml <<YAML
