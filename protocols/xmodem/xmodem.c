@@ -351,9 +351,11 @@ static void failed(struct fwup_engine *e, const char *what, int resync)
         give_up(e, what);
         return;
     }
-    logf_(e, FWUP_LOG_DEBUG, "xmodem: %s on %s %u, resending", what,
-          e->state == XS_EOT ? "EOT" : "block", e->state == XS_EOT ? e->failures : e->seqno);
-    if (resync && e->state != XS_EOT) {
+    resync = resync && e->state != XS_EOT;
+    logf_(e, FWUP_LOG_DEBUG, "xmodem: %s on %s %u, resending%s", what,
+          e->state == XS_EOT ? "EOT" : "block", e->state == XS_EOT ? e->failures : e->seqno,
+          resync ? " after a resync window" : "");
+    if (resync) {
         /* (a duplicated EOT is harmless: no resync for it) */
         if (e->ops->flush_rx)
             e->ops->flush_rx(e->host);
@@ -532,27 +534,29 @@ static void xm_on_start(struct fwup_engine *e)
 }
 
 /* Waiting for the receiver: what arrived together is read to its end and
- * the latest start byte wins. Anything else is line noise or a banner. */
+ * the latest word wins, a start byte or CAN CAN (a receiver that gave up on
+ * an earlier sender and started over cancels nothing). Anything else is
+ * line noise or a banner. */
 static void connect_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
 {
     unsigned starts = 0;
-    int crc = 0;
+    int crc = 0, cancelled = 0;
     for (size_t i = 0; i < len; i++) {
         uint8_t b = data[i];
         if (b == CAN) {
-            if (++e->cans >= 2) {
-                finish(e, FWUP_RESULT_TRANSIENT, "xmodem: receiver cancelled");
-                return;
-            }
+            cancelled |= ++e->cans >= 2;
             continue;
         }
         e->cans = 0;
         if ((b == CRC_START && e->o.mode != MODE_CHECKSUM) || (b == NAK && e->o.mode != MODE_CRC)) {
             starts++;
             crc = b == CRC_START;
+            cancelled = 0;
         }
     }
-    if (starts)
+    if (cancelled)
+        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: receiver cancelled");
+    else if (starts)
         begin(e, crc, starts - 1);
 }
 

@@ -407,6 +407,12 @@ START_TEST(test_engine_stale_start_burst)
     ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
     ck_assert_uint_eq(m.nsent, 0);
     PROTO->destroy(e);
+    /* but not one the receiver sent before it started over */
+    memset(&m, 0, sizeof(m));
+    e = start_with_backlog(&j, &m, "\x18\x18\x18\x18\b\b\b\bCC\x15");
+    ck_assert(!m.finished);
+    ck_assert_uint_eq(m.nsent, 132);
+    PROTO->destroy(e);
     testjob_free(&j);
 }
 END_TEST
