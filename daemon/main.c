@@ -230,10 +230,14 @@ static int open_store(struct fwupd *d)
     char path[PATH_MAX], err[512];
     const char *dir = d->conf->cfg->state_dir;
     int requeued = 0, failed = 0;
-    if (fwup_mkdirs(dir, 0750) < 0) {
-        log_err("state directory %s: %s", dir, strerror(errno));
+    if (fwup_state_dir_prepare(dir, err, sizeof(err)) < 0) {
+        log_err("%s", err);
         return -1;
     }
+    /* Nothing else writes there: a temporary file now is a crash's leftover. */
+    int stale = fwup_blob_clean_temps(dir);
+    if (stale)
+        log_notice("removed %d temporary image file(s) left by an earlier run", stale);
     snprintf(path, sizeof(path), "%s/fwupgw.db", dir);
     if (fwup_store_open(path, &d->store, err, sizeof(err)) != 0) {
         log_err("%s", err);

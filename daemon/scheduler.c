@@ -1,5 +1,6 @@
 #include "scheduler.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,12 +205,65 @@ static void run_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
     }
 }
 
-/* A job that cannot run at all (image gone or unparsable, device or
- * protocol removed from the config) fails without a device round trip. */
-static void fail_started(struct fwup_sched *s, struct active *a, const char *msg)
+/* A job that cannot run (image gone, unreadable or unparsable, device or
+ * protocol removed from the config) ends its attempt without a device round
+ * trip: for good, or retried if what stopped it may pass. */
+static void fail_started(struct fwup_sched *s, struct active *a, enum fwup_result res,
+                         const char *msg)
 {
-    settle(s, a, FWUP_RESULT_PERMANENT, msg);
+    settle(s, a, res, msg);
     free_active(a);
+}
+
+/* Read, verify and parse the job's stored image into a->img. A shortage
+ * (descriptors, memory, I/O) is transient and named as it is; so is a
+ * damaged copy, which queuing the image again replaces. */
+static enum fwup_result load_image(struct fwup_sched *s, struct active *a, char *err, size_t errlen)
+{
+    const struct fwup_job *j = &a->job;
+    struct fwup_image_row row;
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    char why[400], sha[65];
+
+    int rc = fwup_store_get_image(s->d->store, j->image_sha256, &row);
+    if (rc == FWUP_STORE_NOT_FOUND) {
+        snprintf(err, errlen, "image %.12s is not in the store", j->image_sha256);
+        return FWUP_RESULT_PERMANENT;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "reading the record of image %.12s: %s", j->image_sha256,
+                 fwup_store_errmsg(s->d->store));
+        return FWUP_RESULT_TRANSIENT;
+    }
+    if (fwup_read_file(row.path, FWUP_IMAGE_MAX_FILE, &bytes, &len, why, sizeof(why)) < 0) {
+        int e = errno;
+        if (e == ENOENT) {
+            snprintf(err, errlen, "image %.12s is missing from the state directory (%s)",
+                     j->image_sha256, why);
+            return FWUP_RESULT_PERMANENT;
+        }
+        snprintf(err, errlen, "cannot read stored image %.12s: %s", j->image_sha256, why);
+        return fwup_errno_transient(e) ? FWUP_RESULT_TRANSIENT : FWUP_RESULT_PERMANENT;
+    }
+    fwup_sha256_hex(bytes, len, sha);
+    enum fwup_result res = FWUP_RESULT_OK;
+    int fmt = fwup_image_format_from_name(j->format);
+    if (strcmp(sha, j->image_sha256) != 0) {
+        snprintf(err, errlen,
+                 "stored image %.12s is corrupt (SHA-256 now %.12s); queuing the image again "
+                 "replaces it",
+                 j->image_sha256, sha);
+        res = FWUP_RESULT_TRANSIENT;
+    } else if (fwup_image_parse(bytes, len, fmt < 0 ? FWUP_IMAGE_AUTO : (enum fwup_image_format)fmt,
+                                j->base_address, &a->img, err, errlen) < 0)
+        res = FWUP_RESULT_PERMANENT;
+    /* The flash may have been re-declared by a reload since queuing. */
+    else if (fwup_image_check_range(&a->img.view, a->dev->flash_base, a->dev->flash_size, err,
+                                    errlen) < 0)
+        res = FWUP_RESULT_PERMANENT;
+    free(bytes);
+    return res;
 }
 
 static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
@@ -217,9 +271,6 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
 {
     struct fwupd *d = s->d;
     const struct fwup_protocol *proto = fwup_plugins_find(d->plugins, dev->protocol);
-    struct fwup_image_row row;
-    uint8_t *bytes = NULL;
-    size_t len = 0;
     char err[512];
 
     /* Commit "running" (attempt + 1) before touching the device: if we die
@@ -249,33 +300,12 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
 
     if (!proto) {
         snprintf(err, sizeof(err), "protocol '%s' is not loaded", dev->protocol);
-        fail_started(s, a, err);
+        fail_started(s, a, FWUP_RESULT_PERMANENT, err);
         return;
     }
-    if (fwup_store_get_image(d->store, a->job.image_sha256, &row) != 0 ||
-        fwup_read_file(row.path, FWUP_IMAGE_MAX_FILE, &bytes, &len, err, sizeof(err)) < 0) {
-        snprintf(err, sizeof(err), "image %.12s is missing from the state directory",
-                 a->job.image_sha256);
-        fail_started(s, a, err);
-        return;
-    }
-    char sha[65];
-    fwup_sha256_hex(bytes, len, sha);
-    int bad = strcmp(sha, a->job.image_sha256) != 0;
-    int fmt = fwup_image_format_from_name(a->job.format);
-    if (bad)
-        snprintf(err, sizeof(err), "stored image %.12s is corrupt (SHA-256 now %.12s)",
-                 a->job.image_sha256, sha);
-    else if (fwup_image_parse(bytes, len, fmt < 0 ? FWUP_IMAGE_AUTO : (enum fwup_image_format)fmt,
-                              a->job.base_address, &a->img, err, sizeof(err)) < 0)
-        bad = 1;
-    /* The flash may have been re-declared by a reload since queuing. */
-    else if (fwup_image_check_range(&a->img.view, dev->flash_base, dev->flash_size, err,
-                                    sizeof(err)) < 0)
-        bad = 1;
-    free(bytes);
-    if (bad) {
-        fail_started(s, a, err);
+    enum fwup_result loaded = load_image(s, a, err, sizeof(err));
+    if (loaded != FWUP_RESULT_OK) {
+        fail_started(s, a, loaded, err);
         return;
     }
     a->job.bytes_total = a->img.view.total;
