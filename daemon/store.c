@@ -101,6 +101,20 @@ static const char *const migrations[] = {
     " BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;"
     "CREATE TRIGGER job_events_no_delete BEFORE DELETE ON job_events"
     " BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;",
+    /* 2: idempotency keys, and what a batch targets (so a second apply of
+     * the same manifest can see the first one still running) */
+    "CREATE TABLE requests ("
+    "  key TEXT PRIMARY KEY NOT NULL CHECK (length(key) BETWEEN 1 AND 128),"
+    "  method TEXT NOT NULL,"
+    "  fingerprint TEXT NOT NULL,"
+    "  batch_id INTEGER REFERENCES batches(id),"
+    "  job_id INTEGER REFERENCES jobs(id),"
+    "  result TEXT NOT NULL CHECK (json_valid(result)),"
+    "  created INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX requests_by_created ON requests(created);"
+    "ALTER TABLE batches ADD COLUMN targets TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX batches_by_targets ON batches(targets) WHERE targets <> '';",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == FWUP_STORE_SCHEMA_VERSION,
@@ -158,6 +172,11 @@ enum stmt_id {
     S_JOB_EARLIER_PENDING,
     S_JOB_REPLACE_QUEUED,
     S_JOB_REPLACE_RUNNING,
+    S_REQ_GET,
+    S_REQ_EXPIRE,
+    S_REQ_PUT,
+    S_BATCH_SET_TARGETS,
+    S_BATCH_RUNNING,
     S_COUNT
 };
 
@@ -226,6 +245,17 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_JOB_REPLACE_RUNNING] =
         "UPDATE jobs SET cancel_requested = 1, last_error = ?3, updated_ms = ?2"
         " WHERE id = ?1 AND state = 'running' AND cancel_requested = 0",
+    [S_REQ_GET] = "SELECT method, fingerprint, batch_id, job_id, result, created FROM requests"
+                  " WHERE key = ?1 AND created >= ?2",
+    [S_REQ_EXPIRE] = "DELETE FROM requests WHERE created < ?1",
+    [S_REQ_PUT] =
+        "INSERT INTO requests(key, method, fingerprint, batch_id, job_id, result, created)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_BATCH_SET_TARGETS] = "UPDATE batches SET targets = ?2 WHERE id = ?1",
+    [S_BATCH_RUNNING] = "SELECT b.id FROM batches b INDEXED BY batches_by_targets"
+                        " WHERE b.targets = ?1 AND b.targets <> '' AND EXISTS (SELECT 1 FROM jobs j"
+                        " WHERE j.batch_id = b.id AND j.state IN ('queued', 'running'))"
+                        " ORDER BY b.id DESC LIMIT 1",
 };
 
 /* list_jobs / list_events build their WHERE clause from the filter; each
@@ -244,7 +274,8 @@ struct fwup_store {
     sqlite3_stmt *stmt[S_COUNT];
     sqlite3_stmt *list_jobs[LJ_COUNT];
     sqlite3_stmt *list_events[LE_COUNT];
-    int depth; /* nesting level of open transactions */
+    int depth;   /* nesting level of open transactions */
+    int errcode; /* SQLite's primary result code of the last error, 0: not SQLite's */
     char err[512];
 };
 
@@ -280,6 +311,7 @@ static int
 fail(struct fwup_store *st, const char *fmt, ...)
 {
     va_list ap;
+    st->errcode = 0;
     va_start(ap, fmt);
     vsnprintf(st->err, sizeof st->err, fmt, ap);
     va_end(ap);
@@ -288,7 +320,10 @@ fail(struct fwup_store *st, const char *fmt, ...)
 
 static int db_fail(struct fwup_store *st, const char *what)
 {
-    return fail(st, "%s: %s", what, sqlite3_errmsg(st->db));
+    int code = sqlite3_errcode(st->db);
+    fail(st, "%s: %s", what, sqlite3_errmsg(st->db));
+    st->errcode = code;
+    return -1;
 }
 
 static sqlite3_stmt *prepare(struct fwup_store *st, const char *sql, unsigned flags)
@@ -612,6 +647,20 @@ const char *fwup_store_errmsg(struct fwup_store *st)
     return st->err;
 }
 
+int fwup_store_err_transient(struct fwup_store *st)
+{
+    switch (st->errcode & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int fwup_store_schema_version(struct fwup_store *st)
 {
     int v;
@@ -743,6 +792,88 @@ int fwup_store_get_batch(struct fwup_store *st, int64_t id, struct fwup_batch *o
         ret = db_fail(st, "reading batch");
     release(s);
     return ret;
+}
+
+int fwup_store_set_batch_targets(struct fwup_store *st, int64_t id, const char *targets)
+{
+    sqlite3_stmt *s = get_stmt(st, S_BATCH_SET_TARGETS);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    bind_str(s, 2, targets);
+    int rc = run(st, s, "recording batch targets");
+    return rc == 0 && sqlite3_changes(st->db) == 0 ? FWUP_STORE_NOT_FOUND : rc;
+}
+
+int fwup_store_find_running_batch(struct fwup_store *st, const char *targets, int64_t *id)
+{
+    sqlite3_stmt *s = get_stmt(st, S_BATCH_RUNNING);
+    if (s == NULL)
+        return -1;
+    bind_str(s, 1, targets);
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    else
+        ret = rc == SQLITE_DONE ? FWUP_STORE_NOT_FOUND : db_fail(st, "finding a running batch");
+    release(s);
+    return ret;
+}
+
+/* ---- idempotency keys ------------------------------------------------------ */
+
+int fwup_store_find_request(struct fwup_store *st, const char *key, int64_t not_before,
+                            struct fwup_request_row *out)
+{
+    sqlite3_stmt *s = get_stmt(st, S_REQ_GET);
+    if (s == NULL)
+        return -1;
+    bind_str(s, 1, key);
+    sqlite3_bind_int64(s, 2, not_before);
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        copy_col(out->method, sizeof out->method, s, 0);
+        copy_col(out->fingerprint, sizeof out->fingerprint, s, 1);
+        out->batch_id = sqlite3_column_int64(s, 2);
+        out->job_id = sqlite3_column_int64(s, 3);
+        const unsigned char *r = sqlite3_column_text(s, 4);
+        out->result = strdup(r ? (const char *)r : "{}");
+        out->created_ms = sqlite3_column_int64(s, 5);
+        if (out->result == NULL)
+            ret = fail(st, "reading request: out of memory");
+    } else {
+        ret = rc == SQLITE_DONE ? FWUP_STORE_NOT_FOUND : db_fail(st, "reading request");
+    }
+    release(s);
+    return ret;
+}
+
+int fwup_store_put_request(struct fwup_store *st, const char *key,
+                           const struct fwup_request_row *req, int64_t now, int64_t not_before)
+{
+    if (tx_begin(st) != 0)
+        return -1;
+    sqlite3_stmt *x = get_stmt(st, S_REQ_EXPIRE), *s = get_stmt(st, S_REQ_PUT);
+    if (x == NULL || s == NULL)
+        return tx_end(st, -1);
+    sqlite3_bind_int64(x, 1, not_before);
+    if (run(st, x, "expiring requests") != 0)
+        return tx_end(st, -1);
+    bind_str(s, 1, key);
+    bind_field(s, 2, req->method, sizeof req->method);
+    bind_field(s, 3, req->fingerprint, sizeof req->fingerprint);
+    if (req->batch_id > 0)
+        sqlite3_bind_int64(s, 4, req->batch_id);
+    else
+        sqlite3_bind_null(s, 4);
+    if (req->job_id > 0)
+        sqlite3_bind_int64(s, 5, req->job_id);
+    else
+        sqlite3_bind_null(s, 5);
+    bind_str(s, 6, req->result ? req->result : "{}");
+    sqlite3_bind_int64(s, 7, now);
+    return tx_end(st, run(st, s, "recording request"));
 }
 
 /* ---- jobs ------------------------------------------------------------------ */

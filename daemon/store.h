@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define FWUP_STORE_NOT_FOUND      1
-#define FWUP_STORE_SCHEMA_VERSION 1
+#define FWUP_STORE_SCHEMA_VERSION 2
 
 struct fwup_store;
 
@@ -93,6 +93,9 @@ struct fwup_device_row {
 int fwup_store_open(const char *path, struct fwup_store **out, char *err, size_t errlen);
 void fwup_store_close(struct fwup_store *st);
 const char *fwup_store_errmsg(struct fwup_store *st);
+/* Whether the last error may pass (disk full, I/O error, locked, out of
+ * memory): the same call may succeed later. */
+int fwup_store_err_transient(struct fwup_store *st);
 int fwup_store_schema_version(struct fwup_store *st);
 
 /* Explicit transaction around several calls (all-or-nothing batches). The
@@ -110,6 +113,32 @@ int fwup_store_get_image(struct fwup_store *st, const char *sha256, struct fwup_
 
 int fwup_store_create_batch(struct fwup_store *st, const char *name, int64_t now, int64_t *id);
 int fwup_store_get_batch(struct fwup_store *st, int64_t id, struct fwup_batch *out);
+
+/* A batch's targets, as a fingerprint of its name and its (device, image)
+ * pairs chosen by the caller; "" (the default) is never matched. */
+int fwup_store_set_batch_targets(struct fwup_store *st, int64_t id, const char *targets);
+/* The newest batch with these targets that still has a job queued or
+ * running: 0 and *id, or FWUP_STORE_NOT_FOUND. */
+int fwup_store_find_running_batch(struct fwup_store *st, const char *targets, int64_t *id);
+
+/* Idempotency keys: a request's client-chosen key, recorded with what it
+ * did in the transaction that did it. */
+#define FWUP_STORE_KEY_MAX 128
+struct fwup_request_row {
+    char method[32];
+    char fingerprint[65];     /* of the request's parameters, chosen by the caller */
+    int64_t batch_id, job_id; /* 0: none */
+    char *result;             /* the reply's result as JSON text; free() it */
+    int64_t created_ms;
+};
+/* The request recorded under key at or after not_before (older keys have
+ * expired): 0 and *out, or FWUP_STORE_NOT_FOUND. */
+int fwup_store_find_request(struct fwup_store *st, const char *key, int64_t not_before,
+                            struct fwup_request_row *out);
+/* Records key (result is JSON text); keys recorded before not_before are
+ * forgotten first. A key still recorded fails (-1): look it up first. */
+int fwup_store_put_request(struct fwup_store *st, const char *key,
+                           const struct fwup_request_row *req, int64_t now, int64_t not_before);
 
 /* Insert a queued job (id, state, attempt, timestamps are filled in) and its
  * "queued" event. */

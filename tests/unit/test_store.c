@@ -1270,6 +1270,171 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
+/* ---- idempotency keys ---- */
+
+static void put_req(struct fwup_store *st, const char *key, const char *fp, int64_t batch,
+                    int64_t job, const char *result, int64_t now)
+{
+    struct fwup_request_row r = {.batch_id = batch, .job_id = job, .result = (char *)result};
+    snprintf(r.method, sizeof r.method, "%s", batch ? "manifest.apply" : "jobs.queue");
+    snprintf(r.fingerprint, sizeof r.fingerprint, "%s", fp);
+    ck_assert_msg(fwup_store_put_request(st, key, &r, now, now - 1000) == 0, "put %s: %s", key,
+                  fwup_store_errmsg(st));
+}
+
+START_TEST(test_request_keys)
+{
+    char path[PATH_MAX];
+    struct fwup_store *st = fresh(path, sizeof path);
+    int64_t job = queue(st, "dev1", 0, 3, 1000);
+    char result[64];
+    snprintf(result, sizeof result, "{\"job\":{\"id\":%lld}}", (long long)job);
+    put_req(st, "k-1", SHA_A, 0, job, result, 2000);
+
+    /* Unique: a second record under the same key fails and leaves the
+     * first one as it was, whatever the second carried. */
+    struct fwup_request_row r = {.method = "jobs.queue", .result = "{}"};
+    snprintf(r.fingerprint, sizeof r.fingerprint, "%s", SHA_B);
+    ck_assert_int_eq(fwup_store_put_request(st, "k-1", &r, 2100, 1100), -1);
+    ck_assert_int_eq(fwup_store_put_request(st, "", &r, 2100, 1100), -1);
+    char big[FWUP_STORE_KEY_MAX + 2];
+    memset(big, 'k', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ck_assert_int_eq(fwup_store_put_request(st, big, &r, 2100, 1100), -1);
+    big[FWUP_STORE_KEY_MAX] = '\0'; /* the longest key allowed */
+    ck_assert_int_eq(fwup_store_put_request(st, big, &r, 2100, 1100), 0);
+
+    struct fwup_request_row got;
+    ck_assert_int_eq(fwup_store_find_request(st, "k-1", 0, &got), 0);
+    ck_assert_str_eq(got.method, "jobs.queue");
+    ck_assert_str_eq(got.fingerprint, SHA_A);
+    ck_assert_int_eq(got.job_id, job);
+    ck_assert_int_eq(got.batch_id, 0);
+    ck_assert_str_eq(got.result, result);
+    ck_assert_int_eq(got.created_ms, 2000);
+    free(got.result);
+    ck_assert_int_eq(fwup_store_find_request(st, "k-2", 0, &got), FWUP_STORE_NOT_FOUND);
+    ck_assert_int_eq(fwup_store_find_request(st, "K-1", 0, &got), FWUP_STORE_NOT_FOUND);
+
+    /* A batch's key, recorded in the transaction that queued its jobs:
+     * rolled back together with them. */
+    int64_t b;
+    ck_assert_int_eq(fwup_store_begin(st), 0);
+    ck_assert_int_eq(fwup_store_create_batch(st, "m", 3000, &b), 0);
+    int64_t bj = queue(st, "dev2", b, 3, 3000);
+    put_req(st, "k-batch", SHA_B, b, bj, "{\"batch\":{}}", 3000);
+    ck_assert_int_eq(fwup_store_rollback(st), 0);
+    ck_assert_int_eq(fwup_store_find_request(st, "k-batch", 0, &got), FWUP_STORE_NOT_FOUND);
+    ck_assert_int_eq(fwup_store_begin(st), 0);
+    ck_assert_int_eq(fwup_store_create_batch(st, "m", 3000, &b), 0);
+    bj = queue(st, "dev2", b, 3, 3000);
+    put_req(st, "k-batch", SHA_B, b, bj, "{\"batch\":{}}", 3000);
+    ck_assert_int_eq(fwup_store_commit(st), 0);
+    fwup_store_close(st);
+
+    /* Survives a restart. */
+    st = open_ok(path);
+    ck_assert_int_eq(fwup_store_find_request(st, "k-1", 0, &got), 0);
+    ck_assert_int_eq(got.job_id, job);
+    ck_assert_str_eq(got.result, result);
+    free(got.result);
+    ck_assert_int_eq(fwup_store_find_request(st, "k-batch", 0, &got), 0);
+    ck_assert_int_eq(got.batch_id, b);
+    ck_assert_int_eq(got.job_id, bj);
+    ck_assert_str_eq(got.method, "manifest.apply");
+    free(got.result);
+
+    /* Expiry: a key older than not_before is not found, and the next
+     * record forgets it, so the key may name a new request. */
+    ck_assert_int_eq(fwup_store_find_request(st, "k-1", 2000, &got), 0);
+    free(got.result);
+    ck_assert_int_eq(fwup_store_find_request(st, "k-1", 2001, &got), FWUP_STORE_NOT_FOUND);
+    ck_assert_int_eq(fwup_store_put_request(st, "k-1", &r, 5000, 2500), 0);
+    ck_assert_int_eq(fwup_store_find_request(st, "k-1", 0, &got), 0);
+    ck_assert_str_eq(got.fingerprint, SHA_B);
+    free(got.result);
+    ck_assert_int_eq(fwup_store_find_request(st, "k-batch", 0, &got), 0); /* not yet expired */
+    free(got.result);
+    /* The job itself is untouched by its key's expiry. */
+    ck_assert_int_eq(get(st, job).state, FWUP_JOB_QUEUED);
+    fwup_store_close(st);
+}
+END_TEST
+
+START_TEST(test_running_batch_by_targets)
+{
+    char path[PATH_MAX];
+    struct fwup_store *st = fresh(path, sizeof path);
+    int64_t b1, b2, other, none, found = 0;
+    ck_assert_int_eq(fwup_store_create_batch(st, "m", 100, &b1), 0);
+    ck_assert_int_eq(fwup_store_create_batch(st, "m", 100, &b2), 0);
+    ck_assert_int_eq(fwup_store_create_batch(st, "m", 100, &other), 0);
+    ck_assert_int_eq(fwup_store_create_batch(st, "m", 100, &none), 0);
+    ck_assert_int_eq(fwup_store_set_batch_targets(st, b1, "T"), 0);
+    ck_assert_int_eq(fwup_store_set_batch_targets(st, b2, "T"), 0);
+    ck_assert_int_eq(fwup_store_set_batch_targets(st, other, "U"), 0);
+    ck_assert_int_eq(fwup_store_set_batch_targets(st, 999, "T"), FWUP_STORE_NOT_FOUND);
+    int64_t j1 = queue(st, "dev1", b1, 3, 200);
+    int64_t j2 = queue(st, "dev2", b2, 3, 200);
+    queue(st, "dev3", other, 3, 200);
+    queue(st, "dev4", none, 3, 200);
+
+    /* The newest unfinished one; a batch without targets never matches. */
+    ck_assert_int_eq(fwup_store_find_running_batch(st, "T", &found), 0);
+    ck_assert_int_eq(found, b2);
+    ck_assert_int_eq(fwup_store_find_running_batch(st, "", &found), FWUP_STORE_NOT_FOUND);
+    ck_assert_int_eq(fwup_store_find_running_batch(st, "V", &found), FWUP_STORE_NOT_FOUND);
+    int was_running;
+    ck_assert_int_eq(fwup_store_job_cancel(st, j2, 300, &was_running), 0);
+    ck_assert_int_eq(fwup_store_find_running_batch(st, "T", &found), 0);
+    ck_assert_int_eq(found, b1);
+    /* Running counts as unfinished; finished does not. */
+    ck_assert_int_eq(fwup_store_job_start(st, j1, 400), 0);
+    ck_assert_int_eq(fwup_store_find_running_batch(st, "T", &found), 0);
+    ck_assert_int_eq(found, b1);
+    ck_assert_int_eq(fwup_store_job_finish(st, j1, FWUP_JOB_SUCCEEDED, NULL, 500), 0);
+    ck_assert_int_eq(fwup_store_find_running_batch(st, "T", &found), FWUP_STORE_NOT_FOUND);
+    fwup_store_close(st);
+}
+END_TEST
+
+/* A database written by schema version 1 (before idempotency keys): made
+ * by taking version 2's additions out again, then opened. */
+START_TEST(test_migrate_from_v1)
+{
+    char path[PATH_MAX];
+    struct fwup_store *st = fresh(path, sizeof path);
+    int64_t b;
+    ck_assert_int_eq(fwup_store_create_batch(st, "old", 100, &b), 0);
+    int64_t id = queue(st, "dev1", b, 3, 1000);
+    fwup_store_close(st);
+    ck_assert_int_eq(raw_exec(path, "DROP TABLE requests; DROP INDEX batches_by_targets;"
+                                    "ALTER TABLE batches DROP COLUMN targets;"
+                                    "PRAGMA user_version = 1;"),
+                     SQLITE_OK);
+    ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM pragma_table_info('batches')"), 3);
+
+    st = open_ok(path);
+    ck_assert_int_eq(fwup_store_schema_version(st), 2);
+    struct fwup_job j = get(st, id);
+    ck_assert_int_eq(j.batch_id, b);
+    ck_assert_int_eq(j.state, FWUP_JOB_QUEUED);
+    struct fwup_batch out;
+    ck_assert_int_eq(fwup_store_get_batch(st, b, &out), 0);
+    ck_assert_str_eq(out.name, "old");
+    int64_t found;
+    /* An old batch has no targets: it never blocks a new apply. */
+    ck_assert_int_eq(fwup_store_find_running_batch(st, "", &found), FWUP_STORE_NOT_FOUND);
+    put_req(st, "k", SHA_A, b, id, "{}", 2000);
+    fwup_store_close(st);
+    ck_assert_int_eq(raw_int(path, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM requests"), 1);
+    char ok[16];
+    raw_text(path, "PRAGMA integrity_check", ok, sizeof ok);
+    ck_assert_str_eq(ok, "ok");
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1297,6 +1462,9 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_sync_devices);
     tcase_add_test(tc, test_device_queue_order);
     tcase_add_test(tc, test_replace_older);
+    tcase_add_test(tc, test_request_keys);
+    tcase_add_test(tc, test_running_batch_by_targets);
+    tcase_add_test(tc, test_migrate_from_v1);
     suite_add_tcase(s, tc);
     return s;
 }
