@@ -255,7 +255,23 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
                                        "stall_timeout",
                                        "cancel_grace",
                                        "phase_timeouts",
+                                       "max_clients",
+                                       "max_clients_per_uid",
+                                       "max_request_size",
+                                       "max_client_output",
+                                       "max_input_total",
+                                       "max_output_total",
                                        NULL};
+    static const struct {
+        const char *key;
+        uint32_t min;
+        size_t off;
+    } sizes[] = {
+        {"max_request_size", 4096, offsetof(struct fwup_config, max_request_size)},
+        {"max_client_output", 4096, offsetof(struct fwup_config, max_client_output)},
+        {"max_input_total", 65536, offsetof(struct fwup_config, max_input_total)},
+        {"max_output_total", 65536, offsetof(struct fwup_config, max_output_total)},
+    };
     static const char *const access_words[] = {"none", "read", NULL};
     const yaml_node_t *v;
 
@@ -312,6 +328,22 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
         return -1;
     if ((v = yu_get(d, n, "phase_timeouts")) && !absent(v) && parse_phase_timeouts(d, v, cfg))
         return -1;
+    if ((v = yu_get(d, n, "max_clients")) &&
+        get_uint(d, v, "max_clients", 1, 65536, &cfg->max_clients))
+        return -1;
+    if ((v = yu_get(d, n, "max_clients_per_uid")) &&
+        get_uint(d, v, "max_clients_per_uid", 1, 65536, &cfg->max_clients_per_uid))
+        return -1;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        uint32_t *out = (uint32_t *)((char *)cfg + sizes[i].off);
+        if (!(v = yu_get(d, n, sizes[i].key)))
+            continue;
+        if (get_size(d, v, sizes[i].key, out) < 0)
+            return -1;
+        if (*out < sizes[i].min)
+            return yu_fail(d, v, "'%s' must be at least %u bytes", sizes[i].key,
+                           (unsigned)sizes[i].min);
+    }
     return 0;
 }
 

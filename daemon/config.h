@@ -85,6 +85,9 @@ struct fwup_config {
     uint32_t cancel_grace_ms;                    /* engine abort grace: default 5000 */
     struct fwup_cfg_phase_timeout *phase_timeouts;
     size_t nphase_timeouts;
+    /* What local clients can make the daemon hold (server.h): 0 = default */
+    unsigned max_clients, max_clients_per_uid;
+    uint32_t max_request_size, max_client_output, max_input_total, max_output_total;
 
     struct fwup_cfg_link *links;
     size_t nlinks;

@@ -154,6 +154,19 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     fwup_sched_shutdown(d->sched, shutdown_done, d);
 }
 
+/* The client limits of cfg (socket path and access are set at start). */
+static void server_limits(const struct fwup_config *cfg, struct fwup_server_options *so)
+{
+    so->max_line = cfg->max_request_size;
+    so->max_pending_out = cfg->max_client_output;
+    so->max_clients = cfg->max_clients;
+    so->max_clients_per_uid = cfg->max_clients_per_uid;
+    so->max_input_total = cfg->max_input_total;
+    so->max_output_total = cfg->max_output_total;
+    /* a tty and an image file per link at most, besides the fixed needs */
+    so->fd_reserve = FWUP_SERVER_FD_RESERVE + 2 * cfg->nlinks;
+}
+
 static void reload(struct fwupd *d)
 {
     struct fwup_config *cfg = NULL;
@@ -196,6 +209,9 @@ static void reload(struct fwupd *d)
     cfg->state_dir = state;
     fwupd_config_unref(d->conf);
     d->conf = c;
+    struct fwup_server_options so = {0};
+    server_limits(cfg, &so);
+    fwup_server_set_limits(d->server, &so);
     if (sync_devices(d) != 0)
         log_err("reload: recording devices: %s", fwup_store_errmsg(d->store));
     log_notice("configuration reloaded: %zu link(s), %zu device(s)", cfg->nlinks, cfg->ndevices);
@@ -263,6 +279,7 @@ static int start_server(struct fwupd *d)
         .gid = (gid_t)-1,
         .allow_unprivileged = cfg->unprivileged == FWUP_ACCESS_READ,
     };
+    server_limits(cfg, &so);
     char err[512];
     if (cfg->socket_group) {
         struct group *g = getgrnam(cfg->socket_group);

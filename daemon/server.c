@@ -17,9 +17,11 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,10 +29,25 @@
 
 #include <fwupgw/sockapi.h>
 
+#include "log.h"
+
 #define READ_CHUNK          (64 * 1024)
 #define READS_PER_EVENT     8 /* fairness between clients: level-triggered */
 #define DEFAULT_PENDING_OUT (8u * 1024 * 1024)
 #define ACCEPT_RETRY_MS     100
+/* Defaults sized for a gateway with 512 MiB of RAM: at most about
+ * DEFAULT_INPUT_TOTAL + DEFAULT_OUTPUT_TOTAL + clients * READ_CHUNK held for
+ * clients, whatever they send or fail to read. */
+#define DEFAULT_MAX_CLIENTS  128
+#define DEFAULT_PER_UID      32
+#define DEFAULT_INPUT_TOTAL  (32u * 1024 * 1024)
+#define DEFAULT_OUTPUT_TOTAL (32u * 1024 * 1024)
+/* Descriptors passed with requests and not yet consumed, all clients. */
+#define MAX_PENDING_FDS_TOTAL (4 * FWUP_SOCKAPI_MAX_FDS)
+/* A client's backlog up to this size never counts as hogging a total. */
+#define SMALL_BACKLOG READ_CHUNK
+#define LIMIT_LOG_MS  10000
+#define MIN_CLIENTS   4
 
 struct pending_fd {
     int fd;
@@ -62,6 +79,7 @@ struct fwup_conn {
     size_t out_pos, out_len, out_cap;
 
     int poll_events;       /* what the poll handle currently watches */
+    unsigned midline : 1;  /* out_pos is inside a line already partly sent */
     unsigned paused : 1;   /* output over max_pending_out: not reading */
     unsigned draining : 1; /* flush the output queue, then close */
     unsigned dead : 1;     /* uv_close() called */
@@ -78,6 +96,13 @@ struct fwup_server {
     int allow_unprivileged;
     size_t max_line;
     size_t max_pending_out;
+    size_t max_clients, max_per_uid, max_input_total, max_output_total;
+    size_t in_total;  /* input buffers of all connections beyond their first chunk */
+    size_t out_total; /* queued output of all connections */
+    size_t fds_total; /* passed descriptors held for all connections */
+    int reserve_fd;   /* spent to refuse a client clearly on EMFILE */
+    uint64_t limit_log_ms;
+    unsigned limit_log_suppressed;
 
     int lfd;
     uv_poll_t lpoll;
@@ -99,7 +124,33 @@ static void close_pending_fds(struct fwup_conn *c)
 {
     for (size_t i = 0; i < c->nfds; i++)
         close(c->fds[i].fd);
+    c->srv->fds_total -= c->nfds;
     c->nfds = 0;
+}
+
+/* A hostile client can trip a limit many times a second: one line per
+ * LIMIT_LOG_MS, saying how many were left out. */
+static void limit_log(struct fwup_server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void limit_log(struct fwup_server *srv, const char *fmt, ...)
+{
+    uint64_t now = uv_now(srv->loop);
+    if (srv->limit_log_ms && now - srv->limit_log_ms < LIMIT_LOG_MS) {
+        srv->limit_log_suppressed++;
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (srv->limit_log_suppressed)
+        log_warn("%s (and %u more client limit refusal(s) in the last %d s)", msg,
+                 srv->limit_log_suppressed, LIMIT_LOG_MS / 1000);
+    else
+        log_warn("%s", msg);
+    srv->limit_log_ms = now ? now : 1;
+    srv->limit_log_suppressed = 0;
 }
 
 static size_t out_pending(const struct fwup_conn *c)
@@ -148,7 +199,23 @@ static int queue_json(struct fwup_conn *c, json_t *msg)
         c->out_len = c->out_pos + before;
         return -1;
     }
+    c->srv->out_total += out_pending(c) - before;
     return 0;
+}
+
+/* What a connection's input buffer counts against max_input_total. */
+static size_t in_excess(size_t cap)
+{
+    return cap > READ_CHUNK ? cap - READ_CHUNK : 0;
+}
+
+/* Over its own output limit, or holding more than a little of an exhausted
+ * total: such a client is not fed more until it reads. */
+static int out_over(const struct fwup_conn *c)
+{
+    size_t p = out_pending(c);
+    return p > c->srv->max_pending_out ||
+           (c->srv->out_total > c->srv->max_output_total && p > SMALL_BACKLOG);
 }
 
 /* ---- connection lifetime ------------------------------------------------ */
@@ -157,6 +224,8 @@ static void server_maybe_free(struct fwup_server *srv)
 {
     if (!srv->stopping || srv->nhandles > 0)
         return;
+    if (srv->reserve_fd >= 0)
+        close(srv->reserve_fd);
     free(srv->path);
     free(srv);
 }
@@ -184,6 +253,7 @@ static void on_conn_closed(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    srv->in_total -= in_excess(c->in_cap);
     free(c->in);
     free(c->out);
     free(c);
@@ -199,6 +269,8 @@ static void conn_close(struct fwup_conn *c)
         return;
     c->dead = 1;
     c->srv->nconns--;
+    c->srv->out_total -= out_pending(c);
+    c->out_pos = c->out_len;
     shutdown(c->fd, SHUT_RDWR);
     close_pending_fds(c);
     uv_close((uv_handle_t *)&c->poll, on_conn_closed);
@@ -245,6 +317,8 @@ static void conn_flush(struct fwup_conn *c)
         ssize_t n = send(c->fd, c->out + c->out_pos, out_pending(c), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             c->out_pos += (size_t)n;
+            c->srv->out_total -= (size_t)n;
+            c->midline = c->out[c->out_pos - 1] != '\n';
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -259,6 +333,13 @@ static void conn_flush(struct fwup_conn *c)
         return;
     if (out_pending(c) == 0) {
         c->out_pos = c->out_len = 0;
+        c->midline = 0;
+        if (c->out_cap > SMALL_BACKLOG) {
+            /* a burst is over: do not keep its buffer for an idle client */
+            free(c->out);
+            c->out = NULL;
+            c->out_cap = 0;
+        }
         if (c->draining) {
             conn_close(c);
             return;
@@ -339,6 +420,58 @@ void fwup_conn_error(struct fwup_conn *conn, json_t *id, int code, const char *m
     json_decref(msg);
 }
 
+static json_t *error_message(int code, const char *message)
+{
+    json_t *msg = new_message(NULL), *err = json_object();
+    if (!msg || !err) {
+        json_decref(msg);
+        json_decref(err);
+        return NULL;
+    }
+    json_object_set_new(err, "code", json_integer(code));
+    json_object_set_new(err, "message", json_string(message));
+    json_object_set_new(msg, "error", err);
+    return msg;
+}
+
+/* Turns away a client that hit a limit: what it has not started to receive
+ * is dropped, the reason is sent if the socket takes it at once, and the
+ * connection closes now, as waiting for a client that does not read would
+ * keep holding what the limit is there to free. */
+static void conn_abort(struct fwup_conn *c, const char *message)
+{
+    if (c->dead)
+        return;
+    size_t keep = 0, pending = out_pending(c);
+    if (c->midline) {
+        /* the rest of a line already partly sent keeps the stream parseable */
+        const char *nl = memchr(c->out + c->out_pos, '\n', pending);
+        keep = nl ? (size_t)(nl - (c->out + c->out_pos)) + 1 : pending;
+    }
+    c->srv->out_total -= pending - keep;
+    c->out_len = c->out_pos + keep;
+    json_t *msg = error_message(FWUP_E_BUSY, message);
+    if (msg && queue_json(c, msg) == 0)
+        conn_flush(c);
+    json_decref(msg);
+    conn_close(c);
+}
+
+/* Same for a connection not yet set up. */
+static void refuse_fd(int fd, const char *message)
+{
+    json_t *msg = error_message(FWUP_E_BUSY, message);
+    char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    if (line) {
+        size_t n = strlen(line);
+        line[n] = '\n'; /* json_dumps leaves room only for its NUL: replace it */
+        (void)!send(fd, line, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    free(line);
+    json_decref(msg);
+    close(fd);
+}
+
 int fwup_conn_notify(struct fwup_conn *conn, const char *method, json_t *params)
 {
     if (conn->dead || conn->draining) {
@@ -359,8 +492,15 @@ int fwup_conn_notify(struct fwup_conn *conn, const char *method, json_t *params)
         return -1;
     /* A subscriber that does not keep up is dropped, not buffered for:
      * events are produced regardless of whether anyone reads them. */
-    if (out_pending(conn) > conn->srv->max_pending_out) {
-        conn_close(conn);
+    if (out_over(conn)) {
+        struct fwup_server *srv = conn->srv;
+        char why[256];
+        snprintf(why, sizeof(why),
+                 "dropped: %zu bytes of events unread (limits: %zu per client, daemon."
+                 "max_client_output; %zu for all clients, daemon.max_output_total)",
+                 out_pending(conn), srv->max_pending_out, srv->max_output_total);
+        limit_log(srv, "client pid %ld uid %lu %s", (long)conn->pid, (unsigned long)conn->uid, why);
+        conn_abort(conn, why);
         return -1;
     }
     return 0;
@@ -377,6 +517,7 @@ static void take_fds(struct fwup_conn *c, uint64_t line_end, int *fds, size_t *n
     }
     memmove(c->fds, c->fds + n, (c->nfds - n) * sizeof(c->fds[0]));
     c->nfds -= n;
+    c->srv->fds_total -= n;
     *nfds = n;
 }
 
@@ -492,7 +633,7 @@ static void conn_process(struct fwup_conn *c)
             continue;
         }
         handle_line(c, start, len, fds, nfds);
-        if (!c->dead && out_pending(c) > srv->max_pending_out) {
+        if (!c->dead && out_over(c)) {
             /* Backpressure: stop taking requests until the client reads. */
             c->paused = 1;
         }
@@ -500,6 +641,13 @@ static void conn_process(struct fwup_conn *c)
     if (c->in_start == c->in_len) {
         c->in_base += c->in_len;
         c->in_start = c->in_len = 0;
+        if (c->in_cap > READ_CHUNK) {
+            /* a long request is done: do not keep its buffer for an idle client */
+            srv->in_total -= in_excess(c->in_cap);
+            free(c->in);
+            c->in = NULL;
+            c->in_cap = 0;
+        }
     }
     conn_update_poll(c);
 }
@@ -514,12 +662,28 @@ static int conn_read_once(struct fwup_conn *c)
         c->in_start = 0;
     }
     if (c->in_cap - c->in_len < READ_CHUNK) {
+        struct fwup_server *srv = c->srv;
         size_t cap = c->in_len + READ_CHUNK;
+        /* Every client may have one chunk; a request longer than that is
+         * received only while all such requests fit in max_input_total. */
+        size_t more = in_excess(cap) - in_excess(c->in_cap);
+        if (more > 0 && srv->in_total + more > srv->max_input_total) {
+            char why[256];
+            snprintf(why, sizeof(why),
+                     "daemon busy: requests being received from all clients exceed %zu bytes "
+                     "(daemon.max_input_total); retry later",
+                     srv->max_input_total);
+            limit_log(srv, "client pid %ld uid %lu refused: %s", (long)c->pid,
+                      (unsigned long)c->uid, why);
+            conn_abort(c, why);
+            return -1;
+        }
         char *p = realloc(c->in, cap);
         if (!p) {
             conn_close(c);
             return -1;
         }
+        srv->in_total += more;
         c->in = p;
         c->in_cap = cap;
     }
@@ -558,10 +722,11 @@ static int conn_read_once(struct fwup_conn *c)
         for (size_t i = 0; i < k; i++) {
             int fd;
             memcpy(&fd, data + i * sizeof(int), sizeof(int));
-            if (c->nfds < FWUP_SOCKAPI_MAX_FDS) {
+            if (c->nfds < FWUP_SOCKAPI_MAX_FDS && c->srv->fds_total < MAX_PENDING_FDS_TOTAL) {
                 c->fds[c->nfds].fd = fd;
                 c->fds[c->nfds].off = tag;
                 c->nfds++;
+                c->srv->fds_total++;
             } else {
                 close(fd);
                 overflow = 1;
@@ -569,7 +734,14 @@ static int conn_read_once(struct fwup_conn *c)
         }
     }
     if (overflow) {
-        conn_close(c);
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "too many descriptors passed: at most %d per request, %d held for all "
+                 "clients, and the daemon's own limit",
+                 FWUP_SOCKAPI_MAX_FDS, MAX_PENDING_FDS_TOTAL);
+        limit_log(c->srv, "client pid %ld uid %lu refused: %s", (long)c->pid, (unsigned long)c->uid,
+                  why);
+        conn_abort(c, why);
         return -1;
     }
     if (n == 0) {
@@ -592,7 +764,7 @@ static void on_conn_poll(uv_poll_t *h, int status, int events)
     }
     if (events & UV_WRITABLE) {
         conn_flush(c);
-        if (!c->dead && c->paused && out_pending(c) <= c->srv->max_pending_out) {
+        if (!c->dead && c->paused && !out_over(c)) {
             c->paused = 0;
             conn_process(c); /* lines already buffered come first */
         }
@@ -686,6 +858,26 @@ static void accept_one(struct fwup_server *srv, int fd)
         return;
     }
 
+    size_t same_uid = 0;
+    for (const struct fwup_conn *o = srv->conns; o; o = o->next)
+        same_uid += !o->dead && o->uid == cred.uid;
+    char why[200];
+    if (srv->nconns >= srv->max_clients) {
+        snprintf(why, sizeof(why), "daemon busy: %zu clients connected (daemon.max_clients)",
+                 srv->nconns);
+    } else if (same_uid >= srv->max_per_uid) {
+        snprintf(why, sizeof(why),
+                 "too many connections from uid %lu: %zu (daemon.max_clients_per_uid)",
+                 (unsigned long)cred.uid, same_uid);
+    } else {
+        why[0] = '\0';
+    }
+    if (why[0]) {
+        limit_log(srv, "client pid %ld refused: %s", (long)cred.pid, why);
+        refuse_fd(fd, why);
+        return;
+    }
+
     struct fwup_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
@@ -733,6 +925,17 @@ static void on_listen_poll(uv_poll_t *h, int status, int events)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The descriptor kept in reserve lets one waiting client
+                 * hear why instead of hanging until descriptors free up. */
+                if ((errno == EMFILE || errno == ENFILE) && srv->reserve_fd >= 0) {
+                    close(srv->reserve_fd);
+                    int rfd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    if (rfd >= 0) {
+                        limit_log(srv, "client refused: the daemon is out of file descriptors");
+                        refuse_fd(rfd, "daemon busy: out of file descriptors; retry later");
+                    }
+                    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                }
                 /* Level-triggered: pause instead of spinning on the error. */
                 uv_poll_stop(&srv->lpoll);
                 uv_timer_start(&srv->retry, on_retry, ACCEPT_RETRY_MS, 0);
@@ -744,6 +947,39 @@ static void on_listen_poll(uv_poll_t *h, int status, int events)
 }
 
 /* ---- start / stop ------------------------------------------------------- */
+
+static size_t or_default(size_t v, size_t def)
+{
+    return v ? v : def;
+}
+
+void fwup_server_set_limits(struct fwup_server *srv, const struct fwup_server_options *opt)
+{
+    srv->max_line = or_default(opt->max_line, FWUP_SOCKAPI_MAX_LINE);
+    srv->max_pending_out = or_default(opt->max_pending_out, DEFAULT_PENDING_OUT);
+    srv->max_input_total = or_default(opt->max_input_total, DEFAULT_INPUT_TOTAL);
+    srv->max_output_total = or_default(opt->max_output_total, DEFAULT_OUTPUT_TOTAL);
+    size_t want = or_default(opt->max_clients, DEFAULT_MAX_CLIENTS);
+    srv->max_clients = want;
+    /* Each client costs a descriptor: the clients must fit beside what the
+     * daemon needs for everything else, or accept() fails with EMFILE. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        size_t other = or_default(opt->fd_reserve, FWUP_SERVER_FD_RESERVE) + MAX_PENDING_FDS_TOTAL;
+        size_t fit = rl.rlim_cur > other ? (size_t)rl.rlim_cur - other : 0;
+        if (fit < MIN_CLIENTS)
+            fit = MIN_CLIENTS;
+        if (fit < want) {
+            srv->max_clients = fit;
+            log_warn("open file limit %llu: serving at most %zu clients instead of %zu "
+                     "(daemon.max_clients); raise LimitNOFILE to %zu to serve them all",
+                     (unsigned long long)rl.rlim_cur, fit, want, want + other);
+        }
+    }
+    srv->max_per_uid = or_default(opt->max_clients_per_uid, DEFAULT_PER_UID);
+    if (srv->max_per_uid > srv->max_clients)
+        srv->max_per_uid = srv->max_clients;
+}
 
 static int mkdir_parents(const char *path)
 {
@@ -864,12 +1100,14 @@ int fwup_server_start(uv_loop_t *loop, const struct fwup_server_options *opt,
     srv->ctx = ctx;
     srv->gid = opt->gid;
     srv->allow_unprivileged = opt->allow_unprivileged;
-    srv->max_line = opt->max_line ? opt->max_line : FWUP_SOCKAPI_MAX_LINE;
-    srv->max_pending_out = opt->max_pending_out ? opt->max_pending_out : DEFAULT_PENDING_OUT;
+    fwup_server_set_limits(srv, opt);
+    srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     srv->lfd = fd;
     int rc = uv_poll_init(loop, &srv->lpoll, fd);
     if (rc < 0) {
         snprintf(err, errlen, "uv_poll_init: %s", uv_strerror(rc));
+        if (srv->reserve_fd >= 0)
+            close(srv->reserve_fd);
         free(srv->path);
         free(srv);
         goto fail;

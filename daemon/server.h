@@ -43,7 +43,21 @@ struct fwup_server_options {
     size_t max_line;        /* default FWUP_SOCKAPI_MAX_LINE */
     size_t max_pending_out; /* bytes queued to a client before it is dropped as
                                too slow; default 8 MiB */
+    /* Totals that bound what clients can make the daemon hold (0: default).
+     * A client over one is told why ({"error": {"code": FWUP_E_BUSY}}) and
+     * disconnected. */
+    size_t max_clients;         /* connections; default 128, fewer if
+                                   RLIMIT_NOFILE cannot hold them */
+    size_t max_clients_per_uid; /* default 32 */
+    size_t max_input_total;     /* request bytes buffered beyond the first
+                                   64 KiB of each client; default 32 MiB */
+    size_t max_output_total;    /* replies and events queued, all clients;
+                                   default 32 MiB */
+    size_t fd_reserve;          /* descriptors the daemon needs besides clients */
 };
+
+/* Default fd_reserve: SQLite, plugins, logs, a margin. */
+#define FWUP_SERVER_FD_RESERVE 64
 
 /* Binds (replacing a stale socket file, refusing one a live daemon holds),
  * chmod/chown, listens. Returns 0 or -1 with a reason in err. */
@@ -53,6 +67,8 @@ int fwup_server_start(uv_loop_t *loop, const struct fwup_server_options *opt,
 /* Closes every connection (on_close for each), the listener, and unlinks
  * the socket file. The server is freed once libuv has closed its handles. */
 void fwup_server_stop(struct fwup_server *srv);
+/* Applies the limits of opt (a reload); existing connections are kept. */
+void fwup_server_set_limits(struct fwup_server *srv, const struct fwup_server_options *opt);
 size_t fwup_server_connection_count(const struct fwup_server *srv);
 
 /* 1 if the peer is root, the daemon's own uid, or in the socket's group:

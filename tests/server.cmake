@@ -1,6 +1,7 @@
 # Control socket server: real UNIX socket in a temp dir, loop pumped by the test.
 fwup_add_check_test(test_server
   SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_server.c ${CMAKE_SOURCE_DIR}/daemon/server.c
+    ${CMAKE_SOURCE_DIR}/daemon/log.c
   LIBS PkgConfig::UV PkgConfig::JANSSON
   LABELS unit)
 target_include_directories(test_server PRIVATE ${CMAKE_SOURCE_DIR}/daemon)

@@ -392,6 +392,29 @@ static void expect_error(struct client *c, const char *line, int code, json_t *i
     json_decref(id);
 }
 
+/* A limit's refusal: one FWUP_E_BUSY line naming the limit, then EOF. */
+static void expect_refused(struct client *c, const char *needle)
+{
+    json_t *r = client_read(c);
+    ck_assert_msg(r != NULL, "no refusal before EOF");
+    json_t *null = json_null();
+    assert_error(r, FWUP_E_BUSY, null);
+    json_decref(null);
+    const char *msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    ck_assert_msg(strstr(msg, needle), "refusal '%s' does not name %s", msg, needle);
+    json_decref(r);
+    client_expect_eof(c);
+}
+
+static void expect_echo(struct client *c, int id)
+{
+    char line[64];
+    snprintf(line, sizeof(line), "{\"id\":%d,\"method\":\"echo\"}\n", id);
+    json_t *r = request(c, line);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), id);
+    json_decref(r);
+}
+
 static int count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -739,7 +762,7 @@ START_TEST(test_too_many_fds)
     struct client c;
     client_open(&c);
     client_send_fds(&c, "{\"id\":1,\"method\":\"fdsize\"}\n", many, FWUP_SOCKAPI_MAX_FDS + 1);
-    client_expect_eof(&c);
+    expect_refused(&c, "descriptors");
     client_close(&c);
     pump_until(&total_closes, 1);
     ck_assert_int_eq(processed, 0);
@@ -756,7 +779,7 @@ START_TEST(test_too_many_fds)
     /* more than the limit pending for one unfinished line */
     client_send_fds(&c, "{\"id\":3,", many, 40);
     client_send_fds(&c, "\"method\":", many, 40);
-    client_expect_eof(&c);
+    expect_refused(&c, "descriptors");
     client_close(&c);
     pump_until(&total_closes, 2);
     close(f);
@@ -802,6 +825,120 @@ START_TEST(test_slow_subscriber)
     stop_server();
     for (struct rec *p = recs; p; p = p->next)
         ck_assert_int_eq(p->closes, 1);
+}
+END_TEST
+
+/* Connections in all and per uid: the last one allowed is served, the next
+ * is told which limit it hit, and its slot is free again once one leaves. */
+START_TEST(test_client_limits)
+{
+    struct fwup_server_options o = default_opts();
+    o.max_clients = 3;
+    o.max_clients_per_uid = 2;
+    start_with(&o);
+    struct client c[4];
+    for (int i = 0; i < 2; i++) {
+        client_open(&c[i]);
+        expect_echo(&c[i], i);
+    }
+    client_open(&c[2]);
+    expect_refused(&c[2], "max_clients_per_uid");
+    client_close(&c[2]);
+    client_close(&c[0]);
+    pump_until(&total_closes, 1);
+    client_open(&c[2]);
+    expect_echo(&c[2], 2);
+
+    /* as a reload does: connections stay, the new limits apply */
+    o.max_clients_per_uid = 3;
+    fwup_server_set_limits(srv, &o);
+    client_open(&c[0]);
+    expect_echo(&c[0], 3);
+    client_open(&c[3]);
+    expect_refused(&c[3], "max_clients");
+    for (int i = 0; i < 4; i++)
+        client_close(&c[i]);
+    stop_server();
+}
+END_TEST
+
+/* Long requests share max_input_total; short ones always fit. */
+START_TEST(test_input_total)
+{
+    struct fwup_server_options o = default_opts();
+    o.max_input_total = 256 * 1024;
+    start_with(&o);
+    struct client a, b, small;
+    client_open(&a);
+    client_open(&b);
+    client_open(&small);
+    size_t big = 180 * 1024;
+    char *pad = malloc(big);
+    memset(pad, 'x', big);
+    ck_assert_int_eq(client_sends(&a, "{\"id\":1,\"method\":\"echo\",\"params\":{\"p\":\""), 0);
+    ck_assert_int_eq(client_send(&a, pad, big), 0);
+    client_send(&b, pad, big); /* may fail once the server gave up */
+    expect_refused(&b, "max_input_total");
+    expect_echo(&small, 1);
+    /* a's request completes; its buffer is given back */
+    ck_assert_int_eq(client_sends(&a, "\"}}\n"), 0);
+    json_t *r = client_read(&a);
+    ck_assert_uint_eq(strlen(json_string_value(json_object_get(json_object_get(r, "result"), "p"))),
+                      big);
+    json_decref(r);
+    client_close(&b);
+    client_open(&b);
+    ck_assert_int_eq(client_sends(&b, "{\"id\":2,\"method\":\"echo\",\"params\":{\"p\":\""), 0);
+    ck_assert_int_eq(client_send(&b, pad, big), 0);
+    ck_assert_int_eq(client_sends(&b, "\"}}\n"), 0);
+    r = client_read(&b);
+    ck_assert_msg(json_integer_value(json_object_get(r, "id")) == 2, "%s", b.line);
+    json_decref(r);
+    free(pad);
+    client_close(&a);
+    client_close(&b);
+    client_close(&small);
+    stop_server();
+}
+END_TEST
+
+/* Subscribers that do not read share max_output_total: past it, the one
+ * holding more than a little is dropped with the reason while a reader that
+ * keeps up is not. */
+START_TEST(test_output_total)
+{
+    struct fwup_server_options o = default_opts();
+    o.max_pending_out = 4u << 20;
+    o.max_output_total = 512 * 1024;
+    start_with(&o);
+    struct client c, other;
+    client_open(&c);
+    client_open(&other);
+    expect_echo(&other, 1);
+    ck_assert_int_eq(
+        client_sends(&c, "{\"id\":1,\"method\":\"notifyme\",\"params\":{\"n\":1000000}}\n"), 0);
+    pump_until(&processed, 2);
+    /* dropped long before its own 4 MiB: ~30 bytes an event */
+    ck_assert_int_gt(notify_fail_at, 0);
+    ck_assert_int_lt(notify_fail_at, (4 << 20) / 30);
+    pump_until(&total_closes, 1);
+    /* what it gets is a prefix of the events (the reason follows them only
+     * if its socket had room: the daemon's log always has it) */
+    json_t *r = client_read(&c);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 1);
+    json_decref(r);
+    for (int i = 0; (r = client_read(&c)); i++) {
+        if (json_object_get(r, "error"))
+            ck_assert_int_eq(i, notify_fail_at);
+        else
+            ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "params"), "i")),
+                             i);
+        json_decref(r);
+    }
+    expect_echo(&other, 2);
+    client_close(&c);
+    client_close(&other);
+    stop_server();
 }
 END_TEST
 
@@ -1107,6 +1244,9 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_fd_passing);
     tcase_add_test(tc, test_too_many_fds);
     tcase_add_test(tc, test_slow_subscriber);
+    tcase_add_test(tc, test_client_limits);
+    tcase_add_test(tc, test_input_total);
+    tcase_add_test(tc, test_output_total);
     tcase_add_test(tc, test_notify_order);
     tcase_add_test(tc, test_backpressure);
     tcase_add_test(tc, test_stale_and_live_socket);
