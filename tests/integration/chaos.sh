@@ -48,17 +48,45 @@ sql() { sqlite3 -cmd '.timeout 5000' "$db" "$@"; }
 # rnd N: R = a seeded random number in 0..N-1 (not in a subshell: bash
 # reseeds RANDOM there).
 rnd() { R=$(((RANDOM << 15 | RANDOM) % $1)); }
-sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+# sleep_ms MS without a fork (read times out on a FIFO nobody writes), so
+# kills land within a few milliseconds of what was chosen.
+mkfifo "$work/never"
+exec {never}<>"$work/never"
+sleep_ms() {
+    local t
+    printf -v t '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
+    read -r -t "$t" -u "$never" _ || true
+}
 
 # Paced like the demo (115200 8N1, 1 ms turnaround): an 8-16 KiB image takes
 # about a second. A receiver cut mid-image NAKs after 500 ms of silence
 # (200 ms inside a block), so it resynchronises with the next daemon soon.
-start_sim "$devices" --baud 115200 --bits 10 --turnaround-us 1000 --options block_timeout=500,char_timeout=200
+# A device that has the whole image holds back its ACK of EOT for 150 ms, as
+# a bootloader finishing its last page would: the daemon cannot know of the
+# success yet, and the outcome kills below land in that window.
+start_sim "$devices" --baud 115200 --bits 10 --turnaround-us 1000 --complete-delay-us 150000 \
+    --options block_timeout=500,char_timeout=200
 # Every kill costs the running jobs an attempt: allow the most there are.
 write_config "$devices" "max_concurrent_jobs: $devices" "max_attempts: 100" \
     "retry_backoff: {initial: 100ms, max: 1s}"
 events=$work/sim/events.log
 touch "$events"
+exec {evfd}<"$events"
+# wait_complete: GOT = "devI SIZE" of the next transfer fwupsim completes,
+# within a few ms (tail -f may poll once a second).
+wait_complete() {
+    local line t
+    while read -r -u "$evfd" line; do :; done
+    for ((t = 0; t < 5000; t++)); do
+        if read -r -u "$evfd" line; then
+            [[ $line =~ ^(dev[0-9]+)\ complete\ ([0-9]+) ]] || continue
+            GOT="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+            return 0
+        fi
+        sleep_ms 2
+    done
+    return 1
+}
 mkdir -p "$work/img"
 
 # images.tsv: sha device k size file — device I's K-th image is (8+K) KiB,
@@ -134,39 +162,32 @@ start_daemon
 apply_some "$devices"
 window_hits=0
 for ((n = 1; n <= kills; n++)); do
-    # Keep the devices busy: the batch drains as the kills go on.
-    if (($(pending) < (devices + 1) / 2)); then
-        for ((j = 0; j < (devices + 3) / 4; j++)); do
-            rnd "$devices"
-            queue_one "$R"
-        done
-    fi
+    # Keep the devices busy: one more image each round.
+    rnd "$devices"
+    queue_one "$R"
     rnd 10
     case $R in
     0 | 1)
         rnd "$devices"
         i=$R
-        rnd 30
+        rnd 12
         queue_one "$i" "$R"
         ;;
     2)
         rnd 4
         n_ap=$((R + 2))
-        rnd 60
+        rnd 25
         apply_some "$n_ap" "$R"
         ;;
     3 | 4 | 5)
-        # Right after a device got its whole image: half at once, half a
-        # few milliseconds later.
-        rnd 2
-        d=$((R * 4))
-        rnd 4
-        d=$((d * R))
-        got=$(timeout 20 tail -n0 -f "$events" | grep -m1 -o 'dev[0-9]* complete [0-9]*') || true
-        [ -n "$got" ] || fail "no transfer completed within 20 s"
-        ((d == 0)) || sleep_ms "$d"
+        # A device has its whole image, its ACK not yet sent: kill 0-50 ms
+        # into that 150 ms window; the job must still be running in the store.
+        rnd 51
+        d=$R
+        wait_complete || fail "no transfer completed within 10 s"
+        sleep_ms "$d"
         kill_daemon outcome
-        read -r dev _ size <<<"$got"
+        read -r dev size <<<"$GOT"
         sha=$(awk -v i="${dev#dev}" -v s="$size" '$2 == i && $4 == s { print $1 }' "$work/images.tsv")
         [ "$(sql "select state from jobs where image_sha256 = '$sha'")" != running ] ||
             window_hits=$((window_hits + 1))
@@ -239,7 +260,7 @@ for ((i = 0; i < devices; i++)); do
         got=$(grep -c "^dev$i complete $size bytes" "$events" || true)
         ((got >= 1)) || bad "dev-$i: job $id succeeded but the device never received its image"
         ((got <= attempt)) || bad "dev-$i: job $id received $got times in $attempt attempts"
-        ((got > 1)) && reflashed=$((reflashed + 1))
+        if ((got > 1)); then reflashed=$((reflashed + 1)); fi
         attempts=$((attempts + attempt))
     done < <(grep " dev-$i " "$work/jobs.txt")
     [ -n "$last_file" ] || continue
@@ -253,7 +274,9 @@ summary=""
 for k in "${!nkill[@]}"; do summary+=" $k ${nkill[$k]}"; done
 echo "chaos: seed $seed: $((n - 1)) kills (${summary# }), $njobs jobs on $devices devices," \
     "$attempts attempts, $(grep -c ' complete ' "$events") transfers completed"
-echo "chaos: $window_hits kills after a device got its image and before the outcome was committed;" \
-    "$reflashed jobs sent their image more than once; $(($(date +%s) - t_start)) s"
+echo "chaos: ${nkill[outcome]:-0} outcome kills, $window_hits of them while the job was still running" \
+    "with its image on the device; $reflashed jobs sent their image more than once;" \
+    "$(grep -c ' ack$' "$work/sent.tsv") images acknowledged, $(grep -c ' cut$' "$work/sent.tsv") cut by a kill;" \
+    "$(($(date +%s) - t_start)) s"
 ((errors == 0)) || fail "$errors check(s) failed (seed $seed)"
 echo "PASS"

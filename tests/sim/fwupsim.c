@@ -44,6 +44,7 @@ struct line_cfg {
     uint64_t byte_ns, turnaround_ns, delay_ns;
     double drop, corrupt;
     uint64_t silent_after; /* 0: never */
+    uint64_t complete_delay_ns;
 };
 
 struct dev {
@@ -230,6 +231,19 @@ static void save_content(struct dev *d)
     log_event("dev%d complete %zu bytes", d->index, len);
 }
 
+/* Delay what the device has queued towards the host, and all it sends
+ * after, by ns: the device holds the image while its last ACK is pending,
+ * a window in which the host cannot know the transfer completed. */
+static void hold_up(struct dev *d, uint64_t ns)
+{
+    if (!ns)
+        return;
+    for (size_t i = 0; i < d->up.len; i++)
+        d->up.t[(d->up.head + i) % d->up.cap] += ns;
+    uint64_t now = simtty_now_ns();
+    d->up_free = (d->up_free > now ? d->up_free : now) + ns;
+}
+
 /* After every model event: publish a finished transfer and power the device
  * up again so the next job finds it waiting. */
 static void check_state(struct dev *d)
@@ -240,6 +254,7 @@ static void check_state(struct dev *d)
         d->seen_completions = c;
         if (st == SIMDEV_COMPLETE) {
             save_content(d);
+            hold_up(d, g.line.complete_delay_ns);
             d->aborted_logged = 0;
             d->cls->start(d->sd);
             return;
@@ -381,6 +396,8 @@ static void usage(FILE *out)
             "  --drop R               drop each byte with probability R\n"
             "  --corrupt R            flip one bit of each byte with probability R\n"
             "  --silent-after-bytes N the device goes deaf and mute after receiving N bytes\n"
+            "  --complete-delay-us U  a device that completes a transfer holds back its\n"
+            "                         last reply (the ACK of EOT) for U more microseconds\n"
             "  --seed S               fault PRNG seed (default 1)\n"
             "  --help\n",
             MAX_DEVICES);
@@ -421,6 +438,7 @@ int main(int argc, char **argv)
         {"drop", required_argument, NULL, 'x'},
         {"corrupt", required_argument, NULL, 'c'},
         {"silent-after-bytes", required_argument, NULL, 's'},
+        {"complete-delay-us", required_argument, NULL, 'C'},
         {"seed", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -429,7 +447,7 @@ int main(int argc, char **argv)
     const char *devopts[MAX_DEVICES] = {0};
     const char *devmodel[MAX_DEVICES] = {0};
     long count = 0;
-    unsigned long long turnaround_us = 0, delay_us = 0;
+    unsigned long long turnaround_us = 0, delay_us = 0, complete_delay_us = 0;
     g.line.bits = 10;
     g.rng = 1;
     int c;
@@ -484,6 +502,9 @@ int main(int argc, char **argv)
         case 's':
             g.line.silent_after = parse_num(optarg, "--silent-after-bytes");
             break;
+        case 'C':
+            complete_delay_us = parse_num(optarg, "--complete-delay-us");
+            break;
         case 'S':
             g.rng = parse_num(optarg, "--seed");
             break;
@@ -509,6 +530,7 @@ int main(int argc, char **argv)
     }
     g.line.turnaround_ns = turnaround_us * 1000u;
     g.line.delay_ns = delay_us * 1000u;
+    g.line.complete_delay_ns = complete_delay_us * 1000u;
 
     /* Timers of a few tens of microseconds matter on a paced line. */
     prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
