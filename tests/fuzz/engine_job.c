@@ -24,7 +24,9 @@ static const struct fz_variant stm32_variants[] = {
     {{"erase", "none", "verify", "none", "go", "no", NULL}, STM32_FLASH, 0, ""},
     {{"unprotect", "yes", "retries", "1", "sync_retries", "1", NULL}, STM32_FLASH, 0, "rdp=1"},
     {{"flash_size", "0x10000", "page_size", "1024", "go_address", "0x08000100", NULL},
-     STM32_FLASH + 0x100, 1, ""},
+     STM32_FLASH + 0x100,
+     1,
+     ""},
 };
 
 static const struct fz_variant pic32_variants[] = {

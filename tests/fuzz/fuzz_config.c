@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "config.h"
+#include "fuzz_util.h"
 
 static void fail(const char *what)
 {
-    fprintf(stderr, "config invariant broken: %s\n", what);
-    abort();
+    fuzz_fail("config", what);
 }
 
 static void check_seq(const struct fwup_cfg_device *d, const struct fwup_ctrl_seq *s)
@@ -64,11 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
     /* NUL-terminated like a file read by fwup_config_load */
-    char *text = malloc(len + 1);
+    char *text = fuzz_text(data, len);
     if (!text)
         return 0;
-    memcpy(text, data, len);
-    text[len] = '\0';
     struct fwup_config *cfg = NULL;
     char err[512] = "";
     if (fwup_config_parse("f.yaml", text, len, &cfg, err, sizeof(err)) == 0) {

@@ -105,8 +105,7 @@ static void h_finish(void *host, enum fwup_result result, const char *msg)
     h->finished = 1;
 }
 
-static const struct fwup_host_ops ops = {h_send,     h_timer, h_flush_rx,
-                                         h_progress, h_log,   h_finish};
+static const struct fwup_host_ops ops = {h_send, h_timer, h_flush_rx, h_progress, h_log, h_finish};
 
 static struct fz_job jobs[16];
 static size_t njobs;

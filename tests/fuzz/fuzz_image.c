@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "fuzz_util.h"
 
 #ifndef FUZZ_FORMAT
 #error "define FUZZ_FORMAT"
@@ -20,8 +21,7 @@
 
 static void fail(const char *what)
 {
-    fprintf(stderr, "image invariant broken: %s\n", what);
-    abort();
+    fuzz_fail("image", what);
 }
 
 /* A suffix whose CRC is wrong is refused before the container is looked

@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "manifest.h"
+#include "fuzz_util.h"
 
 static void fail(const char *what)
 {
-    fprintf(stderr, "manifest invariant broken: %s\n", what);
-    abort();
+    fuzz_fail("manifest", what);
 }
 
 static void check_target(const struct fwup_manifest_target *t)
@@ -33,11 +33,9 @@ static void check_target(const struct fwup_manifest_target *t)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-    char *text = malloc(len + 1);
+    char *text = fuzz_text(data, len);
     if (!text)
         return 0;
-    memcpy(text, data, len);
-    text[len] = '\0';
     struct fwup_manifest *m = NULL;
     struct fwup_manifest_diags d;
     int rc = fwup_manifest_parse("m.yaml", text, len, "/srv/rollout", &m, &d);

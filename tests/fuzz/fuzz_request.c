@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "fuzz_util.h"
 #include "server.h"
 
 #define MAX_LINE 4096 /* small, so the fuzzer reaches the over-long paths */
@@ -30,8 +31,7 @@ static size_t closed;
 
 static void fail(const char *what)
 {
-    fprintf(stderr, "socket invariant broken: %s\n", what);
-    abort();
+    fuzz_fail("socket", what);
 }
 
 static void on_request(void *ctx, struct fwup_conn *conn, json_t *id, const char *method,

@@ -86,11 +86,8 @@ int main(int argc, char **argv)
         double corrupt, drop;
         uint32_t idle_ms, cancel_ms;
     } runs[] = {
-        {"clean", 0, 0, 0, 0},
-        {"noisy", 0.002, 0, 0, 0},
-        {"lossy", 0, 0.002, 0, 0},
-        {"idle", 0, 0, 3500, 0},
-        {"cancel", 0, 0, 0, 15},
+        {"clean", 0, 0, 0, 0},   {"noisy", 0.002, 0, 0, 0}, {"lossy", 0, 0.002, 0, 0},
+        {"idle", 0, 0, 3500, 0}, {"cancel", 0, 0, 0, 15},
     };
     size_t n = fz_nvariants(P);
     if (!dev || n == 0) {

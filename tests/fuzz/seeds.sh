@@ -10,6 +10,7 @@ build=$(cd "$1" && pwd)
 mkdir -p "$2"
 out=$(cd "$2" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/integration/flash_elf.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -25,18 +26,9 @@ objcopy -I binary -O ihex --change-addresses 0x08000000 a.bin a.hex
 objcopy -I binary -O ihex b.bin b.hex # 16-bit addresses only
 objcopy -I binary -O srec --change-addresses 0x08000000 a.bin a.srec # S3
 objcopy -I binary -O srec b.bin b.srec                               # S1
-# An ELF as a linker writes it: .text in flash, .data loaded after it.
-objcopy -I binary -O elf32-i386 -B i386 --rename-section .data=.text,alloc,load,contents \
-    a.bin text.o
-objcopy -I binary -O elf32-i386 -B i386 b.bin data.o
-cat >link.ld <<'LD'
-SECTIONS {
-  .text 0x08000000 : { text.o(.text) }
-  .data 0x20000000 : AT(0x08000000 + SIZEOF(.text)) { data.o(.data) }
-  .bss : { . += 0x200; }
-}
-LD
-ld -N --no-warn-rwx-segments -m elf_i386 -T link.ld -e 0x08000000 --build-id=none -o app.elf text.o data.o
+cp a.bin text.bin
+cp b.bin data.bin
+link_flash_elf "$tmp"
 objcopy -O ihex app.elf sparse.hex # an extended linear address record and two runs
 objcopy -O srec app.elf sparse.srec
 objcopy -I binary -O elf64-x86-64 -B i386:x86-64 b.bin b64.o

@@ -5,6 +5,7 @@
 # bytes) is shown by queue and apply --dry-run; an ELF linked by binutils
 # with .data loaded from flash (LMA != VMA) lands at its physical addresses.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/flash_elf.sh"
 
 start_sim 3
 write_config 3
@@ -64,21 +65,7 @@ wait_for job_state_is "$(jq -r .job.id <<<"$out")" succeeded
 # stored in flash right after .text, .bss not in the file.
 make_image "$work/text.bin" 1000
 make_image "$work/data.bin" 100
-(
-    cd "$work"
-    objcopy -I binary -O elf32-i386 -B i386 --rename-section .data=.text,alloc,load,contents \
-        text.bin text.o
-    objcopy -I binary -O elf32-i386 -B i386 data.bin data.o
-    cat >link.ld <<'LD'
-SECTIONS {
-  .text 0x08000000 : { text.o(.text) }
-  .data 0x20000000 : AT(0x08000000 + SIZEOF(.text)) { data.o(.data) }
-  .bss : { . += 0x200; }
-}
-LD
-    ld -m elf_i386 -T link.ld -e 0x08000000 --build-id=none -z noseparate-code -o app.elf \
-        text.o data.o
-)
+link_flash_elf "$work"
 readelf -lW "$work/app.elf" | grep -q "LOAD.* 0x20000000 0x080003e8 0x00064 0x00264" ||
     fail "the linker did not produce the LMA != VMA case: $(readelf -lW "$work/app.elf")"
 out=$("${ctl[@]}" queue dev-1 "$work/app.elf" --wait) || fail "ELF refused: $out"
