@@ -62,11 +62,19 @@ static void on_close(void *ctx, struct fwup_conn *conn)
 
 static const struct fwup_server_callbacks cbs = {on_request, on_close};
 
+static char dir[] = "/tmp/fwup-fuzz-XXXXXX";
+
+static void remove_dir(void)
+{
+    unlink(addr.sun_path);
+    rmdir(dir);
+}
+
 static void start(void)
 {
-    static char dir[] = "/tmp/fwup-fuzz-XXXXXX";
     if (!mkdtemp(dir) || uv_loop_init(&loop) < 0)
         fail("set-up");
+    atexit(remove_dir);
     snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/s", dir);
     struct fwup_server_options o = {.path = addr.sun_path,
                                     .mode = 0600,
