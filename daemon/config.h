@@ -77,14 +77,14 @@ struct fwup_config {
     char *path; /* file it came from */
 
     /* daemon: */
-    char *socket_path;             /* default /run/fwupgw/fwupgw.sock */
-    char *socket_group;            /* NULL: no group change */
-    unsigned socket_mode;          /* default 0666, 0660 if unprivileged: none */
-    enum fwup_access unprivileged; /* default FWUP_ACCESS_READ */
-    char *state_dir;               /* default /var/lib/fwupgw, at most FWUP_STATE_DIR_MAX bytes */
-    char *plugin_dir;              /* NULL: the built-in default */
-    unsigned max_concurrent_jobs;  /* default 16 */
-    unsigned max_attempts;         /* default 3 */
+    char *socket_path;                           /* default /run/fwupgw/fwupgw.sock */
+    char *socket_group;                          /* NULL: no group change */
+    unsigned socket_mode;                        /* default 0666, 0660 if unprivileged: none */
+    enum fwup_access unprivileged;               /* default FWUP_ACCESS_READ */
+    char *state_dir;                             /* default /var/lib/fwupgw */
+    char *plugin_dir;                            /* NULL: the built-in default */
+    unsigned max_concurrent_jobs;                /* default 16 */
+    unsigned max_attempts;                       /* default 3 */
     uint32_t backoff_initial_ms, backoff_max_ms; /* default 2000, 60000 */
     uint32_t stall_timeout_ms;                   /* no event from the device: default 30000 */
     uint32_t cancel_grace_ms;                    /* engine abort grace: default 5000 */
