@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +370,59 @@ int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, 
         }
         json_decref(msg);
     }
+}
+
+int fwup_client_call_keyed(struct fwup_client *c, const char *path, bool subscribed,
+                           const char *method, json_t *params, const int *fds, size_t nfds,
+                           json_t **result)
+{
+    unsigned char raw[16];
+    char key[2 * sizeof(raw) + 1];
+    if (sodium_init() < 0) {
+        json_decref(params);
+        snprintf(c->err, sizeof(c->err), "libsodium initialisation failed");
+        return FWUP_CLIENT_EDAEMON;
+    }
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(key, sizeof(key), raw, sizeof(raw));
+    json_object_set_new(params, "idempotency_key", json_string(key));
+    json_incref(params); /* kept for the retry */
+    int rc = fwup_client_call(c, method, params, fds, nfds, result);
+    if (rc != FWUP_CLIENT_ELOST || !path) {
+        json_decref(params);
+        return rc;
+    }
+    /* The daemon may have done it before the connection went: ask once
+     * more under the same key, which it answers with the first result
+     * instead of doing it again. */
+    char first[sizeof(c->err)];
+    memcpy(first, c->err, sizeof(first));
+    struct fwup_client keep = *c;
+    c->events = NULL; /* events read so far stay with the caller */
+    fwup_client_close(c);
+    fwup_client_init(c);
+    json_decref(c->events);
+    c->events = keep.events;
+    c->timeout_ms = keep.timeout_ms;
+    c->wait_mask = keep.wait_mask;
+    c->stop = keep.stop;
+    c->next_id = keep.next_id;
+    c->retrying = keep.retrying;
+    if (c->retrying)
+        c->retrying(first);
+    json_t *res = NULL;
+    rc = fwup_client_connect(c, path);
+    if (rc == FWUP_CLIENT_OK && subscribed)
+        rc = fwup_client_call(c, "events.subscribe", NULL, NULL, 0, &res);
+    json_decref(res);
+    if (rc != FWUP_CLIENT_OK) {
+        json_decref(params);
+        char again[sizeof(c->err)];
+        memcpy(again, c->err, sizeof(again));
+        snprintf(c->err, sizeof(c->err), "%.400s; asking again: %.400s", first, again);
+        return FWUP_CLIENT_ELOST;
+    }
+    return fwup_client_call(c, method, params, fds, nfds, result);
 }
 
 int fwup_client_next_event(struct fwup_client *c, int timeout_ms, json_t **params)

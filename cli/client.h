@@ -69,7 +69,9 @@ struct fwup_client {
     int err_code;      /* daemon error code after FWUP_CLIENT_EDAEMON */
     json_t *err_data;  /* and the error's "data" (NULL if none), until the next call */
     int connect_errno; /* why fwup_client_connect failed, 0 if it did not */
-    char err[1024];    /* human message, without codes */
+    /* Optional: told why before fwup_client_call_keyed asks again. */
+    void (*retrying)(const char *why);
+    char err[1024]; /* human message, without codes */
 };
 
 void fwup_client_init(struct fwup_client *c);
@@ -85,6 +87,14 @@ int fwup_client_send_line(struct fwup_client *c, const char *line, size_t len, c
  * FWUP_CLIENT_OK *result holds the "result" member (caller decrefs). */
 int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, const int *fds,
                      size_t nfds, json_t **result);
+/* fwup_client_call for a request that queues work, done at most once: it
+ * goes with a random idempotency key and, if the connection is lost before
+ * the reply, once more with that key on a new connection to path (after
+ * events.subscribe again if subscribed), which the daemon answers with the
+ * first result if it had done it. */
+int fwup_client_call_keyed(struct fwup_client *c, const char *path, bool subscribed,
+                           const char *method, json_t *params, const int *fds, size_t nfds,
+                           json_t **result);
 /* The next notification's params (queued ones first). timeout_ms < 0 waits
  * forever. Returns OK, TIMEOUT, EINTR or ELOST. */
 int fwup_client_next_event(struct fwup_client *c, int timeout_ms, json_t **params);

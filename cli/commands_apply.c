@@ -1,5 +1,5 @@
 /*
- * fwupctl apply MANIFEST.yaml [--dry-run] [--wait]
+ * fwupctl apply MANIFEST.yaml [--dry-run] [--wait] [--replace] [--force]
  *
  * Every image is opened and hashed here, then the targets without a problem
  * so far go to the daemon with their images as descriptors in the one
@@ -61,7 +61,7 @@ static int hash_fd(int fd, char hex[65], char *err, size_t errlen)
 
 static void help(void)
 {
-    printf("Usage: fwupctl apply MANIFEST.yaml [--dry-run] [--wait]\n"
+    printf("Usage: fwupctl apply MANIFEST.yaml [--dry-run] [--wait] [--replace] [--force]\n"
            "\n"
            "Queue a batch from a manifest. Every image is opened and its SHA-256\n"
            "checked against the manifest, and the daemon checks every image against\n"
@@ -75,7 +75,12 @@ static void help(void)
            "              of DEVICE, FORMAT (as detected), ADDRESSES written, BYTES,\n"
            "              VERSION and SHA256\n"
            "  --wait      then follow the batch like 'watch --batch ID --exit-when-done'\n"
-           "              (exit 4 unless every job succeeds)\n");
+           "              (exit 4 unless every job succeeds)\n"
+           "  --replace   each new job cancels its device's earlier queued, retrying or\n"
+           "              running jobs\n"
+           "  --force     queue it even while a batch of the same name with the same\n"
+           "              devices and images is still running (refused otherwise, exit %d)\n",
+           FWUPCTL_EXIT_ERROR);
 }
 
 /* Opens and hashes each distinct image of the good targets; a target whose
@@ -253,12 +258,11 @@ static void report_problems(struct fwup_manifest_diags *diags, const char *mpath
 int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"dry-run", no_argument, NULL, 'n'},
-        {"wait", no_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dry-run", no_argument, NULL, 'n'}, {"wait", no_argument, NULL, 'w'},
+        {"replace", no_argument, NULL, 'r'}, {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
     };
-    bool dry_run = false, wait = false;
+    bool dry_run = false, wait = false, replace = false, force = false;
     int opt, rc;
     while ((opt = fwupctl_getopt("apply", argc, argv, ":h", opts, help, &rc)) != -1) {
         switch (opt) {
@@ -267,6 +271,12 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
             break;
         case 'w':
             wait = true;
+            break;
+        case 'r':
+            replace = true;
+            break;
+        case 'f':
+            force = true;
             break;
         case FWUPCTL_OPT_EXIT:
             return rc;
@@ -306,6 +316,10 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < nimg; i++)
         fds[i] = img[i].fd;
     params = build_params(m, idx, dry_run || diags.n, sent);
+    if (replace)
+        json_object_set_new(params, "replace", json_true());
+    if (force)
+        json_object_set_new(params, "force", json_true());
     nsent = json_array_size(json_object_get(params, "targets"));
     if (!nsent) {
         json_decref(params);
@@ -324,7 +338,8 @@ int fwupctl_cmd_apply(const struct fwupctl_ctx *ctx, int argc, char **argv)
         json_decref(params);
         goto out;
     }
-    rc = fwup_client_call(&c, "manifest.apply", params, fds, nimg, &res);
+    rc = fwup_client_call_keyed(&c, ctx->socket_path, wait, "manifest.apply", params, fds, nimg,
+                                &res);
     if (rc == FWUP_CLIENT_EDAEMON && daemon_problems(&c, m, sent, nsent, &diags))
         rc = FWUPCTL_EXIT_ERROR;
     else if (rc != FWUP_CLIENT_OK)

@@ -177,7 +177,7 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
         json_object_set_new(params, "max_attempts", json_integer((json_int_t)max_attempts));
     if (replace)
         json_object_set_new(params, "replace", json_true());
-    rc = fwupctl_call_image(&c, "jobs.queue", params, fd, path, &res);
+    rc = fwupctl_call_image(ctx, &c, wait, "jobs.queue", params, fd, path, &res);
     close(fd);
     fd = -1;
     if (rc)

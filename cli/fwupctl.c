@@ -277,10 +277,19 @@ int fwupctl_max_args(const char *cmd, int argc, char **argv, int max)
     return 0;
 }
 
+/* Says why a request that queues work is sent again (not under --json:
+ * the retry's outcome is what counts there). */
+static void note_retry(const char *why)
+{
+    if (!ctx.json)
+        fprintf(stderr, "fwupctl: %s; asking again with the same idempotency key\n", why);
+}
+
 int fwupctl_connect(const struct fwupctl_ctx *cx, struct fwup_client *c)
 {
     fwup_client_init(c);
     c->timeout_ms = cx->timeout_ms;
+    c->retrying = note_retry;
     int rc = fwup_client_connect(c, cx->socket_path);
     if (rc != FWUP_CLIENT_OK) {
         rc = fwupctl_client_fail(c, rc);
@@ -318,10 +327,11 @@ static void name_image(struct fwup_client *c, const char *path)
     fwupctl_name_image(c->err, sizeof(c->err), path, msg);
 }
 
-int fwupctl_call_image(struct fwup_client *c, const char *method, json_t *params, int fd,
-                       const char *path, json_t **result)
+int fwupctl_call_image(const struct fwupctl_ctx *cx, struct fwup_client *c, bool subscribed,
+                       const char *method, json_t *params, int fd, const char *path,
+                       json_t **result)
 {
-    int rc = fwup_client_call(c, method, params, &fd, 1, result);
+    int rc = fwup_client_call_keyed(c, cx->socket_path, subscribed, method, params, &fd, 1, result);
     if (rc == FWUP_CLIENT_EDAEMON)
         name_image(c, path);
     return rc == FWUP_CLIENT_OK ? FWUPCTL_EXIT_OK : fwupctl_client_fail(c, rc);

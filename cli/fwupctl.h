@@ -92,9 +92,12 @@ int fwupctl_call(struct fwup_client *c, const char *method, json_t *params, cons
  * "PATH: msg". */
 void fwupctl_name_image(char *out, size_t len, const char *path, const char *msg);
 /* fwupctl_call with one image descriptor, opened from `path`: image and
- * checksum errors name the file ("images/a.hex:5: checksum mismatch"). */
-int fwupctl_call_image(struct fwup_client *c, const char *method, json_t *params, int fd,
-                       const char *path, json_t **result);
+ * checksum errors name the file ("images/a.hex:5: checksum mismatch"). The
+ * request queues work, so it goes as fwup_client_call_keyed (done at most
+ * once, asked again on a lost connection). */
+int fwupctl_call_image(const struct fwupctl_ctx *ctx, struct fwup_client *c, bool subscribed,
+                       const char *method, json_t *params, int fd, const char *path,
+                       json_t **result);
 /* events.subscribe on c, before a request whose events must not be missed. */
 int fwupctl_subscribe(struct fwup_client *c);
 /* Connect, one call, close: for the simple read commands. */

@@ -322,12 +322,50 @@ static int replaced_cb(void *ctx, const struct fwup_job *job)
     return json_array_append_new(r->jobs, job_json(r->api, &j));
 }
 
+/* What a write request records with the jobs it queues, in the same
+ * transaction: its idempotency key with its result, and a batch's targets. */
+struct record {
+    const char *key;      /* the client's idempotency key, NULL: none */
+    const char *method;   /* the request's method */
+    char fingerprint[65]; /* of the request's parameters */
+    const char *targets;  /* a batch's targets, NULL: none */
+    /* Builds the request's result inside the transaction. */
+    json_t *(*build)(struct fwup_api *api, void *ctx, int64_t batch, json_t *ids, json_t *replaced);
+    void *ctx;
+    json_t *result; /* the result built */
+};
+
+/* Keys are kept this long: a client retries within seconds, and a key must
+ * not block a deliberate repeat for ever. */
+#define KEY_LIFETIME_MS (24 * 3600 * 1000LL)
+
+static int record_request(struct fwup_api *api, struct record *rec, int64_t batch, json_t *ids,
+                          json_t *replaced, int64_t now)
+{
+    struct fwup_store *st = api->d->store;
+    if (rec->targets && batch && fwup_store_set_batch_targets(st, batch, rec->targets) != 0)
+        return -1;
+    rec->result = rec->build(api, rec->ctx, batch, ids, replaced);
+    if (!rec->result || !rec->key)
+        return rec->result ? 0 : -1;
+    struct fwup_request_row row = {.batch_id = batch,
+                                   .job_id = json_integer_value(json_array_get(ids, 0)),
+                                   .result = json_dumps(rec->result, JSON_COMPACT)};
+    snprintf(row.method, sizeof(row.method), "%s", rec->method);
+    memcpy(row.fingerprint, rec->fingerprint, sizeof(row.fingerprint));
+    int rc =
+        row.result ? fwup_store_put_request(st, rec->key, &row, now, now - KEY_LIFETIME_MS) : -1;
+    free(row.result);
+    return rc;
+}
+
 /* Write verified images and their jobs in one transaction. With replaced
  * non-NULL, each new job also cancels its device's older unfinished jobs in
  * that transaction (appended to replaced); running ones are stopped once it
  * is committed. */
 static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prepared *p, size_t n,
-                       int64_t *batch_id, json_t *ids, json_t *replaced, struct fail *f)
+                       int64_t *batch_id, json_t *ids, json_t *replaced, struct record *rec,
+                       struct fail *f)
 {
     struct replacing rep = {api, replaced};
     struct fwupd *d = api->d;
@@ -371,7 +409,7 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
             goto rollback;
         json_array_append_new(ids, json_integer(job.id));
     }
-    if (fwup_store_commit(st) != 0)
+    if (record_request(api, rec, *batch_id, ids, replaced, now) != 0 || fwup_store_commit(st) != 0)
         goto rollback;
     size_t i;
     json_t *r;
@@ -393,6 +431,8 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
 rollback:
     failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
     fwup_store_rollback(st);
+    json_decref(rec->result);
+    rec->result = NULL;
     json_array_clear(ids);
     if (replaced)
         json_array_clear(replaced);
@@ -412,6 +452,101 @@ static void announce(struct fwup_api *api, json_t *ids)
             fwup_api_job_event(api, &job, "state", 0);
     }
     fwup_sched_kick(api->d->sched);
+}
+
+/* --- idempotency ---------------------------------------------------------- */
+
+/* Fills rec's fingerprint from the request: its method and parameters
+ * without the key, each image sent as a descriptor standing as its SHA-256
+ * (a retry sends the same file as a new descriptor, maybe at another index). */
+static int fingerprint(struct blobs *b, const char *method, json_t *params, struct record *rec,
+                       struct fail *f)
+{
+    json_t *c = json_deep_copy(params);
+    json_t *targets = json_object_get(c, "targets");
+    size_t n = json_is_array(targets) ? json_array_size(targets) : 1;
+    if (!c)
+        return failf(f, FWUP_E_INTERNAL, "out of memory");
+    json_object_del(c, "idempotency_key");
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_is_array(targets) ? json_array_get(targets, i) : c;
+        json_t *image = json_object_get(t, "image");
+        const struct blob *bl;
+        /* An image that cannot be read stays as sent: the request fails
+         * later where every problem is reported, and records nothing. */
+        struct fail ignored = {0};
+        if (json_is_object(image) && json_object_get(image, "fd") &&
+            blob_get(b, image, "", &bl, &ignored) == 0)
+            json_object_set_new(t, "image", json_string(bl->sha));
+    }
+    char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(c);
+    if (!text)
+        return failf(f, FWUP_E_INTERNAL, "out of memory");
+    size_t lm = strlen(method), lt = strlen(text);
+    char *all = malloc(lm + 1 + lt);
+    if (!all) {
+        free(text);
+        return failf(f, FWUP_E_INTERNAL, "out of memory");
+    }
+    memcpy(all, method, lm + 1); /* the NUL separates the method */
+    memcpy(all + lm + 1, text, lt);
+    fwup_sha256_hex((const uint8_t *)all, lm + 1 + lt, rec->fingerprint);
+    free(all);
+    free(text);
+    return 0;
+}
+
+/* Reads the request's idempotency key into rec. If the key was recorded
+ * before, *replay is the recorded result (the request is not done again),
+ * or the call fails when the key came with other parameters. */
+static int check_key(struct fwup_api *api, const char *method, json_t *params, struct blobs *b,
+                     struct record *rec, json_t **replay, struct fail *f)
+{
+    *replay = NULL;
+    rec->method = method;
+    if (param_str(params, "idempotency_key", 0, &rec->key, f) < 0)
+        return -1;
+    if (!rec->key)
+        return 0;
+    size_t len = strlen(rec->key);
+    if (len == 0 || len > FWUP_STORE_KEY_MAX)
+        return failf(f, FWUP_E_PARAMS, "'idempotency_key' must be 1 to %d bytes long",
+                     FWUP_STORE_KEY_MAX);
+    if (fingerprint(b, method, params, rec, f) < 0)
+        return -1;
+    struct fwup_request_row row;
+    int rc =
+        fwup_store_find_request(api->d->store, rec->key, fwupd_now_ms() - KEY_LIFETIME_MS, &row);
+    if (rc == FWUP_STORE_NOT_FOUND)
+        return 0;
+    if (rc != 0)
+        return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
+    if (strcmp(row.method, method) != 0 || strcmp(row.fingerprint, rec->fingerprint) != 0) {
+        char what[64];
+        if (row.batch_id)
+            snprintf(what, sizeof(what), "batch %" PRId64, row.batch_id);
+        else
+            snprintf(what, sizeof(what), "job %" PRId64, row.job_id);
+        free(row.result);
+        return failf(f, FWUP_E_PARAMS,
+                     "idempotency key '%s' was used by an earlier %s request with other "
+                     "parameters (it queued %s); nothing was done: send a new key for a new "
+                     "request",
+                     rec->key, method, what);
+    }
+    *replay = json_loads(row.result, 0, NULL);
+    free(row.result);
+    if (!*replay || !json_is_object(*replay)) {
+        json_decref(*replay);
+        return failf(f, FWUP_E_INTERNAL, "database: stored result of key '%s' is not an object",
+                     rec->key);
+    }
+    /* Tells a client that this is the first request's outcome. */
+    json_object_set_new(*replay, "replayed", json_true());
+    log_info("%s with idempotency key '%s' repeated: answered with its first result", method,
+             rec->key);
+    return 0;
 }
 
 /* --- methods -------------------------------------------------------------- */
@@ -443,11 +578,33 @@ static json_t *m_devices_list(struct fwup_api *api, json_t *params, struct blobs
     return json_pack("{s:o}", "devices", arr);
 }
 
+/* jobs.queue's result, built in the transaction that queues the job. */
+static json_t *queued_result(struct fwup_api *api, void *ctx, int64_t batch, json_t *ids,
+                             json_t *replaced)
+{
+    (void)batch;
+    struct fwup_job job;
+    if (fwup_store_get_job(api->d->store, json_integer_value(json_array_get(ids, 0)), &job) != 0)
+        return NULL;
+    json_t *res = json_pack("{s:o s:o}", "job", job_json(api, &job), "image",
+                            image_summary_json((const struct prepared *)ctx));
+    if (res && replaced)
+        json_object_set(res, "replaced", replaced);
+    return res;
+}
+
 static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *b, struct fail *f)
 {
     const char *device = NULL, *format = NULL, *sha = NULL, *version = NULL;
     json_int_t max_attempts = 0;
     int replace = 0;
+    struct prepared p;
+    struct record rec = {.build = queued_result, .ctx = &p};
+    json_t *replay;
+    if (check_key(api, "jobs.queue", params, b, &rec, &replay, f) < 0)
+        return NULL;
+    if (replay)
+        return replay;
     if (param_str(params, "device", 1, &device, f) < 0 ||
         param_bool(params, "replace", &replace, f) < 0 ||
         param_str(params, "format", 0, &format, f) < 0 ||
@@ -476,36 +633,23 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
         failf(f, FWUP_E_CHECKSUM, "image SHA-256 is %s, expected %s", bl->sha, sha);
         return NULL;
     }
-    struct prepared p;
     if (check_for_device(api, bl, format, json_object_get(params, "address"), dev, "", &p, f) < 0)
         return NULL;
     p.version = version;
     p.max_attempts = (int)max_attempts;
     int64_t batch;
     json_t *ids = json_array(), *replaced = replace ? json_array() : NULL;
-    if (commit_jobs(api, NULL, &p, 1, &batch, ids, replaced, f) < 0) {
+    int rc = commit_jobs(api, NULL, &p, 1, &batch, ids, replaced, &rec, f);
+    json_decref(replaced);
+    if (rc < 0) {
         json_decref(ids);
-        json_decref(replaced);
         return NULL;
     }
-    struct fwup_job job;
-    if (fwup_store_get_job(api->d->store, json_integer_value(json_array_get(ids, 0)), &job) != 0) {
-        json_decref(ids);
-        json_decref(replaced);
-        failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(api->d->store));
-        return NULL;
-    }
-    log_info("job %" PRId64 " queued for %s (%s, %" PRIu64 " bytes)", job.id, dev->id, p.format,
-             p.total);
+    log_info("job %" JSON_INTEGER_FORMAT " queued for %s (%s, %" PRIu64 " bytes)",
+             json_integer_value(json_array_get(ids, 0)), dev->id, p.format, p.total);
     announce(api, ids);
     json_decref(ids);
-    json_t *res =
-        json_pack("{s:o s:o}", "job", job_json(api, &job), "image", image_summary_json(&p));
-    if (res && replaced)
-        json_object_set_new(res, "replaced", replaced);
-    else
-        json_decref(replaced);
-    return res;
+    return rec.result;
 }
 
 struct listctx {
@@ -732,6 +876,77 @@ static int select_devices(struct fwup_api *api, json_t *t, const char *where,
     return 0;
 }
 
+/* manifest.apply's result, built in the transaction that queues the batch. */
+static json_t *applied_result(struct fwup_api *api, void *ctx, int64_t batch, json_t *ids,
+                              json_t *replaced)
+{
+    (void)api;
+    json_t *res = json_pack("{s:{sI s:s s:O}}", "batch", "id", (json_int_t)batch, "name",
+                            (const char *)ctx, "jobs", ids);
+    if (res && replaced)
+        json_object_set(json_object_get(res, "batch"), "replaced", replaced);
+    return res;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* What makes two applies the same: the batch name and the set of (device,
+ * image SHA-256) pairs, in any order. */
+static int batch_targets(const char *name, const struct prepared *p, size_t n, char out[65],
+                         struct fail *f)
+{
+    char **pairs = calloc(n ? n : 1, sizeof(*pairs));
+    size_t len = strlen(name) + 1;
+    int rc = 0;
+    for (size_t i = 0; pairs && i < n; i++) {
+        if (asprintf(&pairs[i], "%s %s", p[i].dev->id, p[i].blob->sha) < 0) {
+            pairs[i] = NULL;
+            rc = -1;
+            break;
+        }
+        len += strlen(pairs[i]) + 1;
+    }
+    char *all = rc == 0 && pairs ? malloc(len) : NULL;
+    if (all) {
+        qsort(pairs, n, sizeof(*pairs), cmp_str);
+        size_t off = (size_t)sprintf(all, "%s", name) + 1; /* the NUL ends the name */
+        for (size_t i = 0; i < n; i++)
+            off += (size_t)sprintf(all + off, "%s\n", pairs[i]);
+        fwup_sha256_hex((const uint8_t *)all, off, out);
+    }
+    for (size_t i = 0; pairs && i < n; i++)
+        free(pairs[i]);
+    free(pairs);
+    free(all);
+    return all ? 0 : failf(f, FWUP_E_INTERNAL, "out of memory");
+}
+
+/* Refuses a batch whose twin (same targets) still has jobs to run. */
+static int refuse_running_twin(struct fwup_api *api, const char *targets, struct fail *f)
+{
+    struct fwup_store *st = api->d->store;
+    struct fwup_batch twin;
+    int64_t id;
+    int rc = fwup_store_find_running_batch(st, targets, &id);
+    if (rc == FWUP_STORE_NOT_FOUND)
+        return 0;
+    if (rc != 0 || fwup_store_get_batch(st, id, &twin) != 0)
+        return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
+    int total = 0;
+    for (int k = 0; k < FWUP_JOB_STATE_COUNT; k++)
+        total += twin.counts[k];
+    failf(f, FWUP_E_STATE,
+          "batch %" PRId64 " '%s' with the same devices and images is still running (%d of %d "
+          "jobs not finished); nothing was queued. Follow it with 'fwupctl watch --batch %" PRId64
+          "', or apply again with --force to queue it anyway",
+          id, twin.name, twin.counts[FWUP_JOB_QUEUED] + twin.counts[FWUP_JOB_RUNNING], total, id);
+    f->data = json_pack("{sI}", "batch", (json_int_t)id);
+    return -1;
+}
+
 static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blobs *b,
                                 struct fail *f)
 {
@@ -739,9 +954,17 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
     json_t *targets = json_object_get(params, "targets");
     const char *name = "manifest";
     json_t *dry = json_object_get(params, "dry_run");
-    int replace = 0;
+    int replace = 0, force = 0;
+    struct record rec = {.build = applied_result};
+    char twins[65];
+    json_t *replay;
+    if (check_key(api, "manifest.apply", params, b, &rec, &replay, f) < 0)
+        return NULL;
+    if (replay)
+        return replay;
     if (param_str(params, "name", 0, &name, f) < 0 ||
         param_bool(params, "replace", &replace, f) < 0 ||
+        param_bool(params, "force", &force, f) < 0 ||
         fits(name, sizeof(((struct fwup_batch *)0)->name), "name", f) < 0)
         return NULL;
     if (dry && !json_is_boolean(dry)) {
@@ -848,21 +1071,23 @@ static json_t *m_manifest_apply(struct fwup_api *api, json_t *params, struct blo
         result = json_pack("{s:o}", "plan", plan);
         goto out;
     }
+    /* A second apply of what is still running would flash every device
+     * again; replacing (which cancels the first) or forcing is deliberate. */
+    if (batch_targets(name, p, np, twins, f) < 0 ||
+        (!force && !replace && refuse_running_twin(api, twins, f) < 0))
+        goto out;
+    rec.targets = twins;
+    rec.ctx = (void *)name;
     int64_t batch;
     json_t *ids = json_array(), *replaced = replace ? json_array() : NULL;
-    if (commit_jobs(api, name, p, np, &batch, ids, replaced, f) < 0) {
-        json_decref(ids);
-        json_decref(replaced);
-        goto out;
+    int rc = commit_jobs(api, name, p, np, &batch, ids, replaced, &rec, f);
+    json_decref(replaced);
+    if (rc == 0) {
+        log_notice("batch %" PRId64 " '%s': %zu job(s) queued", batch, name, np);
+        announce(api, ids);
+        result = rec.result;
     }
-    log_notice("batch %" PRId64 " '%s': %zu job(s) queued", batch, name, np);
-    announce(api, ids);
-    result =
-        json_pack("{s:{sI s:s s:o}}", "batch", "id", (json_int_t)batch, "name", name, "jobs", ids);
-    if (result && replaced)
-        json_object_set_new(json_object_get(result, "batch"), "replaced", replaced);
-    else
-        json_decref(replaced);
+    json_decref(ids);
 out:
     json_decref(problems);
     free(seen);
