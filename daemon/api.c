@@ -909,7 +909,7 @@ static int batch_targets(const char *name, const struct prepared *p, size_t n, c
         }
         len += strlen(pairs[i]) + 1;
     }
-    char *all = rc == 0 && pairs ? malloc(len) : NULL;
+    char *all = rc == 0 && pairs ? malloc(len + 1) : NULL; /* + sprintf's last NUL */
     if (all) {
         qsort(pairs, n, sizeof(*pairs), cmp_str);
         size_t off = (size_t)sprintf(all, "%s", name) + 1; /* the NUL ends the name */
