@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "store.h"
+
 void fwup_sha256_hex(const uint8_t *data, size_t len, char out[65])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
@@ -88,6 +91,11 @@ static int open_temp(const char *dir, const char *sha_hex, char *tmp, size_t tmp
     }
     return -1;
 }
+
+/* The longest state_dir the config takes leaves room for images/<sha256>. */
+_Static_assert(FWUP_STATE_DIR_MAX + sizeof("/images/") + 64 <=
+                   sizeof(((struct fwup_image_row *)0)->path),
+               "FWUP_STATE_DIR_MAX does not fit the store's image path");
 
 int fwup_blob_put(const char *state_dir, const uint8_t *data, size_t len, const char *sha_hex,
                   char *path_out, size_t path_len, char *err, size_t errlen)

@@ -196,6 +196,22 @@ static int absent(const yaml_node_t *n)
 
 /* ---- daemon: ------------------------------------------------------------ */
 
+/* A string the OS bounds (a path, a group name): one longer than max bytes
+ * is refused here, at its position, rather than cut short or failing later
+ * far from the config. */
+static int get_bounded(struct yu_doc *d, const yaml_node_t *n, const char *key, size_t max,
+                       const char *what, char **out)
+{
+    const char *s;
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    size_t len = strlen(s);
+    if (len > max)
+        return yu_fail(d, n, "'%s' is too long (%zu bytes; %s is at most %zu)", key, len, what,
+                       max);
+    return yu_strdup(d, n, key, out);
+}
+
 static int parse_backoff(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
 {
     static const char *const keys[] = {"initial", "max", NULL};
@@ -285,7 +301,8 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
             return yu_fail(d, v, "'socket' path is too long for a unix socket (max %zu bytes)",
                            sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
     }
-    if ((v = yu_get(d, n, "socket_group")) && yu_strdup(d, v, "socket_group", &cfg->socket_group))
+    if ((v = yu_get(d, n, "socket_group")) &&
+        get_bounded(d, v, "socket_group", LOGIN_NAME_MAX - 1, "a group name", &cfg->socket_group))
         return -1;
     if ((v = yu_get(d, n, "socket_mode"))) {
         const char *s;
@@ -308,9 +325,12 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
      * connect to read; with `none` the kernel turns others away itself. */
     if (!yu_get(d, n, "socket_mode"))
         cfg->socket_mode = cfg->unprivileged == FWUP_ACCESS_READ ? 0666 : 0660;
-    if ((v = yu_get(d, n, "state_dir")) && yu_strdup(d, v, "state_dir", &cfg->state_dir))
+    if ((v = yu_get(d, n, "state_dir")) &&
+        get_bounded(d, v, "state_dir", FWUP_STATE_DIR_MAX, "the state directory", &cfg->state_dir))
         return -1;
-    if ((v = yu_get(d, n, "plugin_dir")) && yu_strdup(d, v, "plugin_dir", &cfg->plugin_dir))
+    /* Plugin file names are appended to it. */
+    if ((v = yu_get(d, n, "plugin_dir")) && get_bounded(d, v, "plugin_dir", PATH_MAX - NAME_MAX - 2,
+                                                        "a directory path", &cfg->plugin_dir))
         return -1;
     if ((v = yu_get(d, n, "max_concurrent_jobs")) &&
         get_uint(d, v, "max_concurrent_jobs", 1, 4096, &cfg->max_concurrent_jobs))
@@ -390,7 +410,7 @@ static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config
 
     if (!(v = yu_get(d, n, "path")))
         return yu_fail(d, n, "link '%s' is missing required key 'path'", l->name);
-    if (yu_strdup(d, v, "path", &l->path) < 0)
+    if (get_bounded(d, v, "path", PATH_MAX - 1, "a path", &l->path) < 0)
         return -1;
 
     if ((v = yu_get(d, n, "baud"))) {
@@ -544,7 +564,7 @@ static int parse_options(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg
         const yaml_node_t *k = yu_node(d, pr->key), *v = yu_node(d, pr->value);
         struct fwup_cfg_option *o = &dev->options[i];
         dev->noptions = i + 1;
-        if (yu_strdup(d, k, "option name", &o->name) < 0)
+        if (get_bounded(d, k, "option name", YU_MAX_ID, "a name", &o->name) < 0)
             return -1;
         for (size_t j = 0; j < i; j++)
             if (!strcmp(dev->options[j].name, o->name))
@@ -587,7 +607,7 @@ static int parse_control_lines(struct yu_doc *d, const yaml_node_t *n, struct fw
         l->kind = FWUP_LINE_GPIO;
         if (!(x = yu_get(d, v, "gpio")))
             return yu_fail(d, v, "control line '%s' is missing required key 'gpio'", l->name);
-        if (yu_strdup(d, x, "gpio", &l->chip) < 0)
+        if (get_bounded(d, x, "gpio", PATH_MAX - 1, "a GPIO chip name or path", &l->chip) < 0)
             return -1;
         if (!(x = yu_get(d, v, "line")))
             return yu_fail(d, v, "control line '%s' is missing required key 'line'", l->name);
@@ -660,7 +680,7 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
 
     if (!(v = yu_get(d, n, "link")))
         return yu_fail(d, n, "device '%s' is missing required key 'link'", dev->id);
-    if (yu_strdup(d, v, "link", &dev->link) < 0)
+    if (get_bounded(d, v, "link", YU_MAX_ID, "a link name", &dev->link) < 0)
         return -1;
     if (!fwup_config_find_link(cfg, dev->link)) {
         char known[300] = "";
@@ -674,7 +694,7 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
 
     if (!(v = yu_get(d, n, "protocol")))
         return yu_fail(d, n, "device '%s' is missing required key 'protocol'", dev->id);
-    if (yu_strdup(d, v, "protocol", &dev->protocol) < 0)
+    if (get_bounded(d, v, "protocol", YU_MAX_ID, "a protocol name", &dev->protocol) < 0)
         return -1;
     dev->protocol_pos.line = (int)v->start_mark.line + 1;
     dev->protocol_pos.col = (int)v->start_mark.column + 1;

@@ -68,6 +68,11 @@ struct fwup_cfg_device {
     struct fwup_cfg_pos pos, protocol_pos;
 };
 
+/* Longest state_dir: every file the daemon keeps there (images/<sha256>,
+ * their temporary copies, the database) must fit the store's image path
+ * column and PATH_MAX. */
+#define FWUP_STATE_DIR_MAX 256
+
 struct fwup_config {
     char *path; /* file it came from */
 

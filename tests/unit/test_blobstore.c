@@ -26,6 +26,13 @@ static void new_dir(char *dir, size_t len)
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
+/* A fresh directory, and the path of a file "img" in it (not created). */
+static void img_path(char dir[PATH_MAX], char path[PATH_MAX + 8])
+{
+    new_dir(dir, PATH_MAX);
+    snprintf(path, PATH_MAX + 8, "%s/img", dir);
+}
+
 static void write_file(const char *path, const void *data, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
@@ -40,7 +47,7 @@ static void assert_content(const char *path, const void *data, size_t len)
     uint8_t *got;
     size_t n;
     char err[512];
-    ck_assert_msg(fwup_read_file(path, 1 << 20, &got, &n, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(fwup_read_file(path, len, &got, &n, err, sizeof err) == 0, "%s", err);
     ck_assert_uint_eq(n, len);
     ck_assert_msg(memcmp(got, data, len) == 0, "%s: content differs", path);
     free(got);
@@ -71,15 +78,26 @@ START_TEST(test_errno_classes)
 }
 END_TEST
 
+/* Reading path (at most max bytes) fails with errno e and a message that
+ * names the path and contains want. */
+static void read_fails(const char *path, size_t max, int e, const char *want)
+{
+    uint8_t *got = NULL;
+    size_t n = 0;
+    char err[512] = "";
+    errno = 0;
+    ck_assert_int_eq(fwup_read_file(path, max, &got, &n, err, sizeof err), -1);
+    ck_assert_msg(errno == e, "%s: errno %s, expected %s", path, strerror(errno), strerror(e));
+    ck_assert_msg(strstr(err, path) && strstr(err, want), "message: %s", err);
+}
+
 /* Out of descriptors, reading an image says so (errno and text, with the
  * path) instead of looking like a missing file; with one free it works. */
 START_TEST(test_read_out_of_descriptors)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 8], err[512] = "";
-    uint8_t data[100], *got = NULL;
-    size_t n = 0;
-    new_dir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/img", dir);
+    char dir[PATH_MAX], path[PATH_MAX + 8];
+    uint8_t data[100];
+    img_path(dir, path);
     fill(data, sizeof data, 1);
     write_file(path, data, sizeof data);
 
@@ -91,12 +109,8 @@ START_TEST(test_read_out_of_descriptors)
     ck_assert_int_eq(errno, EMFILE);
     ck_assert_int_ge(last, 0);
 
-    errno = 0;
-    ck_assert_int_eq(fwup_read_file(path, 1 << 20, &got, &n, err, sizeof err), -1);
-    ck_assert_int_eq(errno, EMFILE);
-    ck_assert_msg(fwup_errno_transient(errno), "EMFILE not transient");
-    ck_assert_msg(strstr(err, path) && strstr(err, strerror(EMFILE)), "message: %s", err);
-
+    read_fails(path, 1 << 20, EMFILE, strerror(EMFILE));
+    ck_assert_msg(fwup_errno_transient(EMFILE), "EMFILE not transient");
     close(last);
     assert_content(path, data, sizeof data);
 }
@@ -104,28 +118,17 @@ END_TEST
 
 START_TEST(test_read_errors_keep_errno)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 8], err[512] = "";
-    uint8_t data[100], *got = NULL;
-    size_t n = 0;
-    new_dir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/img", dir);
-
-    ck_assert_int_eq(fwup_read_file(path, 1 << 20, &got, &n, err, sizeof err), -1);
-    ck_assert_int_eq(errno, ENOENT);
-    ck_assert_msg(strstr(err, path) != NULL, "message: %s", err);
+    char dir[PATH_MAX], path[PATH_MAX + 8];
+    uint8_t data[100];
+    img_path(dir, path);
+    read_fails(path, 1 << 20, ENOENT, strerror(ENOENT));
 
     fill(data, sizeof data, 2);
     write_file(path, data, sizeof data);
     /* One byte over the limit: refused; exactly at it: read. */
-    ck_assert_int_eq(fwup_read_file(path, sizeof data - 1, &got, &n, err, sizeof err), -1);
-    ck_assert_int_eq(errno, EFBIG);
-    ck_assert_msg(strstr(err, path) && strstr(err, "larger"), "message: %s", err);
-    ck_assert_int_eq(fwup_read_file(path, sizeof data, &got, &n, err, sizeof err), 0);
-    ck_assert_uint_eq(n, sizeof data);
-    free(got);
-
-    ck_assert_int_eq(fwup_read_file(dir, 1 << 20, &got, &n, err, sizeof err), -1);
-    ck_assert_int_eq(errno, EINVAL);
+    read_fails(path, sizeof data - 1, EFBIG, "larger");
+    assert_content(path, data, sizeof data);
+    read_fails(dir, 1 << 20, EINVAL, "regular file");
 }
 END_TEST
 

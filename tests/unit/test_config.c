@@ -3,7 +3,9 @@
 #include "config.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -686,6 +688,109 @@ START_TEST(test_sizes)
 }
 END_TEST
 
+/* ---- lengths ------------------------------------------------------------- */
+
+#define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define DEV "links: [{name: a, type: serial, path: /x}]\ndevices:\n  - {id: d, link: a, "
+
+/* Strings the OS bounds: the longest is taken, one byte more is refused at
+ * the value's position with its length and the limit. '@' marks the value. */
+static const struct len_case {
+    const char *text;
+    size_t max;
+    int path;            /* value is a path ("/aaa..."), else a name */
+    const char *message; /* NULL: "'KEY' is too long (LEN bytes; " */
+} len_cases[] = {
+    {"daemon:\n  state_dir: @\n", FWUP_STATE_DIR_MAX, 1, NULL},
+    {"daemon:\n  plugin_dir: @\n", PATH_MAX - NAME_MAX - 2, 1, NULL},
+    {"daemon:\n  socket_group: @\n", LOGIN_NAME_MAX - 1, 0, NULL},
+    {"daemon:\n  socket: @\n", 107, 1, "'socket' path is too long for a unix socket (max 107"},
+    {"links:\n  - {name: a, type: serial, path: @}\n", PATH_MAX - 1, 1, NULL},
+    {"links:\n  - {name: @, type: serial, path: /x}\n", 64, 0, "'name' must be 1 to 64 char"},
+    {"links: [{name: " A64 ", type: serial, path: /x}]\ndevices:\n  - {id: d, link: @, "
+     "protocol: p}\n",
+     64, 0, NULL},
+    {DEV "protocol: @}\n", 64, 0, NULL},
+    {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - {id: @, link: a, protocol: p}\n",
+     64, 0, "'id' must be 1 to 64 char"},
+    {DEV "protocol: p, options: {@: 1}}\n", 64, 0,
+     "'option name' is too long (65 bytes; a name is at most 64)"},
+    {DEV "protocol: p, tags: [@]}\n", 64, 0, "'tag' must be 1 to 64 char"},
+    {DEV "protocol: p,\n     control_lines: {boot0: {gpio: @, line: 1}}}\n", PATH_MAX - 1, 1, NULL},
+};
+
+static char *fill_value(const char *text, size_t n, int path)
+{
+    const char *at = strchr(text, '@');
+    size_t pre = (size_t)(at - text), post = strlen(at + 1);
+    char *out = malloc(pre + n + post + 1);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, text, pre);
+    memset(out + pre, 'a', n);
+    if (path && n)
+        out[pre] = '/';
+    memcpy(out + pre + n, at + 1, post + 1);
+    return out;
+}
+
+static const char *key_of(const char *text)
+{
+    static char key[32];
+    const char *at = strchr(text, '@');
+    const char *colon = at - 2, *start = colon;
+    while (start > text && (isalnum((unsigned char)start[-1]) || start[-1] == '_'))
+        start--;
+    snprintf(key, sizeof key, "%.*s", (int)(colon - start), start);
+    return key;
+}
+
+START_TEST(test_lengths)
+{
+    const struct len_case *c = &len_cases[_i];
+    /* Position of the value: line and column of '@'. */
+    const char *at = strchr(c->text, '@');
+    int line = 1, col = 1;
+    for (const char *p = c->text; p < at; p++, col++)
+        if (*p == '\n')
+            line++, col = 0;
+    char where[32], msg[160], err[1024] = "";
+    snprintf(where, sizeof where, "t.yaml:%d:%d: ", line, col);
+    if (c->message)
+        snprintf(msg, sizeof msg, "%s", c->message);
+    else
+        snprintf(msg, sizeof msg, "'%s' is too long (%zu bytes; ", key_of(c->text), c->max + 1);
+
+    char *text = fill_value(c->text, c->max, c->path);
+    fwup_config_free(parse_ok(text));
+    free(text);
+
+    text = fill_value(c->text, c->max + 1, c->path);
+    struct fwup_config *cfg = (void *)1;
+    ck_assert_int_eq(fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), -1);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strncmp(err, where, strlen(where)) == 0 && strstr(err, msg),
+                  "case %d: expected %s...%s, got: %.300s", _i, where, msg, err);
+    if (!c->message) {
+        snprintf(msg, sizeof msg, "at most %zu)", c->max);
+        ck_assert_msg(strstr(err, msg) != NULL, "case %d: limit not named: %.300s", _i, err);
+    }
+    free(text);
+}
+END_TEST
+
+/* The 8 MB state_dir that --check-config used to take. */
+START_TEST(test_huge_state_dir)
+{
+    char err[1024] = "";
+    struct fwup_config *cfg = (void *)1;
+    char *text = fill_value("daemon:\n  state_dir: @\n", 8u << 20, 1);
+    ck_assert_int_eq(fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "t.yaml:2:14: 'state_dir' is too long (8388608 bytes; ") == err,
+                  "got: %.300s", err);
+    free(text);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -697,6 +802,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_socket_mode_forms);
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
     tcase_add_test(tc, test_error_buffers);
+    tcase_add_loop_test(tc, test_lengths, 0, (int)(sizeof len_cases / sizeof len_cases[0]));
+    tcase_add_test(tc, test_huge_state_dir);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");
