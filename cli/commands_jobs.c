@@ -288,6 +288,15 @@ static void print_job_detail(const json_t *job)
     printf("%-12s%s\n", "error:", v.error[0] ? v.error : "-");
 }
 
+/* A daemon that cannot record what it does says so in every reply; status
+ * passes it on where people look. */
+static void warn_degraded(const json_t *res)
+{
+    const char *why = json_string_value(json_object_get(res, "degraded"));
+    if (why)
+        fprintf(stderr, "fwupctl: the daemon is degraded: %s\n", why);
+}
+
 static void status_help(void)
 {
     printf("Usage: fwupctl status [JOB | DEVICE] [--device D] [--limit N]\n"
@@ -346,6 +355,7 @@ int fwupctl_cmd_status(const struct fwupctl_ctx *ctx, int argc, char **argv)
             fwup_json_print(stdout, res);
         else
             print_job_detail(j);
+        warn_degraded(res);
         const char *state = json_string_value(json_object_get(j, "state"));
         rc = state && (!strcmp(state, "failed") || !strcmp(state, "cancelled"))
                  ? FWUPCTL_EXIT_JOB_FAILED
@@ -373,6 +383,7 @@ int fwupctl_cmd_status(const struct fwupctl_ctx *ctx, int argc, char **argv)
         fwup_table_print(&t, stdout);
         fwup_table_free(&t);
     }
+    warn_degraded(res);
     json_decref(res);
     return FWUPCTL_EXIT_OK;
 }

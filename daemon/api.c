@@ -1,5 +1,6 @@
 #include "api.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -322,6 +323,25 @@ static int replaced_cb(void *ctx, const struct fwup_job *job)
     return json_array_append_new(r->jobs, job_json(r->api, &j));
 }
 
+/* A store error as the client sees it: one that passes (disk full) says so,
+ * and that nothing was queued. */
+static int db_failed(struct fail *f, struct fwup_store *st)
+{
+    if (fwup_store_err_transient(st))
+        return failf(f, FWUP_E_UNAVAILABLE, "cannot store the request now: %s; nothing was queued",
+                     fwup_store_errmsg(st));
+    return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
+}
+
+/* Removes the image files a failed commit_jobs added, then frees the list. */
+static void unadd(char (*added)[512], size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (added[i][0] && unlink(added[i]) < 0)
+            log_warn("removing %s: %s", added[i], strerror(errno));
+    free(added);
+}
+
 /* What a write request records with the jobs it queues, in the same
  * transaction: its idempotency key with its result, and a batch's targets. */
 struct record {
@@ -372,14 +392,27 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
     struct fwup_store *st = d->store;
     int64_t now = fwupd_now_ms();
     char err[512];
+    /* Image files this call adds, removed again if it queues nothing. */
+    char (*added)[512] = calloc(n ? n : 1, sizeof(*added));
+    if (!added)
+        return failf(f, FWUP_E_UNAVAILABLE, "out of memory; nothing was queued");
 
     /* Image files first and durable: a committed job never points at a
      * missing file. */
     for (size_t i = 0; i < n; i++) {
         struct fwup_image_row row = {0};
+        snprintf(row.path, sizeof(row.path), "%s/images/%s", d->conf->cfg->state_dir,
+                 p[i].blob->sha);
+        int existed = access(row.path, F_OK) == 0;
         if (fwup_blob_put(d->conf->cfg->state_dir, p[i].blob->data, p[i].blob->len, p[i].blob->sha,
-                          row.path, sizeof(row.path), err, sizeof(err)) < 0)
-            return failf(f, FWUP_E_INTERNAL, "storing image: %s", err);
+                          row.path, sizeof(row.path), err, sizeof(err)) < 0) {
+            int e = errno;
+            unadd(added, n);
+            return failf(f, fwup_errno_transient(e) ? FWUP_E_UNAVAILABLE : FWUP_E_INTERNAL,
+                         "storing image: %s; nothing was queued", err);
+        }
+        if (!existed)
+            snprintf(added[i], sizeof(added[i]), "%s", row.path);
     }
     if (fwup_store_begin(st) != 0)
         goto db;
@@ -411,6 +444,7 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
     }
     if (record_request(api, rec, *batch_id, ids, replaced, now) != 0 || fwup_store_commit(st) != 0)
         goto rollback;
+    free(added);
     size_t i;
     json_t *r;
     json_array_foreach(replaced, i, r)
@@ -429,16 +463,18 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
     }
     return 0;
 rollback:
-    failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
+    db_failed(f, st);
     fwup_store_rollback(st);
     json_decref(rec->result);
     rec->result = NULL;
     json_array_clear(ids);
     if (replaced)
         json_array_clear(replaced);
+    unadd(added, n);
     return -1;
 db:
-    return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
+    unadd(added, n);
+    return db_failed(f, st);
 }
 
 static void announce(struct fwup_api *api, json_t *ids)
@@ -1165,6 +1201,10 @@ static void on_request(void *ctx, struct fwup_conn *conn, json_t *id, const char
         close(fds[i]);
     if (result) {
         json_decref(f.data);
+        /* Every reply tells whether the daemon is degraded (absent: not). */
+        const char *degraded = fwup_sched_degraded(api->d->sched);
+        if (degraded && json_is_object(result))
+            json_object_set_new(result, "degraded", json_string(degraded));
         fwup_conn_reply(conn, id, result);
     } else {
         fwup_conn_error(conn, id, f.code ? f.code : FWUP_E_INTERNAL,

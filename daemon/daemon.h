@@ -15,6 +15,7 @@
 struct fwup_sched;
 struct fwup_api;
 struct fwup_server;
+struct fwup_outcomes;
 
 /* A config shared by the daemon and the runs that started under it, so a
  * SIGHUP reload never pulls a link out from under a running job. */
@@ -27,6 +28,7 @@ struct fwupd {
     uv_loop_t *loop;
     struct fwupd_config *conf;
     struct fwup_store *store;
+    struct fwup_outcomes *outcomes; /* what a full disk must not lose */
     struct fwup_plugins *plugins;
     struct fwup_server *server;
     struct fwup_sched *sched;

@@ -10,6 +10,7 @@
 #include "image.h"
 #include "jobrun.h"
 #include "log.h"
+#include "outcomes.h"
 
 struct active {
     struct active *next;
@@ -24,7 +25,14 @@ struct active {
     uint64_t last_commit_ms, last_event_ms;
     uint64_t rate_ms;
     uint64_t rate_bytes;
-    double rate; /* bytes/s, smoothed */
+    double rate;     /* bytes/s, smoothed */
+    int transferred; /* the device acknowledged the last byte */
+
+    /* The outcome, kept until the store has it (pending list). */
+    enum fwup_job_state to; /* QUEUED: retry or interrupt */
+    int interrupted;
+    int64_t outcome_ms, not_before;
+    char why[700];
 };
 
 struct fwup_sched {
@@ -37,7 +45,19 @@ struct fwup_sched {
     void (*shutdown_done)(void *ctx);
     void *shutdown_ctx;
     int closing;
+
+    /* Outcomes the store could not take yet (disk full), retried with
+     * back-off until it does; their jobs still hold their devices. */
+    struct active *pending;
+    uv_timer_t pending_timer;
+    uint32_t pending_backoff_ms;
+    char degraded[300]; /* "" while the store takes every write */
+    int open_timers;
 };
+
+/* Retrying an outcome the store refused: from this, doubling, to the max. */
+#define PENDING_RETRY_MIN_MS 200
+#define PENDING_RETRY_MAX_MS 5000
 
 /* How often a running job's byte count is written to the store: often
  * enough for a useful restart picture, rarely enough to spare the flash. */
@@ -61,6 +81,37 @@ static void emit_stored(struct fwup_sched *s, int64_t id)
 static void store_error(struct fwup_sched *s, const char *what, int64_t id)
 {
     log_err("job %" PRId64 ": %s: %s", id, what, fwup_store_errmsg(s->d->store));
+}
+
+/* The daemon is degraded while the store refuses writes, or outcomes wait
+ * for it: said in status replies and to systemd. */
+static void set_degraded(struct fwup_sched *s, const char *why)
+{
+    char now[sizeof(s->degraded)];
+    snprintf(now, sizeof(now), "%s", why ? why : "");
+    if (strcmp(now, s->degraded) == 0)
+        return;
+    memcpy(s->degraded, now, sizeof(now));
+    if (now[0])
+        log_err("degraded: %s", now);
+    else
+        log_notice("the state database takes writes again");
+    fwupd_notify_status(s->d);
+}
+
+/* After a store write: rc < 0 marks the daemon degraded, a success clears
+ * that once no outcome is waiting. */
+static void store_wrote(struct fwup_sched *s, int rc)
+{
+    char why[300];
+    if (rc < 0) {
+        /* The store's message is "what: why"; the why is what counts. */
+        const char *m = fwup_store_errmsg(s->d->store), *c = strrchr(m, ':');
+        snprintf(why, sizeof(why), "cannot write the state database: %s", c ? c + 2 : m);
+        set_degraded(s, why);
+    } else if (!s->pending) {
+        set_degraded(s, NULL);
+    }
 }
 
 static const struct fwup_cfg_link *find_link(const struct active *a)
@@ -111,60 +162,142 @@ static void maybe_shutdown_done(struct fwup_sched *s)
     }
 }
 
-/* Turn a run's outcome into the job's next state. */
-static void settle(struct fwup_sched *s, struct active *a, enum fwup_result res, const char *msg)
+/* Turn a run's outcome into the job's next state (a->to, a->why). */
+static void decide(struct active *a, enum fwup_result res, const char *msg)
 {
-    struct fwup_store *st = s->d->store;
     const struct fwup_job *j = &a->job;
-    int64_t now = fwupd_now_ms();
-    int rc = 0;
-    char why[700];
-
-    /* Commit the final byte count; progress commits are throttled. */
-    if (a->run &&
-        fwup_store_job_progress(st, j->id, j->phase, j->bytes_done, j->bytes_total, now) != 0)
-        store_error(s, "recording progress", j->id);
+    a->outcome_ms = fwupd_now_ms();
+    snprintf(a->why, sizeof(a->why), "%s", msg ? msg : "");
     /* Only a run the shutdown actually stopped is interrupted; one that
      * finished in the same loop iteration keeps its outcome. */
     if (a->interrupt && res == FWUP_RESULT_CANCELLED) {
-        rc = fwup_store_job_interrupt(st, j->id, now);
+        a->to = FWUP_JOB_QUEUED;
+        a->interrupted = 1;
         log_notice("job %" PRId64 " (%s): interrupted by shutdown, stays queued", j->id, j->device);
     } else if (res == FWUP_RESULT_OK) {
-        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_SUCCEEDED, NULL, now);
+        a->to = FWUP_JOB_SUCCEEDED;
+        a->why[0] = 0;
         log_notice("job %" PRId64 " (%s): succeeded, %" PRIu64 " bytes", j->id, j->device,
                    j->bytes_total);
     } else if (res == FWUP_RESULT_CANCELLED || (a->cancel_reason[0] && res != FWUP_RESULT_OK)) {
         /* A run that failed while being stopped for a reason ends cancelled
          * too, with that reason rather than the failure's. */
-        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_CANCELLED,
-                                   a->cancel_reason[0] ? a->cancel_reason : msg, now);
+        a->to = FWUP_JOB_CANCELLED;
+        if (a->cancel_reason[0])
+            snprintf(a->why, sizeof(a->why), "%s", a->cancel_reason);
         log_notice("job %" PRId64 " (%s): cancelled", j->id, j->device);
     } else if (res == FWUP_RESULT_TRANSIENT && j->attempt < j->max_attempts) {
         uint32_t wait = backoff_ms(a->conf->cfg, j->attempt);
-        rc = fwup_store_job_retry(st, j->id, now + wait, msg, now);
-        fwup_sched_kick(s); /* rescan, which arms the wake-up for the back-off */
+        a->to = FWUP_JOB_QUEUED;
+        a->not_before = a->outcome_ms + wait;
         log_warn("job %" PRId64 " (%s): attempt %d of %d failed: %s; retrying in %u ms", j->id,
                  j->device, j->attempt, j->max_attempts, msg, wait);
     } else {
+        a->to = FWUP_JOB_FAILED;
         if (res == FWUP_RESULT_TRANSIENT)
-            snprintf(why, sizeof(why), "%s (gave up after %d attempts)", msg, j->attempt);
-        else
-            snprintf(why, sizeof(why), "%s", msg);
-        rc = fwup_store_job_finish(st, j->id, FWUP_JOB_FAILED, why, now);
-        log_err("job %" PRId64 " (%s): failed: %s", j->id, j->device, why);
+            snprintf(a->why, sizeof(a->why), "%s (gave up after %d attempts)", msg, j->attempt);
+        log_err("job %" PRId64 " (%s): failed: %s", j->id, j->device, a->why);
     }
-    if (rc != 0)
-        store_error(s, "recording the outcome", j->id);
+}
+
+/* Record a->to in the store: 0, or -1 when the store refused. */
+static int commit_outcome(struct fwup_sched *s, struct active *a)
+{
+    struct fwup_store *st = s->d->store;
+    const struct fwup_job *j = &a->job;
+    int64_t now = a->outcome_ms;
+    int rc;
+
+    if (a->interrupted)
+        rc = fwup_store_job_interrupt(st, j->id, now);
+    else if (a->to == FWUP_JOB_QUEUED)
+        rc = fwup_store_job_retry(st, j->id, a->not_before, a->why, now);
+    else
+        rc = fwup_store_job_finish(st, j->id, a->to, a->why[0] ? a->why : NULL, now);
+    store_wrote(s, rc < 0 ? -1 : 0);
+    if (rc < 0)
+        return -1;
+    /* FWUP_STORE_NOT_FOUND: the job left "running" meanwhile (cancelled
+     * through the API): nothing more to record. */
+    if (fwup_outcomes_clear(s->d->outcomes, j->id) < 0)
+        log_warn("job %" PRId64 ": clearing its outcome record: %s", j->id, strerror(errno));
+    if (a->to == FWUP_JOB_QUEUED)
+        fwup_sched_kick(s); /* rescan, which arms the wake-up for the back-off */
     emit_stored(s, j->id);
+    return 0;
+}
+
+static void retry_pending(uv_timer_t *t);
+
+/* The run is over and its outcome decided: record it, or keep it (and its
+ * device) until the store takes it. Returns 1 if a is now pending. */
+static int settle(struct fwup_sched *s, struct active *a, enum fwup_result res, const char *msg)
+{
+    struct fwup_store *st = s->d->store;
+    const struct fwup_job *j = &a->job;
+
+    /* Commit the final byte count; progress commits are throttled. */
+    if (a->run) {
+        int rc = fwup_store_job_progress(st, j->id, j->phase, j->bytes_done, j->bytes_total,
+                                         fwupd_now_ms());
+        if (rc < 0)
+            store_error(s, "recording progress", j->id);
+        store_wrote(s, rc < 0 ? -1 : 0);
+    }
+    decide(a, res, msg);
+    if (commit_outcome(s, a) == 0)
+        return 0;
+    store_error(s, "recording the outcome (kept, retried until the store takes it)", j->id);
+    /* Should the daemon die before then, the restart must not run a
+     * succeeded job again: that much goes where no free space is needed. */
+    if (a->to == FWUP_JOB_SUCCEEDED &&
+        fwup_outcomes_set(s->d->outcomes, j->id, j->attempt, FWUP_OUTCOME_SUCCEEDED) < 0)
+        log_err("job %" PRId64 ": recording its success outside the store: %s", j->id,
+                strerror(errno));
+    fwup_run_free(a->run);
+    a->run = NULL;
+    fwup_image_free(&a->img);
+    snprintf(a->job.phase, sizeof(a->job.phase), "outcome pending commit");
+    a->next = s->pending;
+    s->pending = a;
+    if (!uv_is_active((uv_handle_t *)&s->pending_timer)) {
+        s->pending_backoff_ms = PENDING_RETRY_MIN_MS;
+        uv_timer_start(&s->pending_timer, retry_pending, s->pending_backoff_ms, 0);
+    }
+    emit(s, &a->job, "state", 0);
+    return 1;
+}
+
+static void retry_pending(uv_timer_t *t)
+{
+    struct fwup_sched *s = t->data;
+    for (struct active **p = &s->pending; *p;) {
+        struct active *a = *p;
+        if (commit_outcome(s, a) != 0)
+            break; /* the store still refuses: try again later, in order */
+        log_notice("job %" PRId64 " (%s): outcome recorded", a->job.id, a->job.device);
+        *p = a->next;
+        free_active(a);
+    }
+    if (s->pending) {
+        s->pending_backoff_ms = s->pending_backoff_ms * 2 > PENDING_RETRY_MAX_MS
+                                    ? PENDING_RETRY_MAX_MS
+                                    : s->pending_backoff_ms * 2;
+        uv_timer_start(&s->pending_timer, retry_pending, s->pending_backoff_ms, 0);
+    } else {
+        store_wrote(s, 0);
+        maybe_shutdown_done(s);
+        fwup_sched_kick(s);
+    }
 }
 
 static void run_done(void *ctx, enum fwup_result res, const char *msg)
 {
     struct active *a = ctx;
     struct fwup_sched *s = a->s;
-    settle(s, a, res, msg);
     unlink_active(s, a);
-    free_active(a);
+    if (!settle(s, a, res, msg))
+        free_active(a);
     fwupd_notify_status(s->d);
     maybe_shutdown_done(s);
     fwup_sched_kick(s);
@@ -190,11 +323,22 @@ static void run_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
     snprintf(a->job.phase, sizeof(a->job.phase), "%s", phase);
     a->job.bytes_done = done;
     a->job.bytes_total = total;
+    /* The device has every byte: from here a restart must not flash it
+     * again blindly (see outcomes.h). Erasing reports no bytes sent. */
+    if (!a->transferred && total && done >= total && strcmp(phase, "erase") != 0) {
+        a->transferred = 1;
+        if (fwup_outcomes_set(s->d->outcomes, a->job.id, a->job.attempt, FWUP_OUTCOME_TRANSFERRED) <
+            0)
+            log_err("job %" PRId64 ": recording the completed transfer: %s", a->job.id,
+                    strerror(errno));
+    }
     if (phase_changed || now - a->last_commit_ms >= PROGRESS_COMMIT_MS) {
         a->last_commit_ms = now;
-        if (fwup_store_job_progress(s->d->store, a->job.id, phase, done, total, fwupd_now_ms()) !=
-            0)
+        int rc =
+            fwup_store_job_progress(s->d->store, a->job.id, phase, done, total, fwupd_now_ms());
+        if (rc < 0)
             store_error(s, "recording progress", a->job.id);
+        store_wrote(s, rc < 0 ? -1 : 0);
     }
     if (phase_changed) {
         a->last_event_ms = now;
@@ -211,8 +355,8 @@ static void run_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
 static void fail_started(struct fwup_sched *s, struct active *a, enum fwup_result res,
                          const char *msg)
 {
-    settle(s, a, res, msg);
-    free_active(a);
+    if (!settle(s, a, res, msg))
+        free_active(a);
 }
 
 /* Read, verify and parse the job's stored image into a->img. A shortage
@@ -275,8 +419,10 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
 
     /* Commit "running" (attempt + 1) before touching the device: if we die
      * from here on, the restart sees the attempt and the loop breaker works. */
-    if (fwup_store_job_start(d->store, queued->id, fwupd_now_ms()) != 0) {
+    int started = fwup_store_job_start(d->store, queued->id, fwupd_now_ms());
+    if (started != 0) {
         store_error(s, "starting", queued->id);
+        store_wrote(s, started < 0 ? -1 : 0);
         return;
     }
     struct active *a = calloc(1, sizeof(*a));
@@ -326,8 +472,8 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
     };
     if (fwup_run_start(&p, &a->run, err, sizeof(err)) < 0) {
         /* Port missing or busy: worth retrying later. */
-        settle(s, a, FWUP_RESULT_TRANSIENT, err);
-        free_active(a);
+        if (!settle(s, a, FWUP_RESULT_TRANSIENT, err))
+            free_active(a);
         return;
     }
     a->next = s->active;
@@ -423,13 +569,18 @@ int fwup_sched_new(struct fwupd *d, fwup_sched_notify_fn notify, void *ctx, stru
     s->ctx = ctx;
     uv_timer_init(d->loop, &s->wake);
     s->wake.data = s;
+    uv_timer_init(d->loop, &s->pending_timer);
+    s->pending_timer.data = s;
+    s->open_timers = 2;
     *out = s;
     return 0;
 }
 
-static void on_wake_closed(uv_handle_t *h)
+static void on_timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct fwup_sched *s = h->data;
+    if (--s->open_timers == 0)
+        free(s);
 }
 
 void fwup_sched_free(struct fwup_sched *s)
@@ -437,8 +588,18 @@ void fwup_sched_free(struct fwup_sched *s)
     if (!s)
         return;
     s->closing = 1;
-    /* Runs are gone by now (shutdown waited for them). */
-    uv_close((uv_handle_t *)&s->wake, on_wake_closed);
+    /* Runs are gone by now (shutdown waited for them). Outcomes still
+     * pending are lost with the daemon: a success is in the outcome record,
+     * anything else the restart's recovery retries. */
+    while (s->pending) {
+        struct active *a = s->pending;
+        s->pending = a->next;
+        log_warn("job %" PRId64 " (%s): stopping with its outcome not recorded", a->job.id,
+                 a->job.device);
+        free_active(a);
+    }
+    uv_close((uv_handle_t *)&s->wake, on_timer_closed);
+    uv_close((uv_handle_t *)&s->pending_timer, on_timer_closed);
 }
 
 static struct active *find_active(const struct fwup_sched *s, int64_t id)
@@ -470,12 +631,24 @@ int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device)
     for (const struct active *a = s->active; a; a = a->next)
         if (strcmp(a->job.device, device) == 0)
             return a->job.id;
+    /* A job whose outcome waits for the store holds its device. */
+    for (const struct active *a = s->pending; a; a = a->next)
+        if (strcmp(a->job.device, device) == 0)
+            return a->job.id;
     return 0;
+}
+
+const char *fwup_sched_degraded(const struct fwup_sched *s)
+{
+    return s && s->degraded[0] ? s->degraded : NULL;
 }
 
 void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job)
 {
     const struct active *a = find_active(s, job->id);
+    if (!a)
+        for (a = s->pending; a && a->job.id != job->id; a = a->next)
+            ;
     if (a && job->state == FWUP_JOB_RUNNING) {
         memcpy(job->phase, a->job.phase, sizeof(job->phase));
         job->bytes_done = a->job.bytes_done;

@@ -29,6 +29,9 @@ int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device);
 /* Replace stored progress with the live figures if the job is running here. */
 void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job);
 size_t fwup_sched_running(const struct fwup_sched *s);
+/* Why the daemon is degraded (the store refuses writes, outcomes wait for
+ * it), NULL when it is not. */
+const char *fwup_sched_degraded(const struct fwup_sched *s);
 /* Interrupt every run (it stays queued); calls done once all are stopped. */
 void fwup_sched_shutdown(struct fwup_sched *s, void (*done)(void *ctx), void *ctx);
 

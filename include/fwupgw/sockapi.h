@@ -32,6 +32,7 @@ enum fwup_sockapi_error {
     FWUP_E_VERSION = 6,        /* request "v" newer than the daemon speaks */
     FWUP_E_TOO_LARGE = 7,      /* request line over FWUP_SOCKAPI_MAX_LINE */
     FWUP_E_BUSY = 8,           /* a client limit of the daemon: retry later */
+    FWUP_E_UNAVAILABLE = 9,    /* cannot store it now (disk full): nothing done, retry later */
 };
 
 #endif
