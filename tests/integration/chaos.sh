@@ -66,8 +66,11 @@ sleep_ms() {
 # A device that has the whole image holds back its ACK of EOT for 150 ms, as
 # a bootloader finishing its last page would: the daemon cannot know of the
 # success yet, and the outcome kills below land in that window.
+# Before that, it takes EOT only after 100 ms of silence (as lrzsz rx does,
+# for 1 s): the daemon has sent every byte, the device has not taken the
+# image yet; the eot kills land there.
 start_sim "$devices" --baud 115200 --bits 10 --turnaround-us 1000 --complete-delay-us 150000 \
-    --options block_timeout=500,char_timeout=200
+    --options block_timeout=500,char_timeout=200,eot_silence=100
 # Every kill costs the running jobs an attempt: allow the most there are.
 write_config "$devices" "max_concurrent_jobs: $devices" "max_attempts: 100" \
     "retry_backoff: {initial: 100ms, max: 1s}"
@@ -175,7 +178,7 @@ for ((n = 1; n <= kills; n++)); do
     # Keep the devices busy: one more image each round.
     rnd "$devices"
     queue_one "$R"
-    rnd 10
+    rnd 12
     case $R in
     0 | 1)
         rnd "$devices"
@@ -202,6 +205,15 @@ for ((n = 1; n <= kills; n++)); do
         sha=$(awk -v i="${dev#dev}" -v s="$size" '$2 == i && $4 == s { print $1 }' "$work/images.tsv")
         [ "$(sql "select state from jobs where image_sha256 = '$sha'")" != running ] ||
             window_hits=$((window_hits + 1))
+        ;;
+    6 | 7)
+        # A job's phase is "finish" (EOT sent) and its device has not ACKed:
+        # the device does not hold the image yet.
+        for ((t = 0; t < 2000; t++)); do
+            [ "$(sql "select count(*) from jobs where state = 'running' and phase = 'finish'")" = 0 ] ||
+                break
+        done
+        kill_daemon eot
         ;;
     *)
         rnd 1500
