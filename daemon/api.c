@@ -334,7 +334,8 @@ static int db_failed(struct fail *f, struct fwup_store *st)
 }
 
 /* Removes the image files a failed commit_jobs added, then frees the list. */
-static void unadd(char (*added)[512], size_t n)
+typedef char added_path[512];
+static void unadd(added_path *added, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (added[i][0] && unlink(added[i]) < 0)
@@ -393,7 +394,7 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
     int64_t now = fwupd_now_ms();
     char err[512];
     /* Image files this call adds, removed again if it queues nothing. */
-    char (*added)[512] = calloc(n ? n : 1, sizeof(*added));
+    added_path *added = calloc(n ? n : 1, sizeof(*added));
     if (!added)
         return failf(f, FWUP_E_UNAVAILABLE, "out of memory; nothing was queued");
 
@@ -492,11 +493,11 @@ static void announce(struct fwup_api *api, json_t *ids)
 
 /* --- idempotency ---------------------------------------------------------- */
 
-/* Fills rec's fingerprint from the request: its method and parameters
- * without the key, each image sent as a descriptor standing as its SHA-256
- * (a retry sends the same file as a new descriptor, maybe at another index). */
-static int fingerprint(struct blobs *b, const char *method, json_t *params, struct record *rec,
-                       struct fail *f)
+/* Fills rec's fingerprint from the request's parameters without the key,
+ * each image sent as a descriptor standing as its SHA-256 (a retry sends the
+ * same file as a new descriptor, maybe at another index). The method is
+ * recorded beside it. */
+static int fingerprint(struct blobs *b, json_t *params, struct record *rec, struct fail *f)
 {
     json_t *c = json_deep_copy(params);
     json_t *targets = json_object_get(c, "targets");
@@ -519,16 +520,7 @@ static int fingerprint(struct blobs *b, const char *method, json_t *params, stru
     json_decref(c);
     if (!text)
         return failf(f, FWUP_E_INTERNAL, "out of memory");
-    size_t lm = strlen(method), lt = strlen(text);
-    char *all = malloc(lm + 1 + lt);
-    if (!all) {
-        free(text);
-        return failf(f, FWUP_E_INTERNAL, "out of memory");
-    }
-    memcpy(all, method, lm + 1); /* the NUL separates the method */
-    memcpy(all + lm + 1, text, lt);
-    fwup_sha256_hex((const uint8_t *)all, lm + 1 + lt, rec->fingerprint);
-    free(all);
+    fwup_sha256_hex((const uint8_t *)text, strlen(text), rec->fingerprint);
     free(text);
     return 0;
 }
@@ -549,7 +541,7 @@ static int check_key(struct fwup_api *api, const char *method, json_t *params, s
     if (len == 0 || len > FWUP_STORE_KEY_MAX)
         return failf(f, FWUP_E_PARAMS, "'idempotency_key' must be 1 to %d bytes long",
                      FWUP_STORE_KEY_MAX);
-    if (fingerprint(b, method, params, rec, f) < 0)
+    if (fingerprint(b, params, rec, f) < 0)
         return -1;
     struct fwup_request_row row;
     int rc =
