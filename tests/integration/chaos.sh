@@ -3,13 +3,14 @@
 # paced fwupsim XMODEM devices, restart it each time, then check what a
 # crash must never do:
 #   - every job ends with exactly one final event, succeeded (or failed as
-#     "needs attention" when the daemon died after the device had the whole
-#     image, and the device really has it);
+#     "needs attention" when the daemon died after the device had
+#     acknowledged every byte);
 #   - every image a client was told is queued is one job, no more; an image
 #     whose request was cut by the kill is one job or none; an apply is all
 #     of its jobs or none;
 #   - a device's jobs ran in the order they were queued, and every device
-#     holds exactly the image of its last job;
+#     holds exactly the image of its last job (after one that needs
+#     attention, possibly that of an earlier job);
 #   - no device received a job's image more often than the job's attempts
 #     say, and every succeeded job's image did arrive;
 #   - PRAGMA integrity_check is ok, and no images/.tmp.* is left behind.
@@ -241,9 +242,9 @@ bad() {
 [ "$(sql 'pragma integrity_check')" = ok ] || bad "integrity_check: $(sql 'pragma integrity_check')"
 tmp=$(find "$work/state" -name '.tmp.*')
 [ -z "$tmp" ] || bad "temporary files left: $tmp"
-# A job the daemon was killed in after the device had the whole image may
-# end failed, "needs attention" (not flashed again blindly); the device must
-# then really hold that image, which the per-device checks below verify.
+# A job the daemon was killed in after the device had acknowledged every
+# byte may end failed, "needs attention", not flashed again blindly (the
+# device may or may not have taken the image: XMODEM's EOT was in flight).
 while IFS='|' read -r id state err; do
     bad "job $id ended $state: $err"
 done < <(sql "select id, state, last_error from jobs where state != 'succeeded'
@@ -273,28 +274,49 @@ if [ -e "$work/applies.txt" ]; then
     done <"$work/applies.txt"
 fi
 
-# Per device: queue order, final content, transfers per job (a job that
-# ended, whether succeeded or needing attention, had its image arrive).
+# holds I FILE: device I's content is exactly FILE.
+holds() {
+    [ -f "$work/sim/dev$1.bin" ] && [ "$(stat -c %s "$work/sim/dev$1.bin")" = "$(stat -c %s "$2")" ] &&
+        cmp -s "$2" "$work/sim/dev$1.bin"
+}
+
+# Per device: queue order, transfers per job, final content: the image of
+# the last job, or after a last job that needs attention, the image of an
+# earlier one (or none if there is none).
 reflashed=0
 attempts=0
+attention=0
+attention_without=0
 for ((i = 0; i < devices; i++)); do
     last_k=-1
     last_file=
+    earlier=()
     while read -r sha id _ attempt state; do
         read -r _ _ k size file < <(grep "^$sha " "$work/images.tsv")
         ((k > last_k)) || bad "dev-$i: job $id (image $k) ran after image $last_k"
+        [ -z "$last_file" ] || earlier+=("$last_file")
         last_k=$k
         last_file=$file
+        last_state=$state
         got=$(grep -c "^dev$i complete $size bytes" "$events" || true)
-        ((got >= 1)) || bad "dev-$i: job $id ended $state but the device never received its image"
         ((got <= attempt)) || bad "dev-$i: job $id received $got times in $attempt attempts"
+        if [ "$state" = succeeded ]; then
+            ((got >= 1)) || bad "dev-$i: job $id succeeded but the device never received its image"
+        else
+            attention=$((attention + 1))
+            ((got >= 1)) || attention_without=$((attention_without + 1))
+        fi
         if ((got > 1)); then reflashed=$((reflashed + 1)); fi
         attempts=$((attempts + attempt))
     done < <(grep " dev-$i " "$work/jobs.txt")
     [ -n "$last_file" ] || continue
-    size=$(stat -c %s "$last_file")
-    [ "$(stat -c %s "$work/sim/dev$i.bin")" = "$size" ] && cmp -s "$last_file" "$work/sim/dev$i.bin" ||
-        bad "dev-$i does not hold the image of its last job ($last_file)"
+    holds "$i" "$last_file" && continue
+    ok=0
+    if [ "$last_state" != succeeded ]; then
+        [ -e "$work/sim/dev$i.bin" ] || ok=1
+        for f in "${earlier[@]}"; do holds "$i" "$f" && ok=1; done
+    fi
+    ((ok)) || bad "dev-$i does not hold the image of its last job ($last_file, $last_state)"
 done
 
 njobs=$(wc -l <"$work/jobs.txt")
@@ -304,6 +326,7 @@ echo "chaos: seed $seed: $((n - 1)) kills (${summary# }), $njobs jobs on $device
     "$attempts attempts, $(grep -c ' complete ' "$events") transfers completed"
 echo "chaos: ${nkill[outcome]:-0} outcome kills, $window_hits of them while the job was still running" \
     "with its image on the device; $reflashed jobs sent their image more than once;" \
+    "$attention jobs need attention ($attention_without of them without their image on the device);" \
     "$(grep -c ' ack$' "$work/sent.tsv") images acknowledged, $(grep -c ' cut$' "$work/sent.tsv") cut by a kill;" \
     "$(($(date +%s) - t_start)) s"
 ((errors == 0)) || fail "$errors check(s) failed (seed $seed)"
