@@ -111,6 +111,7 @@ new_image() {
 
 declare -A nkill=()
 kill_daemon() {
+    kill -0 "$daemon_pid" 2>/dev/null || fail "fwupgwd died before kill $n ($1): see its log"
     kill -9 "$daemon_pid"
     wait "$daemon_pid" 2>/dev/null || true
     daemon_pid=
@@ -239,6 +240,7 @@ bad() {
     errors=$((errors + 1))
 }
 
+! grep -E "Sanitizer|runtime error" "$work/fwupgwd.log" || bad "sanitizer reports in fwupgwd's log"
 [ "$(sql 'pragma integrity_check')" = ok ] || bad "integrity_check: $(sql 'pragma integrity_check')"
 tmp=$(find "$work/state" -name '.tmp.*')
 [ -z "$tmp" ] || bad "temporary files left: $tmp"
