@@ -62,6 +62,16 @@ static int64_t running_job(struct fwup_store *st, const char *device, int attemp
     return j.id;
 }
 
+/* What a start-up does: open the records, settle, close; jobs settled. */
+static int restart(struct fwup_store *st, int64_t now)
+{
+    struct fwup_outcomes *o = open_outcomes();
+    int finished = -1;
+    ck_assert_int_eq(fwup_outcomes_recover(o, st, now, &finished), 0);
+    fwup_outcomes_close(o);
+    return finished;
+}
+
 static struct fwup_job get(struct fwup_store *st, int64_t id)
 {
     struct fwup_job j;
@@ -101,10 +111,8 @@ START_TEST(test_recover_settles_without_reflashing)
     fwup_store_close(st);
 
     st = open_store();
-    o = open_outcomes();
-    int finished = -1, requeued = -1, failed = -1;
-    ck_assert_int_eq(fwup_outcomes_recover(o, st, 9000, &finished), 0);
-    ck_assert_int_eq(finished, 2);
+    int requeued = -1, failed = -1;
+    ck_assert_int_eq(restart(st, 9000), 2);
     ck_assert_int_eq(fwup_store_recover(st, 9000, &requeued, &failed), 0);
     ck_assert_int_eq(requeued, 1); /* only the job without a record */
     ck_assert_int_eq(failed, 0);
@@ -121,13 +129,9 @@ START_TEST(test_recover_settles_without_reflashing)
     ck_assert_ptr_nonnull(strstr(j.last_error, "not flashed again"));
     j = get(st, plain);
     ck_assert_int_eq(j.state, FWUP_JOB_QUEUED);
-    fwup_outcomes_close(o);
 
     /* The records are gone once applied: the next start changes nothing. */
-    o = open_outcomes();
-    ck_assert_int_eq(fwup_outcomes_recover(o, st, 9500, &finished), 0);
-    ck_assert_int_eq(finished, 0);
-    fwup_outcomes_close(o);
+    ck_assert_int_eq(restart(st, 9500), 0);
     fwup_store_close(st);
 }
 END_TEST
@@ -148,14 +152,10 @@ START_TEST(test_recover_ignores_stale_records)
     ck_assert_int_eq(fwup_outcomes_clear(o, cleared), 0);
     fwup_outcomes_close(o);
 
-    o = open_outcomes();
-    int finished = -1;
-    ck_assert_int_eq(fwup_outcomes_recover(o, st, 9000, &finished), 0);
-    ck_assert_int_eq(finished, 0);
+    ck_assert_int_eq(restart(st, 9000), 0);
     ck_assert_int_eq(get(st, again).state, FWUP_JOB_RUNNING);
     ck_assert_str_eq(get(st, done).last_error, "verify failed");
     ck_assert_int_eq(get(st, cleared).state, FWUP_JOB_RUNNING);
-    fwup_outcomes_close(o);
     fwup_store_close(st);
 }
 END_TEST
@@ -175,12 +175,8 @@ START_TEST(test_damaged_slot_ignored)
     ck_assert_int_eq(fseek(f, 12, SEEK_SET), 0); /* inside the first slot's attempt */
     ck_assert_int_eq(fputc(7, f), 7);
     ck_assert_int_eq(fclose(f), 0);
-    o = open_outcomes();
-    int finished = -1;
-    ck_assert_int_eq(fwup_outcomes_recover(o, st, 9000, &finished), 0);
-    ck_assert_int_eq(finished, 0);
+    ck_assert_int_eq(restart(st, 9000), 0);
     ck_assert_int_eq(get(st, id).state, FWUP_JOB_RUNNING);
-    fwup_outcomes_close(o);
     fwup_store_close(st);
 }
 END_TEST
