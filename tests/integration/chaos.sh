@@ -11,8 +11,9 @@
 #   - a device's jobs ran in the order they were queued, and every device
 #     holds exactly the image of its last job (after one that needs
 #     attention, possibly that of an earlier job);
-#   - no device received a job's image more often than the job's attempts
-#     say, and every succeeded job's image did arrive;
+#   - a job's attempts are the runs it started; no device received a job's
+#     image more than once (nor more often than its attempts say), and every
+#     succeeded job's image did arrive;
 #   - PRAGMA integrity_check is ok, and no images/.tmp.* is left behind.
 # Kills land during queue requests, manifest applies, transfers, just after
 # a start (recovery), and right after a device received the last block of
@@ -251,6 +252,10 @@ while IFS='|' read -r id state err; do
     bad "job $id ended $state: $err"
 done < <(sql "select id, state, last_error from jobs where state != 'succeeded'
                 and not (state = 'failed' and last_error like 'needs attention:%')")
+while IFS='|' read -r id a c; do
+    bad "job $id counts $a attempts and started $c runs"
+done < <(sql "select j.id, j.attempt, count(e.id) from jobs j left join job_events e on e.job_id = j.id
+                and e.kind = 'started' group by j.id having j.attempt != count(e.id)")
 while IFS='|' read -r id c; do
     bad "job $id has $c final events"
 done < <(sql "select j.id, count(e.id) from jobs j left join job_events e on e.job_id = j.id
@@ -302,6 +307,9 @@ for ((i = 0; i < devices; i++)); do
         last_state=$state
         got=$(grep -c "^dev$i complete $size bytes" "$events" || true)
         ((got <= attempt)) || bad "dev-$i: job $id received $got times in $attempt attempts"
+        # The last byte is recorded before EOT goes out, so a restart never
+        # sends an image again that the device may already hold.
+        ((got <= 1)) || bad "dev-$i: job $id sent its image again after the device had it ($got times)"
         if [ "$state" = succeeded ]; then
             ((got >= 1)) || bad "dev-$i: job $id succeeded but the device never received its image"
         else
