@@ -325,11 +325,14 @@ static int replaced_cb(void *ctx, const struct fwup_job *job)
 
 /* A store error as the client sees it: one that passes (disk full) says so,
  * and that nothing was queued. */
-static int db_failed(struct fail *f, struct fwup_store *st)
+static int db_failed(struct fail *f, struct fwupd *d)
 {
-    if (fwup_store_err_transient(st))
+    struct fwup_store *st = d->store;
+    if (fwup_store_err_transient(st)) {
+        fwup_sched_store_wrote(d->sched, -1);
         return failf(f, FWUP_E_UNAVAILABLE, "cannot store the request now: %s; nothing was queued",
                      fwup_store_errmsg(st));
+    }
     return failf(f, FWUP_E_INTERNAL, "database: %s", fwup_store_errmsg(st));
 }
 
@@ -446,6 +449,7 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
     if (record_request(api, rec, *batch_id, ids, replaced, now) != 0 || fwup_store_commit(st) != 0)
         goto rollback;
     free(added);
+    fwup_sched_store_wrote(d->sched, 0);
     size_t i;
     json_t *r;
     json_array_foreach(replaced, i, r)
@@ -464,7 +468,7 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
     }
     return 0;
 rollback:
-    db_failed(f, st);
+    db_failed(f, d);
     fwup_store_rollback(st);
     json_decref(rec->result);
     rec->result = NULL;
@@ -475,7 +479,7 @@ rollback:
     return -1;
 db:
     unadd(added, n);
-    return db_failed(f, st);
+    return db_failed(f, d);
 }
 
 static void announce(struct fwup_api *api, json_t *ids)

@@ -99,9 +99,7 @@ static void set_degraded(struct fwup_sched *s, const char *why)
     fwupd_notify_status(s->d);
 }
 
-/* After a store write: rc < 0 marks the daemon degraded, a success clears
- * that once no outcome is waiting. */
-static void store_wrote(struct fwup_sched *s, int rc)
+void fwup_sched_store_wrote(struct fwup_sched *s, int rc)
 {
     char why[300];
     if (rc < 0) {
@@ -214,7 +212,7 @@ static int commit_outcome(struct fwup_sched *s, struct active *a)
         rc = fwup_store_job_retry(st, j->id, a->not_before, a->why, now);
     else
         rc = fwup_store_job_finish(st, j->id, a->to, a->why[0] ? a->why : NULL, now);
-    store_wrote(s, rc < 0 ? -1 : 0);
+    fwup_sched_store_wrote(s, rc < 0 ? -1 : 0);
     if (rc < 0)
         return -1;
     /* FWUP_STORE_NOT_FOUND: the job left "running" meanwhile (cancelled
@@ -242,7 +240,7 @@ static int settle(struct fwup_sched *s, struct active *a, enum fwup_result res, 
                                          fwupd_now_ms());
         if (rc < 0)
             store_error(s, "recording progress", j->id);
-        store_wrote(s, rc < 0 ? -1 : 0);
+        fwup_sched_store_wrote(s, rc < 0 ? -1 : 0);
     }
     decide(a, res, msg);
     if (commit_outcome(s, a) == 0)
@@ -285,7 +283,7 @@ static void retry_pending(uv_timer_t *t)
                                     : s->pending_backoff_ms * 2;
         uv_timer_start(&s->pending_timer, retry_pending, s->pending_backoff_ms, 0);
     } else {
-        store_wrote(s, 0);
+        fwup_sched_store_wrote(s, 0);
         maybe_shutdown_done(s);
         fwup_sched_kick(s);
     }
@@ -338,7 +336,7 @@ static void run_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
             fwup_store_job_progress(s->d->store, a->job.id, phase, done, total, fwupd_now_ms());
         if (rc < 0)
             store_error(s, "recording progress", a->job.id);
-        store_wrote(s, rc < 0 ? -1 : 0);
+        fwup_sched_store_wrote(s, rc < 0 ? -1 : 0);
     }
     if (phase_changed) {
         a->last_event_ms = now;
@@ -422,7 +420,7 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
     int started = fwup_store_job_start(d->store, queued->id, fwupd_now_ms());
     if (started != 0) {
         store_error(s, "starting", queued->id);
-        store_wrote(s, started < 0 ? -1 : 0);
+        fwup_sched_store_wrote(s, started < 0 ? -1 : 0);
         return;
     }
     struct active *a = calloc(1, sizeof(*a));

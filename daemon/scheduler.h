@@ -29,6 +29,9 @@ int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device);
 /* Replace stored progress with the live figures if the job is running here. */
 void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job);
 size_t fwup_sched_running(const struct fwup_sched *s);
+/* After a store write: rc < 0 (the store's error says why) marks the
+ * daemon degraded, a success clears that once no outcome is waiting. */
+void fwup_sched_store_wrote(struct fwup_sched *s, int rc);
 /* Why the daemon is degraded (the store refuses writes, outcomes wait for
  * it), NULL when it is not. */
 const char *fwup_sched_degraded(const struct fwup_sched *s);

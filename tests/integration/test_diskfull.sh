@@ -110,11 +110,13 @@ rc=0
 jq -e '.error.code == "unavailable" and (.error.message | test("database or disk is full"))' \
     "$work/err.json" >/dev/null || fail "queue error: $(cat "$work/err.json")"
 nothing_stored || fail "image file left without its job"
+degraded || fail "not degraded after the store refused a queue"
 "${ctl[@]}" version >/dev/null || fail "daemon not serving"
 unfill
 j=$("${ctl[@]}" --json queue dev-0 "$work/c.bin" | jq -r .job.id)
 wait_for job_state_is "$j" succeeded
 received_ok 0 "$work/c.bin" || fail "content of job 3"
+wait_for not_degraded
 [ "$(transfers)" = 3 ] || fail "transfers: $(transfers)"
 
 stop_daemon
