@@ -4,7 +4,8 @@
 # the store takes it, the daemon says it is degraded (replies, fwupctl
 # status, sd_notify STATUS), and the device is never flashed twice, not even
 # when the daemon is killed while the outcome is pending. Queuing on a full
-# disk is refused as temporary with nothing half-stored.
+# disk is refused as temporary with nothing half-stored. A kill -9 between
+# the last byte and the end of the run fails the job as needing attention.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "needs root to mount a tmpfs as the state directory"
@@ -118,6 +119,27 @@ wait_for job_state_is "$j" succeeded
 received_ok 0 "$work/c.bin" || fail "content of job 3"
 wait_for not_degraded
 [ "$(transfers)" = 3 ] || fail "transfers: $(transfers)"
+
+# 4. kill -9 after the device acknowledged the last byte but before the run
+# ended (disk not full; the device holds back its ACK of EOT): the restart
+# does not flash it again but fails the job as needing attention.
+stop_daemon
+stop_sim
+start_sim 1 --baud 38400 --bits 10 --turnaround-us 1000 --complete-delay-us 5000000
+start_daemon
+done_before=$(transfers)
+j=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+finishing() { [ "$(job_field "$j" phase)" = finish ] && [ "$(transfers)" = $((done_before + 1)) ]; }
+wait_for finishing
+kill -9 "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null || true
+daemon_pid=
+start_daemon
+job_state_is "$j" failed || fail "after the restart: $(job_field "$j" state)"
+job_field "$j" last_error | grep -q "^needs attention: .* not flashed again" ||
+    fail "reason: $(job_field "$j" last_error)"
+[ "$(transfers)" = $((done_before + 1)) ] || fail "flashed again after the restart"
+received_ok 0 "$work/a.bin" || fail "content of job 4"
 
 stop_daemon
 [ "$(sqlite3 "$db" "pragma integrity_check")" = ok ] || fail "integrity_check"
