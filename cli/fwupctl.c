@@ -136,6 +136,8 @@ const char *fwupctl_daemon_code(int code)
         return "version_mismatch";
     case FWUP_E_TOO_LARGE:
         return "too_large";
+    case FWUP_E_BUSY:
+        return "busy";
     case FWUP_E_UNAVAILABLE:
         return "unavailable";
     case FWUP_E_DENIED:
