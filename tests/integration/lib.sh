@@ -9,11 +9,31 @@ daemon_pid=
 sock=$work/fwupgw.sock
 ctl=("$build/fwupctl" --socket "$sock")
 
+# FWUP_VALGRIND=1 runs fwupgwd under valgrind memcheck, FWUP_VALGRIND=all
+# fwupctl as well (about 1 s more per call); the test fails on any error or
+# definite leak reported (valgrind_check). Waits then scale by
+# FWUP_TIME_SCALE (default 4 under valgrind, else 1).
+fwupgwd=("$build/fwupgwd")
+if [ -n "${FWUP_VALGRIND:-}" ]; then
+    valgrind=(valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
+        --errors-for-leak-kinds=definite --track-fds=no --num-callers=30
+        --log-file="$work/valgrind.%p.log")
+    fwupgwd=("${valgrind[@]}" "$build/fwupgwd")
+    [ "$FWUP_VALGRIND" != all ] || ctl=("${valgrind[@]}" "${ctl[@]}")
+fi
+time_scale=${FWUP_TIME_SCALE:-$([ -n "${FWUP_VALGRIND:-}" ] && echo 4 || echo 1)}
+
 cleanup() {
     local rc=$?
+    # Under valgrind a daemon still running is stopped cleanly, so that its
+    # leak check runs.
+    if [ -n "${FWUP_VALGRIND:-}" ] && [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null; then
+        timeout $((30 * time_scale)) tail --pid="$daemon_pid" -f /dev/null || true
+    fi
     [ -n "$daemon_pid" ] && kill -9 "$daemon_pid" 2>/dev/null || true
     [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true
     wait 2>/dev/null || true
+    [ -z "${FWUP_VALGRIND:-}" ] || valgrind_check || rc=1
     if [ $rc -ne 0 ]; then
         echo "--- fwupgwd log"; cat "$work"/fwupgwd*.log 2>/dev/null | tail -40 || true
         echo "--- fwupsim log"; tail -20 "$work/fwupsim.log" 2>/dev/null || true
@@ -29,9 +49,9 @@ fail() {
     exit 1
 }
 
-# wait_for CMD...: retry a condition for up to ~30 s.
+# wait_for CMD...: retry a condition for up to ~30 s (times FWUP_TIME_SCALE).
 wait_for() {
-    for _ in $(seq 300); do
+    for _ in $(seq $((300 * time_scale))); do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
@@ -78,7 +98,7 @@ write_config() {
 
 start_daemon() {
     rm -f "$sock"
-    "$build/fwupgwd" -v -c "$work/fwupgw.yaml" 2>>"$work/fwupgwd.log" &
+    "${fwupgwd[@]}" -v -c "$work/fwupgw.yaml" 2>>"$work/fwupgwd.log" &
     daemon_pid=$!
     wait_for test -S "$sock"
     wait_for "${ctl[@]}" version
@@ -110,4 +130,31 @@ received_ok() {
     local size
     size=$(stat -c %s "$2")
     [ -f "$work/sim/dev$1.bin" ] && cmp -s -n "$size" "$2" "$work/sim/dev$1.bin"
+}
+
+# valgrind_check: every valgrind log of this test is free of errors and
+# definite leaks; prints the offending logs. A process that exited wrote an
+# ERROR SUMMARY; one killed by a test's kill -9 did not, so its error
+# records (a headline followed by a stack) are counted instead.
+valgrind_check() {
+    local log n bad=0 count=0
+    for log in "$work"/valgrind.*.log; do
+        [ -e "$log" ] || continue
+        count=$((count + 1))
+        if grep -q "ERROR SUMMARY:" "$log"; then
+            n=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$log" | tail -1)
+        else
+            n=$(awk '/^==[0-9]+== [A-Z]/ { head = 1; next }
+                head && /^==[0-9]+== +(at|by) 0x/ { n++ } { head = 0 } END { print n + 0 }' "$log")
+        fi
+        if [ "$n" != 0 ]; then
+            echo "--- valgrind: $n error(s) in $log"
+            cat "$log"
+            bad=1
+        fi
+    done
+    # Said, not failed: a test may run no daemon (or only --check-config).
+    [ "$count" -gt 0 ] || { echo "valgrind: nothing ran under valgrind in this test"; return 0; }
+    echo "valgrind: $count process(es), $([ $bad = 0 ] && echo clean || echo ERRORS)"
+    return $bad
 }
