@@ -7,10 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Config files are small; refusing huge inputs keeps a typo'd path (a disk
- * image, /dev/zero) from eating memory. */
-#define YU_MAX_FILE (16u << 20)
-
 static void put_err(struct yu_doc *d, int line, int col, const char *msg)
 {
     if (d->report)
@@ -104,11 +100,58 @@ int yu_parse_each(struct yu_doc *d, const char *name, const char *text, size_t l
     return parse_doc(d, text, len);
 }
 
+/* libyaml's scanner walks its stack of possible simple keys, one per open
+ * flow collection, for every token: a deeply nested document costs time
+ * quadratic in its depth (200 KB of '[' took 40 s). The events are read
+ * first, and the depth is checked as each collection opens, so nothing
+ * deeper than YU_MAX_DEPTH is ever scanned past its first level too many. A
+ * syntax error is left for the loader, which reports it. */
+static int check_depth(struct yu_doc *d, const char *text, size_t len)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int depth = 0, rc = 0;
+
+    if (!yaml_parser_initialize(&p)) {
+        put_err(d, 1, 1, "out of memory");
+        return -1;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    for (;;) {
+        if (!yaml_parser_parse(&p, &ev))
+            break;
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            if (++depth > YU_MAX_DEPTH) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "nested deeper than %d levels", YU_MAX_DEPTH);
+                put_err(d, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1, msg);
+                rc = -1;
+            }
+        } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&ev);
+        if (rc < 0 || t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 static int parse_doc(struct yu_doc *d, const char *text, size_t len)
 {
     yaml_parser_t p;
     int rc = 0;
 
+    if (len > YU_MAX_DOC) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "larger than %u bytes (%zu)", YU_MAX_DOC, len);
+        put_err(d, 1, 1, msg);
+        return -1;
+    }
+    if (check_depth(d, text, len) < 0)
+        return -1;
     if (!yaml_parser_initialize(&p)) {
         put_err(d, 1, 1, "out of memory");
         return -1;
@@ -330,14 +373,17 @@ int yu_read_file(const char *path, char **buf, size_t *len, char *err, size_t er
         goto fail_errno;
     for (;;) {
         if (n == cap) {
-            if (cap >= YU_MAX_FILE) {
+            /* one byte past the limit tells a file over it from one at it */
+            if (cap > YU_MAX_DOC) {
                 fclose(f);
                 free(b);
                 if (err && errlen)
-                    snprintf(err, errlen, "%s: file too large (over %u bytes)", path, YU_MAX_FILE);
+                    snprintf(err, errlen, "%s:1:1: larger than %u bytes", path, YU_MAX_DOC);
                 return -1;
             }
             size_t ncap = cap ? cap * 2 : 4096;
+            if (ncap > YU_MAX_DOC + 1)
+                ncap = YU_MAX_DOC + 1;
             char *nb = realloc(b, ncap + 1);
             if (!nb) {
                 errno = ENOMEM;

@@ -13,6 +13,12 @@
  * after one and reports all problems in one pass. msg has no position. */
 typedef void yu_report_fn(void *ctx, int line, int col, const char *msg);
 
+/* Bounds on what yu_parse accepts, each refused with NAME:LINE:COL: a
+ * config or manifest is written by hand, so these leave ample room while
+ * keeping a parse (on the daemon's loop, for a reload) to milliseconds. */
+#define YU_MAX_DOC   (1u << 20) /* bytes */
+#define YU_MAX_DEPTH 32         /* nested mappings and lists */
+
 struct yu_doc {
     const char *name; /* file name used in messages */
     yaml_document_t doc;

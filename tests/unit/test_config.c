@@ -1,14 +1,17 @@
 /* Daemon config parser: full schema, defaults, every error with its exact
  * position, and the duration/size helpers. */
 #include "config.h"
+#include "yamlutil.h"
 
 #include <check.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct fwup_config *parse_ok(const char *text)
@@ -783,11 +786,86 @@ START_TEST(test_huge_state_dir)
 {
     char err[1024] = "";
     struct fwup_config *cfg = (void *)1;
-    char *text = fill_value("daemon:\n  state_dir: @\n", 8u << 20, 1);
+    /* 512 KiB: the longest that fits in a document (YU_MAX_DOC) by far */
+    char *text = fill_value("daemon:\n  state_dir: @\n", 512u << 10, 1);
     ck_assert_int_eq(fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "t.yaml:2:14: 'state_dir' is too long (8388608 bytes; ") == err,
+    ck_assert_msg(strstr(err, "t.yaml:2:14: 'state_dir' is too long (524288 bytes; ") == err,
                   "got: %.300s", err);
     free(text);
+}
+END_TEST
+
+/* phase_timeouts nested `lists` more levels deep: the document's depth is
+ * lists + 2 (the top level and daemon:). */
+static char *nested(int lists)
+{
+    size_t n = (size_t)lists;
+    char *t = malloc(2 * n + 64);
+    int w = sprintf(t, "daemon:\n  phase_timeouts: ");
+    memset(t + w, '[', n);
+    memset(t + w + n, ']', n);
+    strcpy(t + w + 2 * n, "\n");
+    return t;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Depth and size bounds, each at its limit and one past it, with positions;
+ * deep nesting is refused fast (libyaml alone took 40 s on 200 KB). */
+START_TEST(test_yaml_bounds)
+{
+    struct fwup_config *cfg = NULL;
+    char err[512];
+    char *t = nested(YU_MAX_DEPTH - 2);
+    ck_assert_int_eq(fwup_config_parse("c.yaml", t, strlen(t), &cfg, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "must be a mapping") != NULL, "%s", err);
+    free(t);
+    t = nested(YU_MAX_DEPTH - 1);
+    ck_assert_int_eq(fwup_config_parse("c.yaml", t, strlen(t), &cfg, err, sizeof err), -1);
+    ck_assert_str_eq(err, "c.yaml:2:49: nested deeper than 32 levels");
+    free(t);
+
+    t = nested(100000);
+    double t0 = seconds_now();
+    ck_assert_int_eq(fwup_config_parse("c.yaml", t, strlen(t), &cfg, err, sizeof err), -1);
+    ck_assert_msg(seconds_now() - t0 < 0.5, "deep nesting took %.1f s", seconds_now() - t0);
+    ck_assert_msg(strstr(err, "nested deeper") != NULL, "%s", err);
+    free(t);
+
+    /* size: exactly YU_MAX_DOC loads (padded with a comment), one more not */
+    char path[] = "/tmp/fwup-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    const char *head = "daemon: {max_attempts: 5}\n#";
+    size_t n = YU_MAX_DOC;
+    char *big = malloc(n + 2);
+    memset(big, 'x', n + 1);
+    memcpy(big, head, strlen(head));
+    big[n - 1] = '\n';
+    ck_assert_int_eq(write(fd, big, n), (ssize_t)n);
+    close(fd);
+    ck_assert_int_eq(fwup_config_load(path, &cfg, err, sizeof err), 0);
+    ck_assert_uint_eq(cfg->max_attempts, 5);
+    fwup_config_free(cfg);
+    cfg = NULL;
+    big[n - 1] = 'x';
+    big[n] = '\n';
+    ck_assert_int_eq(fwup_config_parse("c.yaml", big, n + 1, &cfg, err, sizeof err), -1);
+    ck_assert_str_eq(err, "c.yaml:1:1: larger than 1048576 bytes (1048577)");
+    fd = open(path, O_WRONLY | O_TRUNC);
+    ck_assert_int_eq(write(fd, big, n + 1), (ssize_t)n + 1);
+    close(fd);
+    ck_assert_int_eq(fwup_config_load(path, &cfg, err, sizeof err), -1);
+    char want[64];
+    snprintf(want, sizeof want, "%s:1:1: larger than 1048576 bytes", path);
+    ck_assert_str_eq(err, want);
+    unlink(path);
+    free(big);
 }
 END_TEST
 
@@ -816,6 +894,7 @@ static Suite *config_suite(void)
     tc = tcase_create("helpers");
     tcase_add_test(tc, test_durations);
     tcase_add_test(tc, test_sizes);
+    tcase_add_test(tc, test_yaml_bounds);
     suite_add_tcase(s, tc);
     return s;
 }
