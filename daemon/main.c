@@ -20,7 +20,6 @@
 #include "daemon.h"
 #include "fwupgw/sockapi.h"
 #include "log.h"
-#include "outcomes.h"
 #include "paths.h"
 #include "scheduler.h"
 #include "server.h"
@@ -50,9 +49,8 @@ void fwupd_notify_status(struct fwupd *d)
 {
     if (!d->sched)
         return;
-    const char *degraded = fwup_sched_degraded(d->sched);
-    sd_notifyf(0, "STATUS=%zu job(s) running on %zu device(s)%s%s", fwup_sched_running(d->sched),
-               d->conf->cfg->ndevices, degraded ? "; degraded: " : "", degraded ? degraded : "");
+    sd_notifyf(0, "STATUS=%zu job(s) running on %zu device(s)", fwup_sched_running(d->sched),
+               d->conf->cfg->ndevices);
 }
 
 /* Everything the YAML parser cannot know: protocols exist, speak serial,
@@ -169,13 +167,28 @@ static void server_limits(const struct fwup_config *cfg, struct fwup_server_opti
     so->fd_reserve = FWUP_SERVER_FD_RESERVE + 2 * cfg->nlinks;
 }
 
-static void reload(struct fwupd *d)
-{
-    struct fwup_config *cfg = NULL;
+/* A config of the largest allowed size and shape (yamlutil.h) takes most
+ * of a second to parse: a reload reads it on a worker thread and applies
+ * it on the loop, which goes on serving clients meanwhile. */
+struct reload_req {
+    uv_work_t work;
+    struct fwupd *d;
+    struct fwup_config *cfg;
+    int rc;
     char err[1024];
-    sd_notify(0, "RELOADING=1");
-    if (fwup_config_load(d->config_path, &cfg, err, sizeof(err)) < 0 ||
-        validate(cfg, d->plugins, err, sizeof(err)) < 0) {
+};
+static int reload_busy, reload_again; /* one parse at a time; a HUP during
+                                         it reloads once more after */
+
+static void reload_work(uv_work_t *w)
+{
+    struct reload_req *r = w->data;
+    r->rc = fwup_config_load(r->d->config_path, &r->cfg, r->err, sizeof(r->err));
+}
+
+static void reload_apply(struct fwupd *d, struct fwup_config *cfg, int rc, char *err, size_t errlen)
+{
+    if (rc < 0 || validate(cfg, d->plugins, err, errlen) < 0) {
         log_err("reload refused, keeping the running configuration: %s", err);
         fwup_config_free(cfg);
         sd_notify(0, "READY=1");
@@ -221,6 +234,48 @@ static void reload(struct fwupd *d)
     fwup_sched_kick(d->sched);
 }
 
+static void reload(struct fwupd *d);
+
+static void reload_done(uv_work_t *w, int status)
+{
+    struct reload_req *r = w->data;
+    struct fwupd *d = r->d;
+    reload_busy = 0;
+    if (status < 0 || d->stopping)
+        fwup_config_free(r->cfg);
+    else
+        reload_apply(d, r->cfg, r->rc, r->err, sizeof(r->err));
+    free(r);
+    if (reload_again && !d->stopping) {
+        reload_again = 0;
+        reload(d);
+    }
+}
+
+static void reload(struct fwupd *d)
+{
+    if (reload_busy) {
+        reload_again = 1;
+        return;
+    }
+    struct reload_req *r = calloc(1, sizeof(*r));
+    if (!r) {
+        log_err("reload refused: out of memory");
+        return;
+    }
+    sd_notify(0, "RELOADING=1");
+    r->d = d;
+    r->work.data = r;
+    if (uv_queue_work(d->loop, &r->work, reload_work, reload_done) < 0) {
+        /* no worker: parse here, as before */
+        reload_work(&r->work);
+        reload_apply(d, r->cfg, r->rc, r->err, sizeof(r->err));
+        free(r);
+        return;
+    }
+    reload_busy = 1;
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
     (void)signum;
@@ -247,7 +302,7 @@ static int open_store(struct fwupd *d)
 {
     char path[PATH_MAX], err[512];
     const char *dir = d->conf->cfg->state_dir;
-    int requeued = 0, failed = 0, settled = 0;
+    int requeued = 0, failed = 0;
     if (fwup_state_dir_prepare(dir, err, sizeof(err)) < 0) {
         log_err("%s", err);
         return -1;
@@ -261,18 +316,6 @@ static int open_store(struct fwupd *d)
         log_err("%s", err);
         return -1;
     }
-    /* Runs whose outcome a full disk kept out of the store are settled
-     * first, so that the recovery does not flash their devices again. */
-    if (fwup_outcomes_open(dir, &d->outcomes, err, sizeof(err)) != 0) {
-        log_err("%s", err);
-        return -1;
-    }
-    if (fwup_outcomes_recover(d->outcomes, d->store, fwupd_now_ms(), &settled) != 0) {
-        log_err("recording outcomes kept outside the database: %s", fwup_store_errmsg(d->store));
-        return -1;
-    }
-    if (settled)
-        log_notice("recorded the outcome of %d job(s) that ended before the restart", settled);
     if (fwup_store_recover(d->store, fwupd_now_ms(), &requeued, &failed) != 0) {
         log_err("recovering jobs: %s", fwup_store_errmsg(d->store));
         return -1;
@@ -409,7 +452,6 @@ out:
     }
     fwup_api_free(d.api);
     fwup_store_close(d.store);
-    fwup_outcomes_close(d.outcomes);
     fwup_plugins_free(d.plugins);
     fwupd_config_unref(d.conf);
     if (d.loop && uv_loop_close(d.loop) != 0)

@@ -82,9 +82,35 @@ echo "watchers: VmRSS ${rss0} kB before the job, ${rss1} kB after"
 [ "$rss1" -le $((rss0 + 8 * 1024)) ] || fail "RSS grew with unread events"
 end_hog
 echo "watchers: $res"
+
+# 4. A reload of a config of the largest allowed size, nested as deep as
+# allowed (about 0.7 s of parsing here) does not stall the loop: a client
+# pinging the daemon meanwhile is answered as fast as ever.
+cp "$work/fwupgw.yaml" "$work/good.yaml"
+unit="$(printf '%.0s[' {1..30})1$(printf '%.0s]' {1..30}),"
+{ printf 'x: ['; printf "%.0s$unit" $(seq 16500); printf '1]\n'; } >"$work/fwupgw.yaml"
+[ "$(stat -c %s "$work/fwupgw.yaml")" -le 1048576 ] || fail "test config over the size limit"
+refusals() { grep -c "reload refused" "$work/fwupgwd.log" || true; }
+before=$(refusals)
+kill -HUP "$daemon_pid"
+worst=0 pings=0
+while [ "$(refusals)" = "$before" ]; do
+    t0=$(date +%s%N)
+    "${ctl[@]}" version >/dev/null || fail "no answer during the reload"
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$ms" -le "$worst" ] || worst=$ms
+    pings=$((pings + 1))
+    [ "$pings" -lt 2000 ] || fail "reload never finished"
+done
+echo "reload of a 1 MiB config: $pings pings answered meanwhile, slowest ${worst} ms"
+[ "$pings" -ge 2 ] || fail "the reload finished before any ping: nothing measured"
+[ "$worst" -le 150 ] || fail "the loop stalled ${worst} ms during a reload"
+grep "reload refused" "$work/fwupgwd.log" | tail -1 | grep -q "fwupgw.yaml:1:1: unknown key 'x'" ||
+    fail "reload of the big config not refused for its content"
+cp "$work/good.yaml" "$work/fwupgw.yaml"
 stop_daemon
 
-# 4. Out of descriptors: a hog holds all but one of them; accept() then
+# 5. Out of descriptors: a hog holds all but one of them; accept() then
 # fails with EMFILE. Clients are told so, the loop does not spin.
 : >"$work/fwupgwd.log"
 (ulimit -n 64 && exec "$build/fwupgwd" -v -c "$work/fwupgw.yaml" 2>>"$work/fwupgwd.log") &
