@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "fwupgw/sockapi.h"
 #include "log.h"
+#include "outcomes.h"
 #include "paths.h"
 #include "scheduler.h"
 #include "server.h"
@@ -49,8 +50,9 @@ void fwupd_notify_status(struct fwupd *d)
 {
     if (!d->sched)
         return;
-    sd_notifyf(0, "STATUS=%zu job(s) running on %zu device(s)", fwup_sched_running(d->sched),
-               d->conf->cfg->ndevices);
+    const char *degraded = fwup_sched_degraded(d->sched);
+    sd_notifyf(0, "STATUS=%zu job(s) running on %zu device(s)%s%s", fwup_sched_running(d->sched),
+               d->conf->cfg->ndevices, degraded ? "; degraded: " : "", degraded ? degraded : "");
 }
 
 /* Everything the YAML parser cannot know: protocols exist, speak serial,
@@ -302,7 +304,7 @@ static int open_store(struct fwupd *d)
 {
     char path[PATH_MAX], err[512];
     const char *dir = d->conf->cfg->state_dir;
-    int requeued = 0, failed = 0;
+    int requeued = 0, failed = 0, settled = 0;
     if (fwup_state_dir_prepare(dir, err, sizeof(err)) < 0) {
         log_err("%s", err);
         return -1;
@@ -316,6 +318,18 @@ static int open_store(struct fwupd *d)
         log_err("%s", err);
         return -1;
     }
+    /* Runs whose outcome a full disk kept out of the store are settled
+     * first, so that the recovery does not flash their devices again. */
+    if (fwup_outcomes_open(dir, &d->outcomes, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        return -1;
+    }
+    if (fwup_outcomes_recover(d->outcomes, d->store, fwupd_now_ms(), &settled) != 0) {
+        log_err("recording outcomes kept outside the database: %s", fwup_store_errmsg(d->store));
+        return -1;
+    }
+    if (settled)
+        log_notice("recorded the outcome of %d job(s) that ended before the restart", settled);
     if (fwup_store_recover(d->store, fwupd_now_ms(), &requeued, &failed) != 0) {
         log_err("recovering jobs: %s", fwup_store_errmsg(d->store));
         return -1;
@@ -452,6 +466,7 @@ out:
     }
     fwup_api_free(d.api);
     fwup_store_close(d.store);
+    fwup_outcomes_close(d.outcomes);
     fwup_plugins_free(d.plugins);
     fwupd_config_unref(d.conf);
     if (d.loop && uv_loop_close(d.loop) != 0)
