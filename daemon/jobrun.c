@@ -303,10 +303,11 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
     r->link = (struct fwup_link_params){link.baud, (uint8_t)link.data_bits, parities[link.parity],
                                         (uint8_t)link.stop_bits, flows[link.flow]};
     r->job.link = &r->link;
-    if (fwup_serial_open(p->loop, &link, &port_cb, r, &r->port, err, errlen) < 0) {
+    int rc = fwup_serial_open(p->loop, &link, &port_cb, r, &r->port, err, errlen);
+    if (rc < 0) {
         free(r->options);
         free(r);
-        return -1;
+        return rc == FWUP_SERIAL_EPERM ? FWUP_RUN_EPERM : -1;
     }
     if (p->line_ops) {
         r->line_ops = p->line_ops;

@@ -38,7 +38,10 @@ struct fwup_run_params {
 };
 
 /* Opens the link and creates the engine; the engine starts on the next
- * loop iteration. -1 with a reason if the run could not start. */
+ * loop iteration. -1 with a reason if the run could not start, or
+ * FWUP_RUN_EPERM if it never will with this config (the link's settings
+ * are refused by the port). */
+#define FWUP_RUN_EPERM (-2)
 int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err,
                    size_t errlen);
 /* Ask the engine to abort; after cancel_grace_ms it is stopped regardless. */

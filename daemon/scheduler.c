@@ -468,9 +468,12 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
         .on_done = run_done,
         .ctx = a,
     };
-    if (fwup_run_start(&p, &a->run, err, sizeof(err)) < 0) {
-        /* Port missing or busy: worth retrying later. */
-        if (!settle(s, a, FWUP_RESULT_TRANSIENT, err))
+    int rc = fwup_run_start(&p, &a->run, err, sizeof(err));
+    if (rc < 0) {
+        /* Port missing or busy: worth retrying later; settings the port
+         * refuses need a config change first. */
+        if (!settle(s, a, rc == FWUP_RUN_EPERM ? FWUP_RESULT_PERMANENT : FWUP_RESULT_TRANSIENT,
+                    err))
             free_active(a);
         return;
     }

@@ -58,7 +58,7 @@ static int configure(int fd, const struct fwup_cfg_link *link, char *err, size_t
 
     if (!speed) {
         snprintf(err, errlen, "%s: unsupported baud rate %u", link->path, link->baud);
-        return -1;
+        return FWUP_SERIAL_EPERM;
     }
     if (tcgetattr(fd, &t) < 0) {
         snprintf(err, errlen, "%s: not a serial port: %s", link->path, strerror(errno));
@@ -126,7 +126,9 @@ static int configure(int fd, const struct fwup_cfg_link *link, char *err, size_t
         snprintf(err, errlen, "%s: cannot set %u%c%u on %s%s: %s", link->name,
                  link->data_bits ? link->data_bits : 8, pletters[link->parity],
                  link->stop_bits == 2 ? 2u : 1u, link->path, from, why);
-        return -1;
+        /* The port will not take it on a later try either; only a config
+         * change helps. */
+        return FWUP_SERIAL_EPERM;
     }
     /* No input flush here: a receiver's start byte ('C', NAK) that arrived
      * before the port was opened is often all it says for seconds. Engines
@@ -233,9 +235,10 @@ int fwup_serial_open(uv_loop_t *loop, const struct fwup_cfg_link *link,
         close(fd);
         return -1;
     }
-    if (configure(fd, link, err, errlen) < 0) {
+    int rc = configure(fd, link, err, errlen);
+    if (rc < 0) {
         close(fd);
-        return -1;
+        return rc;
     }
     struct fwup_serial *s = calloc(1, sizeof(*s));
     if (!s || uv_poll_init(loop, &s->poll, fd) < 0) {

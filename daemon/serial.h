@@ -26,6 +26,11 @@ struct fwup_serial_callbacks {
 /* Map a numeric baud rate to its termios constant; 0 if unsupported. */
 unsigned fwup_serial_speed(unsigned baud);
 
+/* fwup_serial_open's result for a port that exists but will never take the
+ * link's settings (baud, framing): retrying cannot help. Other failures
+ * (missing, busy) are -1. */
+#define FWUP_SERIAL_EPERM (-2)
+
 int fwup_serial_open(uv_loop_t *loop, const struct fwup_cfg_link *link,
                      const struct fwup_serial_callbacks *cb, void *ctx, struct fwup_serial **out,
                      char *err, size_t errlen);
