@@ -2,6 +2,8 @@
  * version refusal and every error with its exact position. */
 #include "manifest.h"
 
+#include "yamlutil.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,6 +419,40 @@ START_TEST(test_one_pass)
 }
 END_TEST
 
+/* The manifest parser shares the config's bounds (yamlutil.h): depth at
+ * the limit is a schema matter, one more is refused where it starts. */
+START_TEST(test_yaml_bounds)
+{
+    char text[256], err[2048];
+    struct fwup_manifest *m = NULL;
+    struct fwup_manifest_diags d;
+    for (int extra = 0; extra <= 1; extra++) {
+        /* the top level, then one level per '[' */
+        int lists = YU_MAX_DEPTH - 1 + extra;
+        int w = snprintf(text, sizeof text, "targets: ");
+        memset(text + w, '[', (size_t)lists);
+        memset(text + w + lists, ']', (size_t)lists);
+        strcpy(text + w + 2 * lists, "\n");
+        ck_assert_int_ne(fwup_manifest_parse("m.yaml", text, strlen(text), "/tmp", &m, &d), 0);
+        all_errors(&d, err, sizeof err);
+        if (extra)
+            ck_assert_str_eq(err, "m.yaml:1:41: nested deeper than 32 levels\n");
+        else
+            ck_assert_msg(strstr(err, "nested") == NULL, "%s", err);
+        fwup_manifest_diags_free(&d);
+    }
+    size_t n = YU_MAX_DOC + 1;
+    char *big = malloc(n);
+    memset(big, '#', n);
+    big[n - 1] = '\n';
+    ck_assert_int_ne(fwup_manifest_parse("m.yaml", big, n, "/tmp", &m, &d), 0);
+    all_errors(&d, err, sizeof err);
+    ck_assert_str_eq(err, "m.yaml:1:1: larger than 1048576 bytes (1048577)\n");
+    fwup_manifest_diags_free(&d);
+    free(big);
+}
+END_TEST
+
 static Suite *manifest_suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -427,6 +463,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tc, test_newer_schema);
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
     tcase_add_test(tc, test_one_pass);
+    tcase_add_test(tc, test_yaml_bounds);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("files");
