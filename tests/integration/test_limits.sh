@@ -34,6 +34,10 @@ end_hog() {
 }
 field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2"; }
 
+# In a sanitizer build, freed blocks wait in ASan's quarantine (256 MiB by
+# default) and would count as held: keep it small so RSS shows what the
+# daemon holds. No effect on other builds.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4
 start_sim 1
 clients=120
 write_config 1 "max_clients: 200" "max_clients_per_uid: 200" "max_input_total: 16M" \
@@ -104,7 +108,15 @@ while [ "$(refusals)" = "$before" ]; do
 done
 echo "reload of a 1 MiB config: $pings pings answered meanwhile, slowest ${worst} ms"
 [ "$pings" -ge 2 ] || fail "the reload finished before any ping: nothing measured"
-[ "$worst" -le 150 ] || fail "the loop stalled ${worst} ms during a reload"
+# A sanitizer build runs everything (fwupctl too) several times slower and
+# its allocator serialises the parsing thread with the loop at times: the
+# bound is wider there, still under the parse time (2-3 s in that build).
+max_ms=150
+if nm -D "$build/fwupgwd" 2>/dev/null | grep -c __asan_init >/dev/null; then
+    max_ms=1500
+fi
+echo "reload: slowest answer allowed ${max_ms} ms"
+[ "$worst" -le "$max_ms" ] || fail "the loop stalled ${worst} ms during a reload"
 grep "reload refused" "$work/fwupgwd.log" | tail -1 | grep -q "fwupgw.yaml:1:1: unknown key 'x'" ||
     fail "reload of the big config not refused for its content"
 cp "$work/good.yaml" "$work/fwupgw.yaml"
