@@ -7,19 +7,64 @@
  *   hog SOCKET flood N BYTES   N connections, each sending BYTES without '\n'
  *   hog SOCKET watch N         N connections subscribed to events
  *   hog SOCKET fds N           one connection holding N passed descriptors
+ *   hog SOCKET ping            one well-behaved client: "version" requests,
+ *                              one at a time, until stdin closes; prints
+ *                              "pings=P slowest_us=U" (the loop's stalls)
  *
  * Prints "ready" once set up, and at the end one line:
  *   refused=R closed=C open=O   (R: got a FWUP_E_BUSY error line)
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+static int dial(const char *path);
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int ping(const char *path)
+{
+    int fd = dial(path);
+    long long slowest = 0;
+    int n = 0;
+    printf("ready\n");
+    fflush(stdout);
+    for (;;) {
+        struct pollfd in = {.fd = 0, .events = POLLIN};
+        /* a request every millisecond, until the test closes stdin */
+        if (poll(&in, 1, 1) > 0) {
+            char b[64];
+            if (read(0, b, sizeof(b)) <= 0)
+                break;
+        }
+        static const char req[] = "{\"id\":1,\"method\":\"version\"}\n";
+        long long t0 = now_us();
+        if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+            return 1;
+        char c = 0;
+        while (c != '\n')
+            if (recv(fd, &c, 1, 0) != 1)
+                return 1;
+        long long dt = now_us() - t0;
+        slowest = dt > slowest ? dt : slowest;
+        n++;
+    }
+    printf("pings=%d slowest_us=%lld\n", n, slowest);
+    return 0;
+}
 
 static int dial(const char *path)
 {
@@ -75,11 +120,13 @@ static void send_fds(int fd, const char *s, int nfds)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
+    if (argc < 4 && !(argc == 3 && strcmp(argv[2], "ping") == 0)) {
         fprintf(stderr, "usage: hog SOCKET flood N BYTES | watch N | fds N\n");
         return 2;
     }
     const char *mode = argv[2];
+    if (strcmp(mode, "ping") == 0)
+        return ping(argv[1]);
     int n = atoi(argv[3]);
     int nconn = strcmp(mode, "fds") == 0 ? 1 : n;
     int *fds = calloc((size_t)nconn, sizeof(int));

@@ -89,31 +89,28 @@ echo "watchers: $res"
 
 # 4. A reload of a config of the largest allowed size, nested as deep as
 # allowed (about 0.7 s of parsing here) does not stall the loop: a client
-# pinging the daemon meanwhile is answered as fast as ever.
+# pinging the daemon meanwhile is answered within 100 ms (a parse on the
+# loop stalls it about 900 ms; other tests share the 2 cores).
 cp "$work/fwupgw.yaml" "$work/good.yaml"
 unit="$(printf '%.0s[' {1..30})1$(printf '%.0s]' {1..30}),"
 { printf 'x: ['; printf "%.0s$unit" $(seq 16500); printf '1]\n'; } >"$work/fwupgw.yaml"
 [ "$(stat -c %s "$work/fwupgw.yaml")" -le 1048576 ] || fail "test config over the size limit"
 refusals() { grep -c "reload refused" "$work/fwupgwd.log" || true; }
 before=$(refusals)
+start_hog ping
 kill -HUP "$daemon_pid"
-worst=0 pings=0
-while [ "$(refusals)" = "$before" ]; do
-    t0=$(date +%s%N)
-    "${ctl[@]}" version >/dev/null || fail "no answer during the reload"
-    ms=$((($(date +%s%N) - t0) / 1000000))
-    [ "$ms" -le "$worst" ] || worst=$ms
-    pings=$((pings + 1))
-    [ "$pings" -lt 2000 ] || fail "reload never finished"
-done
+reloaded() { [ "$(refusals)" != "$before" ]; }
+wait_for reloaded
+end_hog
+pings=$(field pings "$res") worst=$(($(field slowest_us "$res") / 1000))
 echo "reload of a 1 MiB config: $pings pings answered meanwhile, slowest ${worst} ms"
-[ "$pings" -ge 2 ] || fail "the reload finished before any ping: nothing measured"
-# A sanitizer build runs everything (fwupctl too) several times slower and
-# its allocator serialises the parsing thread with the loop at times: the
-# bound is wider there, still under the parse time (2-3 s in that build).
-max_ms=150
+[ "$pings" -ge 10 ] || fail "too few pings during the reload: $res"
+# A sanitizer build runs several times slower and its allocator serialises
+# the parsing thread with the loop at times: the bound is wider there, still
+# under the parse time (2-3 s in that build).
+max_ms=100
 if nm -D "$build/fwupgwd" 2>/dev/null | grep -c __asan_init >/dev/null; then
-    max_ms=1500
+    max_ms=1000
 fi
 echo "reload: slowest answer allowed ${max_ms} ms"
 [ "$worst" -le "$max_ms" ] || fail "the loop stalled ${worst} ms during a reload"
