@@ -3,7 +3,7 @@
  * for detection plus whatever parser it picks). A parsed image must satisfy
  * what engines rely on (image.h): sorted, non-overlapping, non-empty
  * segments inside 32-bit space whose lengths add up to the total; a refusal
- * must come with a reason.
+ * must come with a reason whose sizes are possible (image_oracle.h).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 
 #include "image.h"
 #include "fuzz_util.h"
+#include "image_oracle.h"
 
 #ifndef FUZZ_FORMAT
 #error "define FUZZ_FORMAT"
@@ -98,6 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         fwup_image_free(&img);
     } else if (!err[0] || !memchr(err, '\0', sizeof(err))) {
         fail("refusal without a reason");
+    } else {
+        unsigned long long bad;
+        enum fwup_image_format as = FUZZ_FORMAT == FWUP_IMAGE_AUTO ? detected : FUZZ_FORMAT;
+        if (image_oracle_bad_number(err, len, as, &bad))
+            fail("a size in the refusal is impossible for this file (wrapped arithmetic?)");
     }
     free(p);
     return 0;

@@ -18,6 +18,7 @@
  *   rdp=0|1             read-out protected
  *   fill=0xNN           initial flash content (default 0xFF, erased)
  *   nack_every=N        NACK every Nth command (at its command pair)
+ *   nack_write=N        NACK the first N Write Memory commands (at their pair)
  *   silent_after=N      answer N commands, then nothing at all
  *   erase_ms=MS         busy time per erased page (ACK via the timer)
  *   mass_erase_ms=MS    busy time of a mass erase / Readout Unprotect
@@ -66,7 +67,7 @@ struct simdev {
     struct stm32_chip chip;
     int ext_erase, rdp;
     uint8_t fill;
-    unsigned nack_every, corrupt_write;
+    unsigned nack_every, nack_write, corrupt_write;
     long silent_after; /* -1: never */
     uint32_t erase_ms, mass_erase_ms;
 
@@ -140,6 +141,8 @@ static int parse_options(struct simdev *d, const char *options, char *err, size_
             d->fill = (uint8_t)x;
         else if (strcmp(t, "nack_every") == 0)
             d->nack_every = (unsigned)x;
+        else if (strcmp(t, "nack_write") == 0)
+            d->nack_write = (unsigned)x;
         else if (strcmp(t, "silent_after") == 0)
             d->silent_after = (long)x;
         else if (strcmp(t, "erase_ms") == 0)
@@ -458,6 +461,11 @@ static void command(struct simdev *d, uint8_t c)
         return;
     }
     if (d->nack_every && d->commands % d->nack_every == 0) {
+        nack(d);
+        return;
+    }
+    if (c == 0x31 && d->nack_write) {
+        d->nack_write--;
         nack(d);
         return;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "../fuzz/image_oracle.h"
 
 /* ---- growable byte buffer ---- */
 
@@ -520,6 +521,57 @@ START_TEST(test_ihex_errors)
 }
 END_TEST
 
+/* A record of raw bytes (count byte first) and a correct checksum: two's
+ * complement for Intel HEX, ones' complement for S-records. */
+static void rec_raw(struct buf *b, const char *lead, const uint8_t *r, size_t n, int ones)
+{
+    unsigned sum = 0;
+    buf_printf(b, "%s", lead);
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(b, "%02X", r[i]);
+        sum += r[i];
+    }
+    buf_printf(b, "%02X\n", (ones ? ~sum : 0x100 - (sum & 0xFF)) & 0xFF);
+}
+
+/* A data record whose byte count disagrees with its length by one either
+ * way is refused as short or long; only an exact match is data. */
+START_TEST(test_ihex_record_length)
+{
+    static const struct {
+        unsigned count, have;
+        const char *want; /* NULL: accepted */
+    } cases[] = {
+        {4, 4, NULL},
+        {4, 3, "line 1: short record: byte count 4 needs 9 bytes, line has 8"},
+        {4, 5, "line 1: long record: byte count 4 needs 9 bytes, line has 10"},
+        {1, 1, NULL},
+        {1, 0, "line 1: short record: byte count 1 needs 6 bytes, line has 5"},
+        {0, 1, "line 1: long record: byte count 0 needs 5 bytes, line has 6"},
+        {16, 17, "line 1: long record: byte count 16 needs 21 bytes, line has 22"},
+        {255, 255, NULL},
+        {255, 254, "line 1: short record: byte count 255 needs 260 bytes, line has 259"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t r[4 + 256] = {(uint8_t)cases[i].count, 0x00, 0x10, 0x00};
+        for (unsigned k = 0; k < cases[i].have; k++)
+            r[4 + k] = pat(0x10 + k);
+        struct buf b = {0};
+        rec_raw(&b, ":", r, 4 + cases[i].have, 0);
+        buf_printf(&b, ":00000001FF\n");
+        if (cases[i].want) {
+            parse_err(b.p, b.len, FWUP_IMAGE_IHEX, cases[i].want, (const char *)NULL);
+        } else {
+            struct fwup_parsed_image img;
+            parse_ok(b.p, b.len, FWUP_IMAGE_IHEX, 0, &img);
+            check_segment(&img, 0, 0x10, cases[i].count);
+            fwup_image_free(&img);
+        }
+        buf_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(test_ihex_checksum_value)
 {
     /* the message names both the stored and the computed checksum */
@@ -621,6 +673,63 @@ START_TEST(test_srec_errors)
     parse_err_str("S107000001020304EE\nSX07000401020304EA\nS9030000FC\n", FWUP_IMAGE_SREC,
                   "line 2:", "record type");
     parse_err_str("S9030000FC\n", FWUP_IMAGE_SREC, "no data", NULL);
+}
+END_TEST
+
+/* A byte count too small to hold the address and the checksum is refused
+ * as such for every record type (it must not wrap the payload length), and
+ * a count off by one from the line either way is short or long. */
+START_TEST(test_srec_record_length)
+{
+    static const struct {
+        const char *lead;
+        uint8_t r[8];
+        size_t n;
+        const char *want; /* NULL: accepted */
+    } cases[] = {
+        {"S1", {0x02, 0x00}, 2, "line 1: short record: S1 needs at least 3 bytes, count is 2"},
+        {"S1", {0x01}, 1, "line 1: short record: S1 needs at least 3 bytes, count is 1"},
+        {"S1", {0x00}, 0, "line 1: short record (no byte count)"},
+        {"S2",
+         {0x03, 0x00, 0x00},
+         3,
+         "line 1: short record: S2 needs at least 4 bytes, count is 3"},
+        {"S3", {0x04, 0x00, 0x00, 0x00}, 4, "line 1: short record: S3 needs at least 5 bytes"},
+        {"S9", {0x02, 0x00}, 2, "line 1: short record: S9 needs at least 3 bytes, count is 2"},
+        {"S5", {0x02, 0x00}, 2, "line 1: short record: S5 needs at least 3 bytes, count is 2"},
+        {"S1", {0x05, 0x00, 0x10, 0xAB, 0xCD}, 5, NULL},
+        {"S1", {0x05, 0x00, 0x10, 0xAB}, 4, "line 1: short record: byte count 5, line has 4"},
+        {"S1",
+         {0x05, 0x00, 0x10, 0xAB, 0xCD, 0xEF},
+         6,
+         "line 1: long record: byte count 5, line has 6"},
+        {"S3", {0x06, 0x00, 0x00, 0x00, 0x10, 0xAB}, 6, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b = {0};
+        if (cases[i].n)
+            rec_raw(&b, cases[i].lead, cases[i].r, cases[i].n, 1);
+        else
+            buf_printf(&b, "%s\n", cases[i].lead);
+        buf_printf(&b, "S9030000FC\n");
+        if (cases[i].want) {
+            parse_err(b.p, b.len, FWUP_IMAGE_SREC, cases[i].want, (const char *)NULL);
+        } else {
+            struct fwup_parsed_image img;
+            parse_ok(b.p, b.len, FWUP_IMAGE_SREC, 0, &img);
+            unsigned want_len = cases[i].r[0] - (cases[i].lead[1] == '3' ? 5u : 3u);
+            ck_assert_uint_eq(img.view.nsegments, 1);
+            ck_assert_uint_eq(img.segments[0].address, 0x10);
+            ck_assert_uint_eq(img.segments[0].len, want_len);
+            ck_assert_int_eq(
+                memcmp(img.segments[0].data, cases[i].r + cases[i].n - want_len, want_len), 0);
+            fwup_image_free(&img);
+        }
+        buf_free(&b);
+    }
+    /* the record from the field report, verbatim */
+    parse_err_str("S10200FD\nS9030000FC\n", FWUP_IMAGE_SREC,
+                  "line 1:", "S1 needs at least 3 bytes, count is 2");
 }
 END_TEST
 
@@ -736,6 +845,43 @@ START_TEST(test_dfu)
 }
 END_TEST
 
+/* bLength around the file's own size: a suffix may fill all but one byte,
+ * filling the whole file leaves no image, and longer is refused. */
+START_TEST(test_dfu_suffix_length)
+{
+    static const struct {
+        unsigned blen;
+        size_t body; /* accepted: bytes before the suffix */
+        const char *want;
+    } cases[] = {
+        {16, 14, NULL},
+        {29, 1, NULL},
+        {30, 0, "empty image before the DFU suffix"},
+        {31, 0, "bad DFU suffix length 31"},
+        {255, 0, "bad DFU suffix length 255"},
+        {15, 0, "bad DFU suffix length 15"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b = {0};
+        for (uint32_t k = 0; k < 14; k++)
+            buf_u8(&b, pat(0x100 + k));
+        add_suffix(&b, 0x0200, 0x7d02, 0x1209, 0x0100);
+        ck_assert_uint_eq(b.len, 30);
+        b.p[b.len - 5] = (uint8_t)cases[i].blen;
+        reseal(b.p, b.len);
+        if (cases[i].want) {
+            parse_err(b.p, b.len, FWUP_IMAGE_DFU, cases[i].want, (const char *)NULL);
+        } else {
+            struct fwup_parsed_image img;
+            parse_ok(b.p, b.len, FWUP_IMAGE_DFU, 0x100, &img);
+            check_segment(&img, 0, 0x100, cases[i].body);
+            fwup_image_free(&img);
+        }
+        buf_free(&b);
+    }
+}
+END_TEST
+
 /* ---- DfuSe ---- */
 
 START_TEST(test_dfuse_valid)
@@ -845,8 +991,8 @@ START_TEST(test_dfuse_truncated)
     parse_err(t.p, t.len, FWUP_IMAGE_DFUSE, "target 1", "runs past", (const char *)NULL);
     buf_free(&t);
     /* plain truncation of the file breaks the suffix */
-    parse_err(b.p, b.len - 1, FWUP_IMAGE_DFUSE, (const char *)NULL);
-    parse_err(b.p, 5, FWUP_IMAGE_DFUSE, (const char *)NULL);
+    parse_err(b.p, b.len - 1, FWUP_IMAGE_DFUSE, "bad DFU suffix signature", (const char *)NULL);
+    parse_err(b.p, 5, FWUP_IMAGE_DFUSE, "too short for a DFU suffix (5 bytes)", (const char *)NULL);
     buf_free(&b);
 }
 END_TEST
@@ -1248,6 +1394,7 @@ START_TEST(test_check_range)
     ck_assert_int_eq(fwup_image_check_range(&img, 0x00000000, 0x100000, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "0x08000000"));
     ck_assert_int_eq(fwup_image_check_range(&img, 0x08002000, 0x100000, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "0x08000000"));
 
     /* flash that ends exactly at 4 GiB */
     struct fwup_segment top = {0xFFFFFF00u, 256, d};
@@ -1323,6 +1470,10 @@ static size_t fuzz_one(const uint8_t *data, size_t len, enum fwup_image_format f
     ck_assert_int_eq(rc, -1);
     ck_assert_msg(err[0] != '\0' && memchr(err, '\0', sizeof(err)) != NULL,
                   "failure without a message");
+    unsigned long long bad;
+    enum fwup_image_format as = fmt == FWUP_IMAGE_AUTO ? fwup_image_detect(data, len) : fmt;
+    ck_assert_msg(!image_oracle_bad_number(err, len, as, &bad), "impossible number %llu in \"%s\"",
+                  bad, err);
     ck_assert_ptr_null(img.segments);
     return 0;
 }
@@ -1405,15 +1556,18 @@ static Suite *image_suite(void)
     tcase_add_test(tc, test_ihex_lenient);
     tcase_add_test(tc, test_ihex_unordered);
     tcase_add_test(tc, test_ihex_errors);
+    tcase_add_test(tc, test_ihex_record_length);
     tcase_add_test(tc, test_ihex_checksum_value);
     tcase_add_test(tc, test_ihex_overlap);
     tcase_add_test(tc, test_ihex_overflow);
     tcase_add_test(tc, test_srec_valid);
     tcase_add_test(tc, test_srec_errors);
+    tcase_add_test(tc, test_srec_record_length);
     tcase_add_test(tc, test_srec_checks_computed);
     tcase_add_test(tc, test_srec_overlap_overflow);
     tcase_add_test(tc, test_bin);
     tcase_add_test(tc, test_dfu);
+    tcase_add_test(tc, test_dfu_suffix_length);
     tcase_add_test(tc, test_dfuse_valid);
     tcase_add_test(tc, test_dfuse_lying_sizes);
     tcase_add_test(tc, test_dfuse_truncated);

@@ -275,6 +275,7 @@ START_TEST(test_go_options)
     ck_assert_int_eq(r.result, FWUP_RESULT_OK);
     ck_assert_uint_eq(r.dev_completions, 0);
     ck_assert_uint_eq(count_pair(&w, 0x21, 0xde), 0);
+    check_flash(&r, &j, 0xff); /* programmed, just not started */
     simlink_result_free(&r);
     testjob_free(&j);
 
@@ -306,6 +307,49 @@ START_TEST(test_nacks_recovered)
         run_ok(&c, &r);
         check_flash(&r, &j, 0xff);
         simlink_result_free(&r);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
+/* `retries` NACKs of one command are tolerated and the next one fails the
+ * job, for every limit: at the limit the job succeeds with exactly that many
+ * extra Write commands on the wire; one NACK more fails it. */
+START_TEST(test_nack_limit)
+{
+    for (unsigned retries = 0; retries <= 2; retries++) {
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct wire base = {0}, w = {0};
+        char ro[8], dopt[32];
+        snprintf(ro, sizeof(ro), "%u", retries);
+
+        job_init(&j, FLASH, 600, "retries", ro, NULL);
+        base_cfg(&c, &j, NULL);
+        c.tap = tap;
+        c.tap_ctx = &base;
+        run_ok(&c, &r);
+        simlink_result_free(&r);
+
+        snprintf(dopt, sizeof(dopt), "nack_write=%u", retries);
+        base_cfg(&c, &j, dopt);
+        c.tap = tap;
+        c.tap_ctx = &w;
+        run_ok(&c, &r);
+        check_flash(&r, &j, 0xff);
+        ck_assert_uint_eq(count_pair(&w, 0x31, 0xce), count_pair(&base, 0x31, 0xce) + retries);
+        simlink_result_free(&r);
+
+        snprintf(dopt, sizeof(dopt), "nack_write=%u", retries + 1);
+        base_cfg(&c, &j, dopt);
+        char needle[64];
+        snprintf(needle, sizeof(needle), "refused write at 0x08000000 (NACK %u times)",
+                 retries + 1);
+        run_fail(&c, &r, FWUP_RESULT_PERMANENT, needle);
+        simlink_result_free(&r);
+        free(base.h2d);
+        free(w.h2d);
         testjob_free(&j);
     }
 }
@@ -664,6 +708,7 @@ static Suite *stm32_suite(void)
     tcase_add_test(t, test_mass_and_no_erase);
     tcase_add_test(t, test_go_options);
     tcase_add_test(t, test_nacks_recovered);
+    tcase_add_test(t, test_nack_limit);
     tcase_add_test(t, test_silent_device);
     tcase_add_test(t, test_slow_erase);
     tcase_add_test(t, test_already_synced);

@@ -612,6 +612,92 @@ START_TEST(test_link_checksum)
 }
 END_TEST
 
+/* Every byte the host sends, in order. */
+struct h2d_wire {
+    uint8_t *d;
+    size_t len, cap;
+};
+
+static void h2d_tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
+{
+    struct h2d_wire *w = ctx;
+    (void)t_us;
+    if (dir != SIMLINK_H2D)
+        return;
+    if (w->len + n > w->cap) {
+        w->cap = (w->len + n) * 2;
+        w->d = realloc(w->d, w->cap);
+        ck_assert_ptr_nonnull(w->d);
+    }
+    memcpy(w->d + w->len, d, n);
+    w->len += n;
+}
+
+/* Sizes that leave 895, 896 and 897 bytes for the last blocks, from the
+ * start and after one and two 1K blocks, with the block sizes sx -k sends:
+ * 1K only while more than 896 bytes are left. */
+static const struct tail_case {
+    size_t len;
+    size_t blocks[4]; /* 0-terminated */
+} tail_cases[] = {
+    {895, {128, 128, 128, 128}},
+    {896, {128, 128, 128, 128}},
+    {897, {1024}},
+    {1024 + 895, {1024, 128, 128, 128}},
+    {1024 + 896, {1024, 128, 128, 128}},
+    {1024 + 897, {1024, 1024}},
+    {2048 + 896, {1024, 1024, 128, 128}},
+    {2048 + 897, {1024, 1024, 1024}},
+};
+#define NTAIL (sizeof(tail_cases) / sizeof(tail_cases[0]))
+
+START_TEST(test_link_small_tail_boundary)
+{
+    const struct tail_case *tc = &tail_cases[_i];
+    struct testjob j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct h2d_wire w = {0};
+    job_init(&j, tc->len, (uint32_t)tc->len, NULL);
+    base_cfg(&c, &j, NULL);
+    c.tap = h2d_tap;
+    c.tap_ctx = &w;
+    run_ok(&c, &r);
+    check_content(&r, j.data, tc->len, 0x1a);
+
+    /* The exact byte stream: 1K blocks as listed, then 128-byte blocks for
+     * whatever is left, then EOT. */
+    uint8_t *want = malloc(tc->len + 8 * 1029 + 1);
+    ck_assert_ptr_nonnull(want);
+    size_t n = 0, off = 0;
+    for (unsigned seq = 1, k = 0; off < tc->len; seq++) {
+        size_t bs = k < 4 && tc->blocks[k] == 1024 ? 1024 : 128;
+        if (k < 4 && tc->blocks[k])
+            k++;
+        uint8_t *b = want + n;
+        b[0] = bs == 1024 ? STX : SOH;
+        b[1] = (uint8_t)seq;
+        b[2] = (uint8_t)~seq;
+        size_t take = tc->len - off < bs ? tc->len - off : bs;
+        memcpy(b + 3, j.data + off, take);
+        memset(b + 3 + take, 0x1a, bs - take);
+        uint16_t crc = fwup_crc16_xmodem(0, b + 3, bs);
+        b[3 + bs] = (uint8_t)(crc >> 8);
+        b[4 + bs] = (uint8_t)crc;
+        n += bs + 5;
+        off += bs;
+    }
+    want[n++] = EOT;
+    ck_assert_uint_eq(w.len, n);
+    ck_assert_int_eq(memcmp(w.d, want, n), 0);
+    ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(tc->len));
+    free(want);
+    free(w.d);
+    simlink_result_free(&r);
+    testjob_free(&j);
+}
+END_TEST
+
 START_TEST(test_link_forced_checksum_vs_crc_receiver)
 {
     /* the receiver tries 'C' three times (3 s apart), then NAK */
@@ -1136,6 +1222,7 @@ static Suite *xmodem_suite(void)
     tcase_add_loop_test(t, test_link_crc_1k, 0, NSIZES);
     tcase_add_loop_test(t, test_link_crc_128, 0, NSIZES);
     tcase_add_loop_test(t, test_link_checksum, 0, NSIZES);
+    tcase_add_loop_test(t, test_link_small_tail_boundary, 0, NTAIL);
     tcase_add_test(t, test_link_forced_checksum_vs_crc_receiver);
     tcase_add_loop_test(t, test_link_idle_receiver, 0, NIDLE);
     tcase_add_test(t, test_link_first_block_nak);
