@@ -225,6 +225,26 @@ START_TEST(test_socket_mode_forms)
 }
 END_TEST
 
+/* The largest values the bounds allow: a flash ending exactly at 4 GiB, a
+ * back-off whose max equals its initial step (no doubling at all). */
+START_TEST(test_accepted_bounds)
+{
+    struct fwup_config *cfg =
+        parse_ok("daemon:\n  retry_backoff: {initial: 5s, max: 5s}\n"
+                 "links: [{name: a, type: serial, path: /x}]\n"
+                 "devices: [{id: d, link: a, protocol: p, flash: {base: 0xF0000000, size: 256M}},\n"
+                 "          {id: e, link: a, protocol: p, flash: {base: 0, size: 0xFFFFFFFF}}]\n");
+    ck_assert_uint_eq(cfg->backoff_initial_ms, 5000);
+    ck_assert_uint_eq(cfg->backoff_max_ms, 5000);
+    ck_assert_uint_eq(cfg->ndevices, 2);
+    ck_assert_uint_eq((uint64_t)cfg->devices[0].flash_base + cfg->devices[0].flash_size,
+                      (uint64_t)1 << 32);
+    ck_assert_uint_eq((uint64_t)cfg->devices[1].flash_base + cfg->devices[1].flash_size,
+                      UINT32_MAX);
+    fwup_config_free(cfg);
+}
+END_TEST
+
 /* ---- errors -------------------------------------------------------------- */
 
 static const struct err_case {
@@ -323,6 +343,9 @@ static const struct err_case {
     {"daemon:\n  phase_timeouts:\n    erase: 10q\n", "t.yaml:3:12: ", "'erase' must be a duration"},
     {"daemon:\n  retry_backoff: {initial: 10s, max: 5s}\n",
      "t.yaml:2:18: ", "retry_backoff: max (5000ms) is below initial (10000ms)"},
+    /* One millisecond below initial: the smallest refused gap. */
+    {"daemon:\n  retry_backoff: {initial: 5001ms, max: 5s}\n",
+     "t.yaml:2:18: ", "retry_backoff: max (5000ms) is below initial (5001ms)"},
     {"daemon:\n  socket: /" /* 108 bytes: one over sun_path */
      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
      "aaaaaaaaaaaaaaaa\n",
@@ -347,6 +370,10 @@ static const struct err_case {
     {"links: [{name: a, type: serial, path: /x}]\n"
      "devices: [{id: d, link: a, protocol: p, flash: {base: 0xF0000000, size: 512M}}]\n",
      "t.yaml:2:48: ", "flash range 0xf0000000 + 0x20000000 runs past the 32-bit address space"},
+    /* One byte past 4 GiB: the smallest overrun. */
+    {"links: [{name: a, type: serial, path: /x}]\n"
+     "devices: [{id: d, link: a, protocol: p, flash: {base: 0xF0000001, size: 256M}}]\n",
+     "t.yaml:2:48: ", "flash range 0xf0000001 + 0x10000000 runs past the 32-bit address space"},
     {"links: [{name: a, type: serial, path: /x}]\n"
      "devices: [{id: d, link: a, protocol: p, flash: {base: 0, size: 0}}]\n",
      "t.yaml:2:64: ", "flash 'size' must be greater than zero"},
@@ -878,6 +905,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(tc, test_defaults, 0, (int)(sizeof empty_docs / sizeof empty_docs[0]));
     tcase_add_test(tc, test_link_defaults);
     tcase_add_test(tc, test_socket_mode_forms);
+    tcase_add_test(tc, test_accepted_bounds);
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
     tcase_add_test(tc, test_error_buffers);
     tcase_add_loop_test(tc, test_lengths, 0, (int)(sizeof len_cases / sizeof len_cases[0]));

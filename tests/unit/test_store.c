@@ -350,9 +350,12 @@ START_TEST(test_queue_and_get)
     ck_assert_str_eq(ev.ev[0].device, "dev7");
     ck_assert_int_eq(ev.ev[0].ts_ms, 5000);
 
-    /* Defaulted max_attempts is a usable loop breaker. */
+    /* max_attempts 0 or below takes the documented default: exactly 3 runs. */
     int64_t id2 = queue(st, "dev7", 0, 0, 5100);
-    ck_assert_int_ge(get(st, id2).max_attempts, 1);
+    ck_assert_int_eq(get(st, id2).max_attempts, 3);
+    int64_t id3 = queue(st, "dev8", 0, -1, 5100);
+    ck_assert_int_eq(get(st, id3).max_attempts, 3);
+    ck_assert_int_eq(get(st, queue(st, "dev9", 0, 1, 5100)).max_attempts, 1);
 
     ck_assert_int_eq(fwup_store_get_job(st, 9999, &g), FWUP_STORE_NOT_FOUND);
 
@@ -364,7 +367,7 @@ START_TEST(test_queue_and_get)
     bad = j;
     bad.batch_id = 777; /* no such batch */
     ck_assert_int_eq(fwup_store_queue_job(st, &bad, 6000), -1);
-    ck_assert_int_eq(list(st, NULL, -1, 0, 0, 0).n, 2);
+    ck_assert_int_eq(list(st, NULL, -1, 0, 0, 0).n, 4);
     fwup_store_close(st);
 }
 END_TEST
@@ -598,8 +601,132 @@ START_TEST(test_illegal_transitions)
     for (int op = 0; op < OP_COUNT; op++)
         ck_assert_int_eq(do_op(st, 9999, op, 6000), FWUP_STORE_NOT_FOUND);
     ck_assert_int_eq(event_count(st, 0), nev);
-    int r;
-    ck_assert_int_eq(fwup_store_recover(st, 7000, &r, NULL), 0);
+    /* The table left four jobs running, all at attempt 1 of 3: started,
+     * refused a second start, progressed (requeued) and cancel-requested
+     * (cancelled, counted as neither). */
+    int r = -1, f = -1;
+    ck_assert_int_eq(fwup_store_recover(st, 7000, &r, &f), 0);
+    ck_assert_int_eq(r, 3);
+    ck_assert_int_eq(f, 0);
+    ck_assert_int_eq(list(st, NULL, FWUP_JOB_RUNNING, 0, 0, 0).n, 0);
+    fwup_store_close(st);
+}
+END_TEST
+
+/*
+ * Every transition is committed by the call that makes it: after each one
+ * the store is closed (an open transaction would be rolled back, as by a
+ * crash) and reopened, and the job must be exactly as the call left it.
+ */
+struct persist_case {
+    const char *what;
+    enum fwup_job_state from; /* QUEUED, RUNNING, or RUNNING with a cancel request: */
+    int cancel_first;
+    int (*op)(struct fwup_store *st, int64_t id, int64_t now);
+    enum fwup_job_state state;
+    int attempt, cancel_requested;
+    const char *last_error;
+    int64_t not_before_ms, finished_ms;
+    const char *event; /* newest event kind */
+};
+
+static int p_start(struct fwup_store *st, int64_t id, int64_t now)
+{
+    return fwup_store_job_start(st, id, now);
+}
+static int p_progress(struct fwup_store *st, int64_t id, int64_t now)
+{
+    return fwup_store_job_progress(st, id, "write", 64, 1000, now);
+}
+static int p_succeed(struct fwup_store *st, int64_t id, int64_t now)
+{
+    return fwup_store_job_finish(st, id, FWUP_JOB_SUCCEEDED, NULL, now);
+}
+static int p_fail(struct fwup_store *st, int64_t id, int64_t now)
+{
+    return fwup_store_job_finish(st, id, FWUP_JOB_FAILED, "NAK", now);
+}
+static int p_finish_cancelled(struct fwup_store *st, int64_t id, int64_t now)
+{
+    return fwup_store_job_finish(st, id, FWUP_JOB_CANCELLED, NULL, now);
+}
+static int p_retry(struct fwup_store *st, int64_t id, int64_t now)
+{
+    return fwup_store_job_retry(st, id, now + 4000, "timeout", now);
+}
+static int p_interrupt(struct fwup_store *st, int64_t id, int64_t now)
+{
+    return fwup_store_job_interrupt(st, id, now);
+}
+static int p_cancel(struct fwup_store *st, int64_t id, int64_t now)
+{
+    int was_running;
+    return fwup_store_job_cancel(st, id, now, &was_running);
+}
+static int p_recover(struct fwup_store *st, int64_t id, int64_t now)
+{
+    int rq = -1, fl = -1;
+    (void)id;
+    int rc = fwup_store_recover(st, now, &rq, &fl);
+    ck_assert_int_eq(rq, 1);
+    ck_assert_int_eq(fl, 0);
+    return rc;
+}
+
+static const struct persist_case persist_cases[] = {
+    {"start", FWUP_JOB_QUEUED, 0, p_start, FWUP_JOB_RUNNING, 1, 0, "", 0, 0, "started"},
+    {"progress", FWUP_JOB_RUNNING, 0, p_progress, FWUP_JOB_RUNNING, 1, 0, "", 0, 0, "phase"},
+    {"succeed", FWUP_JOB_RUNNING, 0, p_succeed, FWUP_JOB_SUCCEEDED, 1, 0, "", 0, 5000, "succeeded"},
+    {"fail", FWUP_JOB_RUNNING, 0, p_fail, FWUP_JOB_FAILED, 1, 0, "NAK", 0, 5000, "failed"},
+    {"finish cancelled", FWUP_JOB_RUNNING, 0, p_finish_cancelled, FWUP_JOB_CANCELLED, 1, 0, "", 0,
+     5000, "cancelled"},
+    {"retry", FWUP_JOB_RUNNING, 0, p_retry, FWUP_JOB_QUEUED, 1, 0, "timeout", 9000, 0, "retry"},
+    {"interrupt", FWUP_JOB_RUNNING, 0, p_interrupt, FWUP_JOB_QUEUED, 0, 0, "", 0, 0, "interrupted"},
+    {"cancel queued", FWUP_JOB_QUEUED, 0, p_cancel, FWUP_JOB_CANCELLED, 0, 0,
+     "cancelled on request", 0, 5000, "cancelled"},
+    {"cancel running", FWUP_JOB_RUNNING, 0, p_cancel, FWUP_JOB_RUNNING, 1, 1, "", 0, 0,
+     "cancel-requested"},
+    {"retry after cancel", FWUP_JOB_RUNNING, 1, p_retry, FWUP_JOB_CANCELLED, 1, 1,
+     "cancelled on request", 0, 5000, "cancelled"},
+    {"interrupt after cancel", FWUP_JOB_RUNNING, 1, p_interrupt, FWUP_JOB_CANCELLED, 1, 1,
+     "cancelled on request", 0, 5000, "cancelled"},
+    {"recover", FWUP_JOB_RUNNING, 0, p_recover, FWUP_JOB_QUEUED, 1, 0, "", 0, 0, "recovered"},
+};
+
+START_TEST(test_transitions_persist)
+{
+    const struct persist_case *c = &persist_cases[_i];
+    char path[PATH_MAX];
+    struct fwup_store *st = fresh(path, sizeof path);
+    int64_t id = queue(st, "dev1", 0, 3, 1000);
+    int was_running;
+    if (c->from == FWUP_JOB_RUNNING)
+        ck_assert_int_eq(fwup_store_job_start(st, id, 1100), 0);
+    if (c->cancel_first)
+        ck_assert_int_eq(fwup_store_job_cancel(st, id, 1200, &was_running), 0);
+    int nev = event_count(st, id);
+    fwup_store_close(st);
+
+    st = open_ok(path);
+    ck_assert_msg(c->op(st, id, 5000) == 0, "%s: %s", c->what, fwup_store_errmsg(st));
+    struct fwup_job live = get(st, id);
+    fwup_store_close(st);
+
+    st = open_ok(path);
+    struct fwup_job j = get(st, id);
+    assert_same_job(&live, &j);
+    ck_assert_msg(j.state == c->state, "%s: state %s after reopening", c->what,
+                  fwup_job_state_name(j.state));
+    ck_assert_int_eq(j.attempt, c->attempt);
+    ck_assert_int_eq(j.cancel_requested, c->cancel_requested);
+    ck_assert_str_eq(j.last_error, c->last_error);
+    ck_assert_int_eq(j.not_before_ms, c->not_before_ms);
+    ck_assert_int_eq(j.finished_ms, c->finished_ms);
+    ck_assert_int_eq(j.updated_ms, 5000);
+    struct ev_list ev = events(st, id, NULL, 0);
+    ck_assert_int_eq(ev.n, nev + 1);
+    ck_assert_str_eq(ev.ev[0].kind, c->event);
+    ck_assert_int_eq(ev.ev[0].ts_ms, 5000);
     fwup_store_close(st);
 }
 END_TEST
@@ -939,9 +1066,10 @@ START_TEST(test_crash_fork)
     ck_assert_int_eq(j.state, FWUP_JOB_RUNNING);
     ck_assert_int_eq(list(st, "dev3", -1, 0, 0, 0).n, 0);
 
-    int rq, fl;
+    int rq = -1, fl = -1;
     ck_assert_int_eq(fwup_store_recover(st, 3000, &rq, &fl), 0);
     ck_assert_int_eq(rq, 1);
+    ck_assert_int_eq(fl, 0);
     ck_assert_int_eq(get(st, l.ids[0]).state, FWUP_JOB_QUEUED);
     fwup_store_close(st);
 }
@@ -1449,6 +1577,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_list_filters);
     tcase_add_test(tc, test_legal_transitions);
     tcase_add_test(tc, test_illegal_transitions);
+    tcase_add_loop_test(tc, test_transitions_persist, 0,
+                        (int)(sizeof persist_cases / sizeof persist_cases[0]));
     tcase_add_test(tc, test_events_append_only);
     tcase_add_test(tc, test_progress_events_on_phase_change);
     tcase_add_test(tc, test_retry);
