@@ -116,6 +116,18 @@ job_field() {
     { "${ctl[@]}" --json status "$1" || true; } | jq -r ".job.$2"
 }
 
+# rpc LINE: one socket API request on its own connection; prints the reply
+# line (the connection is dropped once it came, without waiting for EOF).
+rpc() {
+    local reply=
+    coproc RPC { exec socat - UNIX-CONNECT:"$sock"; }
+    printf '%s\n' "$1" >&"${RPC[1]}"
+    IFS= read -r -t $((30 * time_scale)) reply <&"${RPC[0]}" || true
+    kill "$RPC_PID" 2>/dev/null || true
+    wait "$RPC_PID" 2>/dev/null || true
+    printf '%s\n' "$reply"
+}
+
 job_state_is() {
     [ "$(job_field "$1" state)" = "$2" ]
 }

@@ -15,16 +15,6 @@ make_image "$work/a.bin" 8000
 make_image "$work/b.bin" 8000
 data_a=$(base64 -w0 "$work/a.bin")
 
-# rpc LINE: one request on its own connection; prints the reply line.
-rpc() {
-    local reply=
-    coproc RPC { exec socat - UNIX-CONNECT:"$sock"; }
-    printf '%s\n' "$1" >&"${RPC[1]}"
-    IFS= read -r -t 30 reply <&"${RPC[0]}" || true
-    kill "$RPC_PID" 2>/dev/null || true
-    wait "$RPC_PID" 2>/dev/null || true
-    printf '%s\n' "$reply"
-}
 queue_req() { # KEY DEVICE
     local p='"format":"bin","image":{"data":"'$data_a'"}'
     printf '{"v":1,"id":1,"method":"jobs.queue","params":{"device":"%s",%s,"idempotency_key":"%s"}}' \
