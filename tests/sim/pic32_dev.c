@@ -42,6 +42,8 @@
  *   fail_cluster=N      answer FAIL to the Nth PGM_CLUSTER_VERIFY, once
  *   silent_after=N      answer N frames, then nothing
  *   corrupt_verify=0|1  every programmed cluster reads back one bit wrong
+ *   blank=0|1           both slots start erased (default: each holds old
+ *                       firmware, simdev_old_firmware)
  *
  * The CRC and sum here are written independently of the engine's.
  */
@@ -77,7 +79,7 @@ struct simdev {
     struct simdev_head head; /* must stay first, see simdev.h */
 
     uint32_t window, reset_after, gap, frame_timeout, version, devid;
-    int gpio, app_first, corrupt_verify;
+    int gpio, app_first, corrupt_verify, blank;
     uint32_t fail_cluster;
     long silent_after; /* -1: never */
 
@@ -89,7 +91,6 @@ struct simdev {
     size_t n; /* bytes in the current frame (may exceed FRAME_CAP) */
 
     uint8_t flash[2 * SLOT_SIZE];
-    uint32_t hi_written[2];
     int last_slot;
 };
 _Static_assert(offsetof(struct simdev, head) == 0,
@@ -124,10 +125,17 @@ static int set_option(struct simdev *d, const char *k, const char *v)
         const char *name;
         uint64_t min, max;
     } nums[] = {
-        {"window", 400, 15000},    {"reset_after_ms", 0, 3600000}, {"app_first", 0, 1},
-        {"gap_ms", 1, 1000},       {"frame_timeout_ms", 1, 10000}, {"version", 0, 0xffff},
-        {"devid", 0, 0xffffffffu}, {"fail_cluster", 0, 1u << 30},  {"silent_after", 0, 1u << 30},
+        {"window", 400, 15000},
+        {"reset_after_ms", 0, 3600000},
+        {"app_first", 0, 1},
+        {"gap_ms", 1, 1000},
+        {"frame_timeout_ms", 1, 10000},
+        {"version", 0, 0xffff},
+        {"devid", 0, 0xffffffffu},
+        {"fail_cluster", 0, 1u << 30},
+        {"silent_after", 0, 1u << 30},
         {"corrupt_verify", 0, 1},
+        {"blank", 0, 1},
     };
     size_t i;
     for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
@@ -163,8 +171,11 @@ static int set_option(struct simdev *d, const char *k, const char *v)
     case 8:
         d->silent_after = (long)x;
         break;
-    default:
+    case 9:
         d->corrupt_verify = (int)x;
+        break;
+    default:
+        d->blank = (int)x;
         break;
     }
     return 0;
@@ -303,11 +314,7 @@ static void do_program(struct simdev *d)
         mem[i] &= data[i];
     if (d->corrupt_verify)
         mem[len / 2] ^= 0x01;
-    int slot = (int)((addr - FLASH_LO) / SLOT_SIZE);
-    uint32_t end = addr + len - FLASH_LO - (uint32_t)slot * SLOT_SIZE;
-    if (end > d->hi_written[slot])
-        d->hi_written[slot] = end;
-    d->last_slot = slot;
+    d->last_slot = (int)((addr - FLASH_LO) / SLOT_SIZE);
     reply(d, CMD_PGM_CLUSTER, memcmp(mem, data, len) == 0 ? ST_PASS : ST_FAIL);
 }
 
@@ -341,7 +348,6 @@ static void do_frame(struct simdev *d)
     }
     case CMD_CHIP_ERASE:
         memset(d->flash, 0xff, sizeof(d->flash));
-        d->hi_written[0] = d->hi_written[1] = 0;
         reply(d, cmd, ST_PASS);
         break;
     case CMD_PAGE_ERASE: {
@@ -398,7 +404,12 @@ static struct simdev *dev_create(const char *options, const struct simdev_io *io
         free(d);
         return NULL;
     }
-    memset(d->flash, 0xff, sizeof(d->flash));
+    if (d->blank) {
+        memset(d->flash, 0xff, sizeof(d->flash));
+    } else {
+        simdev_old_firmware(d->flash, SLOT_SIZE);
+        simdev_old_firmware(d->flash + SLOT_SIZE, SLOT_SIZE);
+    }
     return d;
 }
 
@@ -462,8 +473,9 @@ static void dev_on_timer(struct simdev *d)
 
 static const uint8_t *dev_content(const struct simdev *d, size_t *len)
 {
+    /* the whole slot: what the host must not touch is checked too */
     int s = d->last_slot;
-    *len = d->hi_written[s];
+    *len = SLOT_SIZE;
     return d->flash + (size_t)s * SLOT_SIZE;
 }
 

@@ -47,3 +47,21 @@ unsigned simdev_head_completions(const struct simdev *dev)
 {
     return ((const struct simdev_head *)dev)->completions;
 }
+
+void simdev_old_firmware(uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        p[i] = simdev_old_byte(i);
+}
+
+void simdev_erase_span(uint8_t *want, size_t len, size_t off, size_t n, size_t page)
+{
+    if (page == 0) {
+        memset(want, 0xff, len);
+        return;
+    }
+    if (n == 0 || off >= len)
+        return;
+    size_t lo = off / page * page, hi = (off + n + page - 1) / page * page;
+    memset(want + lo, 0xff, (hi < len ? hi : len) - lo);
+}

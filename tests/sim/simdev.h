@@ -77,6 +77,26 @@ void *simdev_alloc(size_t size, const struct simdev_io *io, void *ctx, char *err
 enum simdev_state simdev_head_state(const struct simdev *dev);
 unsigned simdev_head_completions(const struct simdev *dev);
 
+/*
+ * Flash models start with "old firmware" unless told to start erased: a
+ * pattern of the offset that is never 0xFF and differs from page to page,
+ * so a page the host failed to erase, erased without cause, or wrote in the
+ * wrong place shows in the content.
+ */
+static inline uint8_t simdev_old_byte(size_t off)
+{
+    return (uint8_t)((off * 31 + (off >> 10) * 7 + 0x5a) % 255);
+}
+void simdev_old_firmware(uint8_t *p, size_t len);
+
+/*
+ * What a page-erasing host leaves, for checks: in `want` (`len` bytes of
+ * storage, filled by the caller with the starting content), set to 0xFF every
+ * `page`-aligned page that [off, off + n) touches (page 0: all of it). The
+ * caller then copies the image over it.
+ */
+void simdev_erase_span(uint8_t *want, size_t len, size_t off, size_t n, size_t page);
+
 /* The model's way to the host through its head. */
 static inline void simdev_send(const struct simdev_head *h, const uint8_t *data, size_t len)
 {

@@ -33,6 +33,7 @@ struct wire {
     uint64_t first_pgm_us; /* first PGM_CLUSTER_VERIFY queued by the host */
     int have_pgm;
     unsigned pings, pgm_frames, max_frame;
+    unsigned cmds[0x20]; /* host frames by command byte */
 };
 
 static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
@@ -42,6 +43,8 @@ static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d
         return;
     if (n > w->max_frame)
         w->max_frame = (unsigned)n;
+    if (d[2] < 0x20 && d[3] == 0)
+        w->cmds[d[2]]++;
     if (d[2] == 0x07 && d[3] == 0)
         w->pings++;
     if (d[2] == 0x11 && d[3] == 0) {
@@ -93,17 +96,39 @@ static void run_fails(const struct simlink_config *c, struct simlink_result *r,
     ck_assert_msg(strstr(r->message, needle), "message '%s' lacks '%s'", r->message, needle);
 }
 
-/* The slot holds the image at `off`, then 0xFF up to a multiple of 4. */
+/* Image bytes at an offset in the slot. */
+struct span {
+    size_t off;
+    const uint8_t *data;
+    size_t len;
+};
+
+/* The whole slot after a job, from old firmware: the image where it lies,
+ * 0xFF (erased, or the padding to a multiple of 4) in the rest of every
+ * 4 KiB page it touches, the old firmware untouched everywhere else; after
+ * erase=chip (`chip`), 0xFF everywhere else. */
+static void check_slot(const struct simlink_result *r, const struct span *sp, size_t n, int chip)
+{
+    size_t slot = 512 * 1024;
+    ck_assert_uint_eq(r->dev_content_len, slot);
+    uint8_t *want = malloc(slot);
+    ck_assert_ptr_nonnull(want);
+    simdev_old_firmware(want, slot);
+    for (size_t i = 0; i < n; i++)
+        simdev_erase_span(want, slot, sp[i].off, sp[i].len, chip ? 0 : 4096);
+    for (size_t i = 0; i < n; i++)
+        memcpy(want + sp[i].off, sp[i].data, sp[i].len);
+    for (size_t i = 0; memcmp(r->dev_content, want, slot) && i < slot; i++)
+        ck_assert_msg(r->dev_content[i] == want[i], "slot offset 0x%05zx: 0x%02x, want 0x%02x", i,
+                      r->dev_content[i], want[i]);
+    free(want);
+}
+
 static void check_content(const struct simlink_result *r, size_t off, const uint8_t *img,
                           size_t len)
 {
-    size_t want = (off + len + 3) / 4 * 4;
-    ck_assert_uint_eq(r->dev_content_len, want);
-    for (size_t i = 0; i < off; i++)
-        ck_assert_uint_eq(r->dev_content[i], 0xff);
-    ck_assert_int_eq(memcmp(r->dev_content + off, img, len), 0);
-    for (size_t i = off + len; i < want; i++)
-        ck_assert_uint_eq(r->dev_content[i], 0xff);
+    struct span sp = {off, img, len};
+    check_slot(r, &sp, 1, 0);
 }
 
 /* ---- checksums ---- */
@@ -260,7 +285,7 @@ START_TEST(test_write_efficiency)
 END_TEST
 
 /* A two-segment image with an unaligned start and a gap: gap and edges are
- * 0xFF, addresses are absolute, slot 0. */
+ * erased within the touched pages, addresses are absolute, slot 0. */
 START_TEST(test_write_sparse_slot0)
 {
     struct testjob j;
@@ -273,15 +298,8 @@ START_TEST(test_write_sparse_slot0)
     base_cfg(&c, &j, NULL, NULL);
     run_ok(&c, &r);
     size_t end = 0x202 + 6000 + 5000 + 123;
-    ck_assert_uint_eq(r.dev_content_len, (end + 3) / 4 * 4);
-    for (size_t i = 0; i < r.dev_content_len; i++) {
-        uint8_t want = 0xff;
-        if (i >= 0x202 && i < 0x202 + 6000)
-            want = j.data[i - 0x202];
-        else if (i >= 0x202 + 6000 + 5000 && i < end)
-            want = j.data[100 + i - (0x202 + 6000 + 5000)];
-        ck_assert_msg(r.dev_content[i] == want, "offset %zu", i);
-    }
+    struct span sp[] = {{0x202, j.data, 6000}, {0x202 + 6000 + 5000, j.data + 100, 123}};
+    check_slot(&r, sp, 2, 0);
     ck_assert_uint_eq(r.last_done, end - 0x202);
     simlink_result_free(&r);
     testjob_free(&j);
@@ -303,7 +321,13 @@ START_TEST(test_write_chip_erase_no_reset)
     /* no RESET: the device is still in DFU mode, content is there */
     ck_assert_int_eq(r.dev_state, SIMDEV_BUSY);
     ck_assert_uint_eq(r.dev_completions, 0);
-    check_content(&r, 0, j.data, 10000);
+    struct span sp = {0, j.data, 10000};
+    check_slot(&r, &sp, 1, 1);
+    /* one CHIP_ERASE, no page erase, three clusters, no RESET */
+    ck_assert_uint_eq(w.cmds[0x04], 1);
+    ck_assert_uint_eq(w.cmds[0x05], 0);
+    ck_assert_uint_eq(w.pgm_frames, 3);
+    ck_assert_uint_eq(w.cmds[0x12], 0);
     simlink_result_free(&r);
     testjob_free(&j);
 }
@@ -727,13 +751,20 @@ START_TEST(test_model_commands)
 {
     struct script s = {{DEVID, BLANK, ERASE_BAD, UNKNOWN}, {4, 12, 8, 4}, 4, 20};
     struct simlink_result r;
-    run_script(&s, "devid=0x12345678", &r);
+    run_script(&s, "devid=0x12345678,blank=1", &r);
     static const uint8_t want[] = {0x00, 0x00, 0x0A, 0x00, 0x78, 0x56,
                                    0x34, 0x12, 0x00, 0x00, 0x06, 0x00, /* blank: PASS */
                                    0x02, 0x00, 0x05, 0x00, /* 16 pages at an unaligned addr: FAIL */
                                    0x03, 0x00, 0x42, 0x00}; /* unknown: NACK */
     ck_assert_uint_eq(g_rxn, sizeof(want));
     ck_assert_int_eq(memcmp(g_rx, want, sizeof(want)), 0);
+    simlink_result_free(&r);
+
+    /* by default the slot holds old firmware: the same blank check fails */
+    run_script(&s, "devid=0x12345678", &r);
+    ck_assert_uint_eq(g_rxn, sizeof(want));
+    ck_assert_uint_eq(g_rx[8], 0x02);
+    ck_assert_uint_eq(g_rx[10], 0x06);
     simlink_result_free(&r);
 }
 END_TEST
