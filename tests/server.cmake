@@ -5,3 +5,5 @@ fwup_add_check_test(test_server
   LIBS PkgConfig::UV PkgConfig::JANSSON
   LABELS unit)
 target_include_directories(test_server PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
+# Exit 77: passed, but the root-only test could not run (said on stderr).
+set_tests_properties(test_server PROPERTIES SKIP_RETURN_CODE 77)
