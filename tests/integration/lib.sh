@@ -19,7 +19,7 @@ if [ -n "${FWUP_VALGRIND:-}" ]; then
         --errors-for-leak-kinds=definite --track-fds=no --num-callers=30
         --log-file="$work/valgrind.%p.log")
     fwupgwd=("${valgrind[@]}" "$build/fwupgwd")
-    [ "$FWUP_VALGRIND" != all ] || ctl=("${valgrind[@]}" "${ctl[@]}")
+    [ "$FWUP_VALGRIND" != all ] || ctl=("${valgrind[@]}" "$build/fwupctl" --socket "$sock")
 fi
 time_scale=${FWUP_TIME_SCALE:-$([ -n "${FWUP_VALGRIND:-}" ] && echo 4 || echo 1)}
 
@@ -50,7 +50,9 @@ fail() {
 }
 
 # wait_for CMD...: retry a condition for up to ~30 s (times FWUP_TIME_SCALE).
+# Its polls run fwupctl without valgrind: a second a call would slow them.
 wait_for() {
+    local ctl=("$build/fwupctl" --socket "$sock")
     for _ in $(seq $((300 * time_scale))); do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
