@@ -16,7 +16,8 @@
  *   ext_erase=0|1       offer Extended Erase 0x44 instead of Erase 0x43
  *                       (default: 0x43 on F1 parts, 0x44 elsewhere)
  *   rdp=0|1             read-out protected
- *   fill=0xNN           initial flash content (default 0xFF, erased)
+ *   fill=0xNN           initial flash content (default: old firmware,
+ *                       simdev_old_firmware; fill=0xFF starts erased)
  *   nack_every=N        NACK every Nth command (at its command pair)
  *   nack_write=N        NACK the first N Write Memory commands (at their pair)
  *   silent_after=N      answer N commands, then nothing at all
@@ -66,7 +67,7 @@ struct simdev {
     /* options */
     struct stm32_chip chip;
     int ext_erase, rdp;
-    uint8_t fill;
+    int fill; /* -1: old firmware */
     unsigned nack_every, nack_write, corrupt_write;
     long silent_after; /* -1: never */
     uint32_t erase_ms, mass_erase_ms;
@@ -138,7 +139,7 @@ static int parse_options(struct simdev *d, const char *options, char *err, size_
         else if (strcmp(t, "rdp") == 0 && x <= 1)
             d->rdp = (int)x;
         else if (strcmp(t, "fill") == 0 && x <= 0xff)
-            d->fill = (uint8_t)x;
+            d->fill = (int)x;
         else if (strcmp(t, "nack_every") == 0)
             d->nack_every = (unsigned)x;
         else if (strcmp(t, "nack_write") == 0)
@@ -589,7 +590,7 @@ static struct simdev *dev_create(const char *options, const struct simdev_io *io
     struct simdev *d = simdev_alloc(sizeof(*d), io, ctx, err, errlen);
     if (!d)
         return NULL;
-    d->fill = 0xff;
+    d->fill = -1;
     d->silent_after = -1;
     if (parse_options(d, options, err, errlen) < 0) {
         free(d);
@@ -605,7 +606,10 @@ static struct simdev *dev_create(const char *options, const struct simdev_io *io
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    memset(d->flash, d->fill, d->chip.flash_size);
+    if (d->fill < 0)
+        simdev_old_firmware(d->flash, d->chip.flash_size);
+    else
+        memset(d->flash, d->fill, d->chip.flash_size);
     d->st = M_OFF;
     return d;
 }

@@ -67,23 +67,30 @@ static void run_fail(const struct simlink_config *c, struct simlink_result *r,
     ck_assert_msg(strstr(r->message, needle), "message \"%s\" lacks \"%s\"", r->message, needle);
 }
 
-/* Flash (from FLASH) holds every segment; every other byte is `other`. */
-static void check_flash(const struct simlink_result *r, const struct testjob *j, uint8_t other)
+/* Flash (from FLASH), which held old firmware: every segment where it lies,
+ * 0xFF in the rest of every `page`-byte page a segment touches (page 0: all
+ * of it, after a mass erase), the old firmware untouched everywhere else. */
+static void check_flash(const struct simlink_result *r, const struct testjob *j, size_t page)
 {
     ck_assert_ptr_nonnull(r->dev_content);
-    uint8_t *want = malloc(r->dev_content_len);
+    size_t len = r->dev_content_len;
+    uint8_t *want = malloc(len);
     ck_assert_ptr_nonnull(want);
-    memset(want, other, r->dev_content_len);
+    simdev_old_firmware(want, len);
     for (size_t i = 0; i < j->img.nsegments; i++) {
-        ck_assert_uint_le(j->seg[i].address - FLASH + j->seg[i].len, r->dev_content_len);
-        memcpy(want + (j->seg[i].address - FLASH), j->seg[i].data, j->seg[i].len);
+        ck_assert_uint_le(j->seg[i].address - FLASH + j->seg[i].len, len);
+        simdev_erase_span(want, len, j->seg[i].address - FLASH, j->seg[i].len, page);
     }
-    for (size_t i = 0; memcmp(r->dev_content, want, r->dev_content_len) && i < r->dev_content_len;
-         i++)
+    for (size_t i = 0; i < j->img.nsegments; i++)
+        memcpy(want + (j->seg[i].address - FLASH), j->seg[i].data, j->seg[i].len);
+    for (size_t i = 0; memcmp(r->dev_content, want, len) && i < len; i++)
         ck_assert_msg(r->dev_content[i] == want[i], "flash 0x%08zx: 0x%02x, want 0x%02x", FLASH + i,
                       r->dev_content[i], want[i]);
     free(want);
 }
+
+#define PAGE_410 1024 /* the default part's page size */
+#define ALL      0    /* the whole flash erased */
 
 /* Records the host's bytes so tests can look for commands. */
 struct wire {
@@ -129,7 +136,7 @@ START_TEST(test_plain_sizes)
         run_ok(&c, &r);
         ck_assert_uint_eq(r.dev_content_len, 128 * 1024); /* 0x410: 128 KiB */
         ck_assert_uint_eq(r.last_done, sizes[i]);
-        check_flash(&r, &j, 0xff);
+        check_flash(&r, &j, PAGE_410);
         simlink_result_free(&r);
         testjob_free(&j);
     }
@@ -149,7 +156,7 @@ START_TEST(test_verify_modes)
         c.tap = tap;
         c.tap_ctx = &w;
         run_ok(&c, &r);
-        check_flash(&r, &j, 0xff);
+        check_flash(&r, &j, PAGE_410);
         /* 12 blocks; one extra read is the protection probe */
         ck_assert_uint_eq(count_pair(&w, 0x11, 0xee), i == 2 ? 1 : 13);
         ck_assert_uint_eq(count_pair(&w, 0x31, 0xce), 12);
@@ -240,16 +247,16 @@ START_TEST(test_mass_and_no_erase)
     struct simlink_config c;
     struct simlink_result r;
     job_init(&j, FLASH + 0x400, 2000, "erase", "mass", NULL);
-    base_cfg(&c, &j, "fill=0x00");
+    base_cfg(&c, &j, NULL);
     run_ok(&c, &r);
-    check_flash(&r, &j, 0xff);
+    check_flash(&r, &j, ALL);
     simlink_result_free(&r);
     testjob_free(&j);
 
     job_init(&j, FLASH, 2000, "erase", "none", NULL);
-    base_cfg(&c, &j, NULL); /* erased chip: no erase needed */
+    base_cfg(&c, &j, "fill=0xff"); /* erased chip: no erase needed */
     run_ok(&c, &r);
-    check_flash(&r, &j, 0xff);
+    check_flash(&r, &j, ALL);
     simlink_result_free(&r);
     testjob_free(&j);
 
@@ -275,7 +282,7 @@ START_TEST(test_go_options)
     ck_assert_int_eq(r.result, FWUP_RESULT_OK);
     ck_assert_uint_eq(r.dev_completions, 0);
     ck_assert_uint_eq(count_pair(&w, 0x21, 0xde), 0);
-    check_flash(&r, &j, 0xff); /* programmed, just not started */
+    check_flash(&r, &j, PAGE_410); /* programmed, just not started */
     simlink_result_free(&r);
     testjob_free(&j);
 
@@ -305,7 +312,7 @@ START_TEST(test_nacks_recovered)
         job_init(&j, FLASH, 5000, NULL);
         base_cfg(&c, &j, opts[i]);
         run_ok(&c, &r);
-        check_flash(&r, &j, 0xff);
+        check_flash(&r, &j, PAGE_410);
         simlink_result_free(&r);
         testjob_free(&j);
     }
@@ -337,7 +344,7 @@ START_TEST(test_nack_limit)
         c.tap = tap;
         c.tap_ctx = &w;
         run_ok(&c, &r);
-        check_flash(&r, &j, 0xff);
+        check_flash(&r, &j, PAGE_410);
         ck_assert_uint_eq(count_pair(&w, 0x31, 0xce), count_pair(&base, 0x31, 0xce) + retries);
         simlink_result_free(&r);
 
@@ -390,7 +397,7 @@ START_TEST(test_slow_erase)
     base_cfg(&c, &j, "erase_ms=3000");
     run_ok(&c, &r);
     ck_assert_uint_ge(r.virtual_us, 12000000);
-    check_flash(&r, &j, 0xff);
+    check_flash(&r, &j, PAGE_410);
     simlink_result_free(&r);
 
     /* 6 s a page is beyond the 5 s per page the engine allows */
@@ -512,7 +519,7 @@ START_TEST(test_already_synced)
     c.tap = tap;
     c.tap_ctx = &w;
     run_ok(&c, &r);
-    check_flash(&r, &j, 0xff);
+    check_flash(&r, &j, PAGE_410);
     /* the first 0x7F drew nothing; the second, after the sync timeout, a NACK */
     ck_assert_uint_eq(w.h2d[0], 0x7f);
     ck_assert_uint_eq(w.h2d[1], 0x7f);
@@ -616,7 +623,7 @@ START_TEST(test_read_protected)
     job_init(&j, FLASH, 3000, "unprotect", "yes", NULL);
     base_cfg(&c, &j, "rdp=1,fill=0x00,mass_erase_ms=3000");
     run_ok(&c, &r);
-    check_flash(&r, &j, 0xff); /* Readout Unprotect mass-erased it */
+    check_flash(&r, &j, ALL); /* Readout Unprotect mass-erased it */
     simlink_result_free(&r);
     testjob_free(&j);
 }
