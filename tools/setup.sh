@@ -4,10 +4,11 @@
 
 # Everything the build and the tests call that a Debian 12 minbase root
 # lacks (tools/fresh-test proves the list there): reference peers (lrzsz,
-# stm32flash), test helpers, the kernel tier's QEMU and guest tools.
+# stm32flash), test helpers (python3 runs tools/mutate), the kernel tier's
+# QEMU and guest tools.
 FWUP_PACKAGES="build-essential cmake pkg-config binutils libuv1-dev libsqlite3-dev \
 libyaml-dev libusb-1.0-0-dev libsocketcan-dev check libjansson-dev libsodium-dev \
-zlib1g-dev libsystemd-dev libgpiod-dev lrzsz stm32flash sqlite3 jq socat util-linux \
+zlib1g-dev libsystemd-dev libgpiod-dev lrzsz stm32flash sqlite3 jq socat util-linux python3 \
 qemu-system-x86 busybox-static cpio can-utils usbutils dfu-util"
 
 fwup_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
