@@ -8,6 +8,7 @@
  * content fwupsim publishes must start with the file.
  */
 #include "simtty.h"
+#include "tmproot.h"
 
 #include <check.h>
 #include <errno.h>
@@ -30,8 +31,7 @@ static pid_t sim_pid; /* a fwupsim to stop if a test fails half-way */
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/fwup-lrzsz-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tmproot_subdir(tmpdir);
 }
 
 static void teardown(void)
@@ -363,9 +363,12 @@ static Suite *make_suite(void)
 
 int main(void)
 {
+    tmproot_make("fwup-lrzsz");
     SRunner *sr = srunner_create(make_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    if (tmproot_remove() < 0)
+        failed++;
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -7,6 +7,7 @@
  * Env: FWUPSIM, FWUPSEND, FWUP_STM32_PLUGIN (set by tests/stm32uart.cmake).
  */
 #include "simtty.h"
+#include "tmproot.h"
 
 #include <check.h>
 #include <errno.h>
@@ -93,8 +94,7 @@ static int run(char *const argv[], int secs)
 
 static void start_sim(const char *options)
 {
-    snprintf(dir, sizeof(dir), "/tmp/fwup-stm32-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmproot_subdir(dir);
     char simdir[128], ready[160];
     path(simdir, sizeof(simdir), "sim");
     snprintf(ready, sizeof(ready), "%s/ready", simdir);
@@ -217,9 +217,12 @@ int main(void)
     tcase_add_test(t, test_stm32flash_extended_erase);
     tcase_add_test(t, test_fwupsend_then_stm32flash_read);
     suite_add_tcase(s, t);
+    tmproot_make("fwup-stm32");
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    if (tmproot_remove() < 0)
+        failed++;
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
