@@ -139,11 +139,27 @@ make_image() {
     head -c "$2" /dev/urandom >"$1"
 }
 
-# received_ok I IMAGE: device I's saved content starts with IMAGE.
+# received_ok I IMAGE [PAD]: device I's content after its last transfer is
+# exactly what that job must leave. A flash model (fwupsim's devI.page: its
+# erase page size) holds IMAGE at the start, 0xFF in the rest of every page
+# IMAGE touches, and beyond that exactly what it held before (devI.before:
+# old firmware or the previous image). A file receiver (page 0) holds IMAGE
+# padded with PAD (an octal byte for tr; default 032, 0x1A) to a 128-byte
+# block.
 received_ok() {
-    local size
+    local bin=$work/sim/dev$1.bin size page end fill=377 before=$work/sim/dev$1.before
+    [ -f "$bin" ] || return 1
     size=$(stat -c %s "$2")
-    [ -f "$work/sim/dev$1.bin" ] && cmp -s -n "$size" "$2" "$work/sim/dev$1.bin"
+    page=$(cat "$work/sim/dev$1.page")
+    if [ "$page" = 0 ]; then
+        page=128 fill=${3:-032} before=/dev/null
+    fi
+    end=$(((size + page - 1) / page * page))
+    {
+        cat "$2"
+        head -c $((end - size)) /dev/zero | tr '\0' "\\$fill"
+        tail -c +$((end + 1)) "$before"
+    } | cmp -s - "$bin"
 }
 
 # valgrind_check: every valgrind log of this test is free of errors and

@@ -59,6 +59,8 @@ struct dev {
     uint64_t timer_at;           /* 0: disarmed */
     uint64_t rx_count;           /* bytes delivered to the model */
     unsigned seen_completions;
+    uint8_t *before; /* content() when the last transfer began (see save_content) */
+    size_t before_len;
     int aborted_logged;
     uint64_t hup_until; /* master hung up: retry reading after this */
 };
@@ -215,19 +217,41 @@ static void log_event(const char *fmt, ...)
     fflush(g.events);
 }
 
-static void save_content(struct dev *d)
+/* Write len bytes to DIR/devI.SUFFIX through a temporary file. */
+static int save_file(const struct dev *d, const char *suffix, const uint8_t *data, size_t len)
 {
-    size_t len = 0;
-    const uint8_t *data = d->cls->content(d->sd, &len);
     char tmp[PATH_MAX], final[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s/dev%d.bin.tmp", g.dir, d->index);
-    snprintf(final, sizeof(final), "%s/dev%d.bin", g.dir, d->index);
+    snprintf(tmp, sizeof(tmp), "%s/dev%d.%s.tmp", g.dir, d->index, suffix);
+    snprintf(final, sizeof(final), "%s/dev%d.%s", g.dir, d->index, suffix);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || (len && simtty_write_all(fd, data, len) < 0) || close(fd) < 0 ||
         rename(tmp, final) < 0) {
         fprintf(stderr, "fwupsim: dev%d: cannot write %s: %s\n", d->index, final, strerror(errno));
-        return;
+        return -1;
     }
+    return 0;
+}
+
+/* What the storage held before this transfer: at power-on, then what the
+ * previous transfer left. Checks compare devI.bin with devI.before outside
+ * the pages the image touched. */
+static void remember_content(struct dev *d)
+{
+    size_t len = 0;
+    const uint8_t *data = d->cls->content(d->sd, &len);
+    free(d->before);
+    d->before = len ? malloc(len) : NULL;
+    d->before_len = d->before ? len : 0;
+    if (d->before)
+        memcpy(d->before, data, len);
+}
+
+static void save_content(struct dev *d)
+{
+    size_t len = 0;
+    const uint8_t *data = d->cls->content(d->sd, &len);
+    if (save_file(d, "before", d->before, d->before_len) < 0 || save_file(d, "bin", data, len) < 0)
+        return;
     log_event("dev%d complete %zu bytes", d->index, len);
 }
 
@@ -254,6 +278,7 @@ static void check_state(struct dev *d)
         d->seen_completions = c;
         if (st == SIMDEV_COMPLETE) {
             save_content(d);
+            remember_content(d);
             hold_up(d, g.line.complete_delay_ns);
             d->aborted_logged = 0;
             d->cls->start(d->sd);
@@ -379,8 +404,10 @@ static void usage(FILE *out)
             "usage: fwupsim --dir DIR --count N --model NAME [options]\n"
             "\n"
             "Serve N simulated devices behind pseudo-terminals DIR/dev0..devN-1.\n"
-            "When a device completes a transfer its content goes to DIR/devI.bin and\n"
-            "\"devI complete N bytes\" to DIR/events.log (\"devI aborted\" on abort);\n"
+            "When a device completes a transfer its content goes to DIR/devI.bin, what\n"
+            "it held before to DIR/devI.before, and \"devI complete N bytes\" to\n"
+            "DIR/events.log (\"devI aborted\" on abort); DIR/devI.page holds the\n"
+            "model's erase page size (0: it stores a received file, not flash).\n"
             "the device then restarts. DIR/ready appears once all links exist.\n"
             "\n"
             "  --dir DIR              output directory (created if missing)\n"
@@ -577,6 +604,11 @@ int main(int argc, char **argv)
         d->sd = d->cls->create(opts, &dev_io, d, err, sizeof(err));
         if (!d->sd)
             die("dev%d: %s", i, err[0] ? err : "cannot create the model");
+        remember_content(d);
+        char page[32];
+        snprintf(page, sizeof(page), "%u\n", d->cls->erase_page ? d->cls->erase_page(d->sd) : 0);
+        snprintf(path, sizeof(path), "dev%d.page", i);
+        write_file_atomic(path, page);
         snprintf(path, sizeof(path), "%s/dev%d", g.dir, i);
         unlink(path);
         if (symlink(d->ptsname, path) < 0)
@@ -635,6 +667,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < g.ndevs; i++) {
         struct dev *d = &g.devs[i];
         d->cls->destroy(d->sd);
+        free(d->before);
         close(d->master);
         close(d->slave);
         free(d->down.b);

@@ -479,6 +479,12 @@ static const uint8_t *dev_content(const struct simdev *d, size_t *len)
     return d->flash + (size_t)s * SLOT_SIZE;
 }
 
+static uint32_t dev_erase_page(const struct simdev *d)
+{
+    (void)d;
+    return PAGE;
+}
+
 const struct simdev_class simdev_pic32 = {
     .name = "pic32",
     .create = dev_create,
@@ -489,4 +495,5 @@ const struct simdev_class simdev_pic32 = {
     .state = simdev_head_state,
     .content = dev_content,
     .completions = simdev_head_completions,
+    .erase_page = dev_erase_page,
 };

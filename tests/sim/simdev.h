@@ -63,6 +63,9 @@ struct simdev_class {
     const uint8_t *(*content)(const struct simdev *dev, size_t *len);
     /* Transfers completed since create. */
     unsigned (*completions)(const struct simdev *dev);
+    /* Erase page size at the start of content() (flash models); NULL or 0:
+     * content() is a received file, not flash. */
+    uint32_t (*erase_page)(const struct simdev *dev);
 };
 
 /* Registry of built-in device models; NULL if unknown. */

@@ -658,6 +658,12 @@ static const uint8_t *dev_content(const struct simdev *d, size_t *len)
     return d->flash;
 }
 
+static uint32_t dev_erase_page(const struct simdev *d)
+{
+    uint32_t start, size;
+    return stm32_chip_page_at(&d->chip, 0, &start, &size) < 0 ? 0 : size;
+}
+
 const struct simdev_class simdev_stm32 = {
     .name = "stm32",
     .create = dev_create,
@@ -668,4 +674,5 @@ const struct simdev_class simdev_stm32 = {
     .state = simdev_head_state,
     .content = dev_content,
     .completions = simdev_head_completions,
+    .erase_page = dev_erase_page,
 };

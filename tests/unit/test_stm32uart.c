@@ -504,7 +504,7 @@ static unsigned pre_completions(const struct simdev *d)
 
 static const struct simdev_class presynced = {
     "stm32-presynced", pre_create, pre_destroy, pre_start,       pre_on_rx,
-    pre_on_timer,      pre_state,  pre_content, pre_completions,
+    pre_on_timer,      pre_state,  pre_content, pre_completions, NULL,
 };
 
 START_TEST(test_already_synced)
