@@ -161,5 +161,16 @@ done
 [ "$(overlap "$ja" "$jb")" = 1 ] || fail "both devices of one link ran at once"
 # The port's device holds what came last.
 received_ok 0 "$work/b.bin" || fail "the link's device does not hold the second image"
+
+# A batch with one job succeeded and one cancelled (while it waited for the
+# link) is failed.
+manifest "$work/mixed.yaml" dev-0 dev-1
+bm=$("${ctl[@]}" --json apply "$work/mixed.yaml" | jq -r .batch.id)
+"${ctl[@]}" cancel "$(batch_field "$bm" 'jobs[1].id')" >/dev/null || fail "cancelling in batch $bm"
+wait_for finished "$(batch_field "$bm" 'jobs[0].id')"
+wait_for finished "$(batch_field "$bm" 'jobs[1].id')"
+[ "$(batch_field "$bm" 'counts | [.succeeded, .cancelled, .failed] | join(",")')" = 1,1,0 ] ||
+    fail "batch $bm: $(batch_field "$bm" counts)"
+[ "$(batch_field "$bm" state)" = failed ] || fail "half-cancelled batch: $(batch_field "$bm" state)"
 stop_daemon
 echo "PASS"
