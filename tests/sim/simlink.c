@@ -423,3 +423,20 @@ void simlink_result_free(struct simlink_result *r)
     r->dev_content = NULL;
     r->dev_content_len = 0;
 }
+
+void simlink_record_h2d(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data,
+                        size_t len)
+{
+    struct simlink_h2d *w = ctx;
+    (void)t_us;
+    if (dir != SIMLINK_H2D)
+        return;
+    if (w->len + len > w->cap) {
+        w->cap = (w->len + len) * 2;
+        w->data = realloc(w->data, w->cap);
+        if (!w->data)
+            abort(); /* a test's recorder: nothing sensible to go on with */
+    }
+    memcpy(w->data + w->len, data, len);
+    w->len += len;
+}

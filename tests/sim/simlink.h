@@ -91,4 +91,14 @@ struct simlink_result {
 int simlink_run(const struct simlink_config *cfg, struct simlink_result *out);
 void simlink_result_free(struct simlink_result *r);
 
+/* A tap (simlink_config.tap, tap_ctx pointing at a zeroed struct
+ * simlink_h2d) that records every byte the host puts on the line, in
+ * order. Free `data` with free(). */
+struct simlink_h2d {
+    uint8_t *data;
+    size_t len, cap;
+};
+void simlink_record_h2d(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data,
+                        size_t len);
+
 #endif

@@ -344,6 +344,19 @@ static void parse_err(const void *data, size_t len, enum fwup_image_format fmt, 
     fwup_image_free(&img);
 }
 
+/* A table row: refused with `want` in the message, or (want NULL) parsed
+ * into *img for the caller to check and free. Returns whether it parsed. */
+static int parse_row(const void *data, size_t len, enum fwup_image_format fmt, uint32_t base,
+                     const char *want, struct fwup_parsed_image *img)
+{
+    if (want) {
+        parse_err(data, len, fmt, want, (const char *)NULL);
+        return 0;
+    }
+    parse_ok(data, len, fmt, base, img);
+    return 1;
+}
+
 static void parse_err_str(const char *text, enum fwup_image_format fmt, const char *w1,
                           const char *w2)
 {
@@ -559,11 +572,8 @@ START_TEST(test_ihex_record_length)
         struct buf b = {0};
         rec_raw(&b, ":", r, 4 + cases[i].have, 0);
         buf_printf(&b, ":00000001FF\n");
-        if (cases[i].want) {
-            parse_err(b.p, b.len, FWUP_IMAGE_IHEX, cases[i].want, (const char *)NULL);
-        } else {
-            struct fwup_parsed_image img;
-            parse_ok(b.p, b.len, FWUP_IMAGE_IHEX, 0, &img);
+        struct fwup_parsed_image img;
+        if (parse_row(b.p, b.len, FWUP_IMAGE_IHEX, 0, cases[i].want, &img)) {
             check_segment(&img, 0, 0x10, cases[i].count);
             fwup_image_free(&img);
         }
@@ -712,11 +722,8 @@ START_TEST(test_srec_record_length)
         else
             buf_printf(&b, "%s\n", cases[i].lead);
         buf_printf(&b, "S9030000FC\n");
-        if (cases[i].want) {
-            parse_err(b.p, b.len, FWUP_IMAGE_SREC, cases[i].want, (const char *)NULL);
-        } else {
-            struct fwup_parsed_image img;
-            parse_ok(b.p, b.len, FWUP_IMAGE_SREC, 0, &img);
+        struct fwup_parsed_image img;
+        if (parse_row(b.p, b.len, FWUP_IMAGE_SREC, 0, cases[i].want, &img)) {
             unsigned want_len = cases[i].r[0] - (cases[i].lead[1] == '3' ? 5u : 3u);
             ck_assert_uint_eq(img.view.nsegments, 1);
             ck_assert_uint_eq(img.segments[0].address, 0x10);
@@ -869,11 +876,8 @@ START_TEST(test_dfu_suffix_length)
         ck_assert_uint_eq(b.len, 30);
         b.p[b.len - 5] = (uint8_t)cases[i].blen;
         reseal(b.p, b.len);
-        if (cases[i].want) {
-            parse_err(b.p, b.len, FWUP_IMAGE_DFU, cases[i].want, (const char *)NULL);
-        } else {
-            struct fwup_parsed_image img;
-            parse_ok(b.p, b.len, FWUP_IMAGE_DFU, 0x100, &img);
+        struct fwup_parsed_image img;
+        if (parse_row(b.p, b.len, FWUP_IMAGE_DFU, 0x100, cases[i].want, &img)) {
             check_segment(&img, 0, 0x100, cases[i].body);
             fwup_image_free(&img);
         }

@@ -92,32 +92,11 @@ static void check_flash(const struct simlink_result *r, const struct testjob *j,
 #define PAGE_410 1024 /* the default part's page size */
 #define ALL      0    /* the whole flash erased */
 
-/* Records the host's bytes so tests can look for commands. */
-struct wire {
-    uint8_t *h2d;
-    size_t len, cap;
-};
-
-static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
-{
-    struct wire *w = ctx;
-    (void)t_us;
-    if (dir != SIMLINK_H2D)
-        return;
-    if (w->len + n > w->cap) {
-        w->cap = (w->len + n) * 2;
-        w->h2d = realloc(w->h2d, w->cap);
-        ck_assert_ptr_nonnull(w->h2d);
-    }
-    memcpy(w->h2d + w->len, d, n);
-    w->len += n;
-}
-
-static unsigned count_pair(const struct wire *w, uint8_t a, uint8_t b)
+static unsigned count_pair(const struct simlink_h2d *w, uint8_t a, uint8_t b)
 {
     unsigned n = 0;
     for (size_t i = 0; i + 1 < w->len; i++)
-        if (w->h2d[i] == a && w->h2d[i + 1] == b)
+        if (w->data[i] == a && w->data[i + 1] == b)
             n++;
     return n;
 }
@@ -150,10 +129,10 @@ START_TEST(test_verify_modes)
         struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
-        struct wire w = {0};
+        struct simlink_h2d w = {0};
         job_init(&j, FLASH, 3000, "verify", modes[i], NULL);
         base_cfg(&c, &j, NULL);
-        c.tap = tap;
+        c.tap = simlink_record_h2d;
         c.tap_ctx = &w;
         run_ok(&c, &r);
         check_flash(&r, &j, PAGE_410);
@@ -161,7 +140,7 @@ START_TEST(test_verify_modes)
         ck_assert_uint_eq(count_pair(&w, 0x11, 0xee), i == 2 ? 1 : 13);
         ck_assert_uint_eq(count_pair(&w, 0x31, 0xce), 12);
         simlink_result_free(&r);
-        free(w.h2d);
+        free(w.data);
         testjob_free(&j);
     }
 }
@@ -220,10 +199,10 @@ START_TEST(test_legacy_vs_extended_erase)
         struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
-        struct wire w = {0};
+        struct simlink_h2d w = {0};
         job_init(&j, FLASH + 0x800, 5000, NULL);
         base_cfg(&c, &j, ext ? "ext_erase=1,fill=0x5a" : "ext_erase=0,fill=0x5a");
-        c.tap = tap;
+        c.tap = simlink_record_h2d;
         c.tap_ctx = &w;
         run_ok(&c, &r);
         ck_assert_uint_eq(count_pair(&w, 0x43, 0xbc), ext ? 0 : 1);
@@ -235,7 +214,7 @@ START_TEST(test_legacy_vs_extended_erase)
             ck_assert_uint_eq(r.dev_content[i], 0xff);
         ck_assert_uint_eq(r.dev_content[0x1c00], 0x5a);
         simlink_result_free(&r);
-        free(w.h2d);
+        free(w.data);
         testjob_free(&j);
     }
 }
@@ -273,10 +252,10 @@ START_TEST(test_go_options)
     struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
-    struct wire w = {0};
+    struct simlink_h2d w = {0};
     job_init(&j, FLASH, 600, "go", "no", NULL);
     base_cfg(&c, &j, NULL);
-    c.tap = tap;
+    c.tap = simlink_record_h2d;
     c.tap_ctx = &w;
     run(&c, &r);
     ck_assert_int_eq(r.result, FWUP_RESULT_OK);
@@ -289,13 +268,13 @@ START_TEST(test_go_options)
     w.len = 0;
     job_init(&j, FLASH, 600, "go_address", "0x08000100", NULL);
     base_cfg(&c, &j, NULL);
-    c.tap = tap;
+    c.tap = simlink_record_h2d;
     c.tap_ctx = &w;
     run_ok(&c, &r);
     static const uint8_t go[] = {0x21, 0xde, 0x08, 0x00, 0x01, 0x00, 0x09};
-    ck_assert_ptr_nonnull(memmem(w.h2d, w.len, go, sizeof(go)));
+    ck_assert_ptr_nonnull(memmem(w.data, w.len, go, sizeof(go)));
     simlink_result_free(&r);
-    free(w.h2d);
+    free(w.data);
     testjob_free(&j);
 }
 END_TEST
@@ -328,20 +307,20 @@ START_TEST(test_nack_limit)
         struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
-        struct wire base = {0}, w = {0};
+        struct simlink_h2d base = {0}, w = {0};
         char ro[8], dopt[32];
         snprintf(ro, sizeof(ro), "%u", retries);
 
         job_init(&j, FLASH, 600, "retries", ro, NULL);
         base_cfg(&c, &j, NULL);
-        c.tap = tap;
+        c.tap = simlink_record_h2d;
         c.tap_ctx = &base;
         run_ok(&c, &r);
         simlink_result_free(&r);
 
         snprintf(dopt, sizeof(dopt), "nack_write=%u", retries);
         base_cfg(&c, &j, dopt);
-        c.tap = tap;
+        c.tap = simlink_record_h2d;
         c.tap_ctx = &w;
         run_ok(&c, &r);
         check_flash(&r, &j, PAGE_410);
@@ -355,8 +334,8 @@ START_TEST(test_nack_limit)
                  retries + 1);
         run_fail(&c, &r, FWUP_RESULT_PERMANENT, needle);
         simlink_result_free(&r);
-        free(base.h2d);
-        free(w.h2d);
+        free(base.data);
+        free(w.data);
         testjob_free(&j);
     }
 }
@@ -512,21 +491,21 @@ START_TEST(test_already_synced)
     struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
-    struct wire w = {0};
+    struct simlink_h2d w = {0};
     job_init(&j, FLASH, 1000, NULL);
     base_cfg(&c, &j, NULL);
     c.dev_class = &presynced;
-    c.tap = tap;
+    c.tap = simlink_record_h2d;
     c.tap_ctx = &w;
     run_ok(&c, &r);
     check_flash(&r, &j, PAGE_410);
     /* the first 0x7F drew nothing; the second, after the sync timeout, a NACK */
-    ck_assert_uint_eq(w.h2d[0], 0x7f);
-    ck_assert_uint_eq(w.h2d[1], 0x7f);
-    ck_assert_uint_eq(w.h2d[2], 0x00); /* then Get */
+    ck_assert_uint_eq(w.data[0], 0x7f);
+    ck_assert_uint_eq(w.data[1], 0x7f);
+    ck_assert_uint_eq(w.data[2], 0x00); /* then Get */
     ck_assert_uint_ge(r.virtual_us, 500000);
     simlink_result_free(&r);
-    free(w.h2d);
+    free(w.data);
     testjob_free(&j);
 }
 END_TEST

@@ -612,27 +612,6 @@ START_TEST(test_link_checksum)
 }
 END_TEST
 
-/* Every byte the host sends, in order. */
-struct h2d_wire {
-    uint8_t *d;
-    size_t len, cap;
-};
-
-static void h2d_tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
-{
-    struct h2d_wire *w = ctx;
-    (void)t_us;
-    if (dir != SIMLINK_H2D)
-        return;
-    if (w->len + n > w->cap) {
-        w->cap = (w->len + n) * 2;
-        w->d = realloc(w->d, w->cap);
-        ck_assert_ptr_nonnull(w->d);
-    }
-    memcpy(w->d + w->len, d, n);
-    w->len += n;
-}
-
 /* Sizes that leave 895, 896 and 897 bytes for the last blocks, from the
  * start and after one and two 1K blocks, with the block sizes sx -k sends:
  * 1K only while more than 896 bytes are left. */
@@ -657,10 +636,10 @@ START_TEST(test_link_small_tail_boundary)
     struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
-    struct h2d_wire w = {0};
+    struct simlink_h2d w = {0};
     job_init(&j, tc->len, (uint32_t)tc->len, NULL);
     base_cfg(&c, &j, NULL);
-    c.tap = h2d_tap;
+    c.tap = simlink_record_h2d;
     c.tap_ctx = &w;
     run_ok(&c, &r);
     check_content(&r, j.data, tc->len, 0x1a);
@@ -689,10 +668,10 @@ START_TEST(test_link_small_tail_boundary)
     }
     want[n++] = EOT;
     ck_assert_uint_eq(w.len, n);
-    ck_assert_int_eq(memcmp(w.d, want, n), 0);
+    ck_assert_int_eq(memcmp(w.data, want, n), 0);
     ck_assert_uint_eq(r.bytes_host_to_dev, wire_1k(tc->len));
     free(want);
-    free(w.d);
+    free(w.data);
     simlink_result_free(&r);
     testjob_free(&j);
 }
