@@ -46,8 +46,11 @@ transferring() { [ "$(job_field "$j" bytes_done)" -ge 4096 ]; }
 wait_for transferring
 fill
 wait_for degraded
-"${ctl[@]}" status 2>&1 | grep -q "the daemon is degraded: cannot write the state database: database or disk is full" ||
-    fail "fwupctl status does not say the daemon is degraded"
+# Captured whole: with grep -q in a pipe, fwupctl's stdout written after the
+# matching stderr line would meet a closed pipe (SIGPIPE, a failed pipeline).
+out=$("${ctl[@]}" status 2>&1)
+grep -q "the daemon is degraded: cannot write the state database: database or disk is full" <<<"$out" ||
+    fail "fwupctl status does not say the daemon is degraded: $out"
 wait_for grep -q "STATUS=.*degraded: cannot write the state database: database or disk is full" \
     "$work/notify.log"
 wait_for pending "$j"
