@@ -195,11 +195,13 @@ START_TEST(test_check_image)
     testjob_free(&j);
     job_init(&j, SLOT1 + 512 * 1024 - 8, 16, 1, NULL); /* runs past the slot */
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "outside slot 1"), "%s", err);
     testjob_free(&j);
     /* a raw image with a declared base is not relocated */
     job_init(&j, 0x10000, 100, 1, NULL);
     j.params.flash_base = 0x10000;
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "0x00010000"), "%s", err);
     testjob_free(&j);
 
     /* options */
@@ -209,9 +211,11 @@ START_TEST(test_check_image)
     testjob_free(&j);
     job_init(&j, 0, 10, 1, "verify", "md5", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "bad option verify=md5"), "%s", err);
     testjob_free(&j);
     job_init(&j, 0, 10, 1, "slot", "2", NULL);
     ck_assert_int_eq(PROTO->check_image(&j.params, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "bad option slot=2"), "%s", err);
     testjob_free(&j);
 
     job_init(&j, 0, 10, 1, NULL);
