@@ -6,8 +6,9 @@
 # pinging by then and catch the window).
 . "$(dirname "$0")/lib.sh"
 
+# The window widens under valgrind (FWUP_TIME_SCALE), which slows the daemon.
 start_sim 4 --device-model 1:stm32 --device-model 2:pic32 --device-options 2:trigger=gpio \
-    --device-model 3:pic32 --device-options 3:app_first=1,reset_after_ms=5000
+    --device-model 3:pic32 --device-options 3:app_first=1,reset_after_ms=5000,window=$((600 * time_scale))
 cat >"$work/fwupgw.yaml" <<YAML
 daemon: {socket: $sock, state_dir: $work/state, plugin_dir: $build/plugins}
 links:
