@@ -8,8 +8,9 @@
 # A back-off long enough that a later job, if it were allowed to overtake,
 # would finish well before the earlier job's retry.
 # The checks made during it must also fit in: a sanitizer build on a busy
-# machine takes seconds for the simulator's restart and a few fwupctl calls.
-backoff=4
+# machine takes seconds for the simulator's restart and a few fwupctl calls,
+# and so does a daemon under valgrind (FWUP_TIME_SCALE).
+backoff=$((4 * time_scale))
 if nm -D "$build/fwupgwd" 2>/dev/null | grep -c __asan_init >/dev/null; then
     backoff=12
 fi
