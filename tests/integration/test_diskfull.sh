@@ -14,8 +14,10 @@ mkdir -m 0700 "$state"
 mount -t tmpfs -o size=4m,mode=0700 fwupgw-test "$state"
 notify_pid=
 # The daemon must be gone before the unmount; then lib.sh's cleanup.
-trap 'rc=$?; [ -n "$daemon_pid" ] && { kill -9 "$daemon_pid"; wait "$daemon_pid" || true; }; daemon_pid=
-      kill "$notify_pid" 2>/dev/null; wait "$notify_pid" || true
+# Nothing in it may fail under set -e, or the cleanup never runs.
+trap 'rc=$?; [ -n "$daemon_pid" ] && { kill -9 "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" || true; }
+      daemon_pid=
+      kill "$notify_pid" 2>/dev/null || true; wait "$notify_pid" || true
       umount "$state" 2>/dev/null || umount -l "$state"; (exit $rc); cleanup' EXIT
 
 # sd_notify's datagrams, as systemd would get them.
