@@ -27,8 +27,7 @@ _Static_assert(sizeof(struct slot) == SLOT_SIZE, "slot layout");
 
 struct fwup_outcomes {
     int fd;
-    int64_t job[NSLOTS]; /* 0: free */
-    struct slot rec[NSLOTS];
+    struct slot rec[NSLOTS]; /* as on disk; job_id 0: a free slot */
 };
 
 static uint64_t slot_check(const struct slot *s)
@@ -85,9 +84,7 @@ int fwup_outcomes_open(const char *state_dir, struct fwup_outcomes **out, char *
     if (got < 0)
         goto fail;
     for (size_t i = 0; i < NSLOTS; i++)
-        if ((size_t)got >= (i + 1) * SLOT_SIZE && slot_valid(&o->rec[i]))
-            o->job[i] = o->rec[i].job_id;
-        else
+        if ((size_t)got < (i + 1) * SLOT_SIZE || !slot_valid(&o->rec[i]))
             memset(&o->rec[i], 0, sizeof(o->rec[i]));
     /* A new or short file: allocate it whole now, while there is space,
      * keeping any records a short file held. */
@@ -116,7 +113,7 @@ void fwup_outcomes_close(struct fwup_outcomes *o)
 static long find_slot(const struct fwup_outcomes *o, int64_t job_id)
 {
     for (size_t i = 0; i < NSLOTS; i++)
-        if (o->job[i] == job_id)
+        if (o->rec[i].job_id == job_id)
             return (long)i;
     return -1;
 }
@@ -136,7 +133,6 @@ int fwup_outcomes_set(struct fwup_outcomes *o, int64_t job_id, int attempt,
     s.check = slot_check(&s);
     if (write_slot(o, (size_t)i, &s) < 0)
         return -1;
-    o->job[i] = job_id;
     o->rec[i] = s;
     return 0;
 }
@@ -149,7 +145,6 @@ int fwup_outcomes_clear(struct fwup_outcomes *o, int64_t job_id)
     static const struct slot none;
     if (write_slot(o, (size_t)i, &none) < 0)
         return -1;
-    o->job[i] = 0;
     o->rec[i] = none;
     return 0;
 }
@@ -160,7 +155,7 @@ int fwup_outcomes_recover(struct fwup_outcomes *o, struct fwup_store *st, int64_
     int n = 0, any = 0;
     for (size_t i = 0; i < NSLOTS; i++) {
         const struct slot *s = &o->rec[i];
-        if (!o->job[i])
+        if (!s->job_id)
             continue;
         any = 1;
         struct fwup_job job;
@@ -181,10 +176,8 @@ int fwup_outcomes_recover(struct fwup_outcomes *o, struct fwup_store *st, int64_
             return -1;
         n++;
     }
-    if (any && write_all_zero(o) == 0) {
-        memset(o->job, 0, sizeof(o->job));
+    if (any && write_all_zero(o) == 0)
         memset(o->rec, 0, sizeof(o->rec));
-    }
     if (finished)
         *finished = n;
     return 0;
