@@ -46,11 +46,11 @@ enum fwup_link_kind {
 
 /* Identifier flags, as Linux's can_id: an extended (29-bit) id carries
  * FWUP_CAN_EFF; a remote frame FWUP_CAN_RTR (classic CAN only). */
-#define FWUP_CAN_EFF      0x80000000u
-#define FWUP_CAN_RTR      0x40000000u
-#define FWUP_CAN_SFF_MASK 0x000007FFu
-#define FWUP_CAN_EFF_MASK 0x1FFFFFFFu
-#define FWUP_CAN_MAX_LEN  8
+#define FWUP_CAN_EFF       0x80000000u
+#define FWUP_CAN_RTR       0x40000000u
+#define FWUP_CAN_SFF_MASK  0x000007FFu
+#define FWUP_CAN_EFF_MASK  0x1FFFFFFFu
+#define FWUP_CAN_MAX_LEN   8
 #define FWUP_CANFD_MAX_LEN 64
 
 enum fwup_can_flags {
@@ -128,10 +128,10 @@ static inline int fwup_can_filter_match(const struct fwup_can_filter *flt, uint3
 
 /* ---- USB ------------------------------------------------------------------ */
 
-#define FWUP_USB_DIR_IN         0x80u /* bmRequestType: device to host */
-#define FWUP_USB_TYPE_CLASS     0x20u
-#define FWUP_USB_RECIP_IFACE    0x01u
-#define FWUP_USB_SETUP_SIZE     8
+#define FWUP_USB_DIR_IN      0x80u /* bmRequestType: device to host */
+#define FWUP_USB_TYPE_CLASS  0x20u
+#define FWUP_USB_RECIP_IFACE 0x01u
+#define FWUP_USB_SETUP_SIZE  8
 
 /* A control transfer's setup packet in host byte order; packed to the wire
  * (little-endian words) by fwup_usb_setup_pack. */
@@ -244,16 +244,16 @@ struct fwup_usb_info {
     uint8_t alt;                /* its current alternate setting */
     const struct fwup_usb_alt *alts;
     size_t nalts;
-    uint8_t has_dfu;            /* dfu is valid */
+    uint8_t has_dfu; /* dfu is valid */
     struct fwup_dfu_functional dfu;
-    const char *port_path;      /* "1-1.4": stable across re-enumeration */
-    const char *serial;         /* iSerialNumber, "" if none */
+    const char *port_path; /* "1-1.4": stable across re-enumeration */
+    const char *serial;    /* iSerialNumber, "" if none */
 };
 
 /* Exactly one of the kind pointers is set; the others are NULL. */
 struct fwup_link_info {
     uint32_t struct_size;
-    uint32_t kind; /* enum fwup_link_kind */
+    uint32_t kind;    /* enum fwup_link_kind */
     const char *name; /* the link's name in the config */
     const struct fwup_serial_info *serial;
     const struct fwup_can_info *can;

@@ -110,8 +110,7 @@ struct fwup_image {
     uint16_t dfu_vid, dfu_pid, dfu_bcd_device;
 };
 
-static inline const struct fwup_segment *fwup_image_segment(const struct fwup_image *img,
-                                                            size_t i)
+static inline const struct fwup_segment *fwup_image_segment(const struct fwup_image *img, size_t i)
 {
     return (const struct fwup_segment *)((const char *)img->segments + i * img->segment_size);
 }
@@ -196,8 +195,8 @@ enum fwup_status {
 };
 
 enum fwup_control_op {
-    FWUP_CTL_FLUSH_RX = 1, /* drop input received but not yet delivered */
-    FWUP_CTL_BREAK = 2,    /* serial: send BREAK for `arg` ms */
+    FWUP_CTL_FLUSH_RX = 1,    /* drop input received but not yet delivered */
+    FWUP_CTL_BREAK = 2,       /* serial: send BREAK for `arg` ms */
     FWUP_CTL_SET_FILTERS = 3, /* can/isotp: replace the receive filters */
     FWUP_CTL_USB_SET_ALT = 4, /* usb: SET_INTERFACE to alt `arg` */
     FWUP_CTL_USB_RESET = 5,   /* usb: port reset; the device usually re-enumerates */
