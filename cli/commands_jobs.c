@@ -12,17 +12,8 @@
 #include <unistd.h>
 
 #include "fwupctl.h"
+#include "image.h"
 #include "output.h"
-
-static const char *const formats[] = {"auto", "bin", "ihex", "srec", "elf", "dfu", "dfuse"};
-
-static bool valid_format(const char *f)
-{
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-        if (!strcmp(f, formats[i]))
-            return true;
-    return false;
-}
 
 /* 64 hex digits, lowered in place. */
 static bool valid_sha256(char *s)
@@ -103,7 +94,7 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
     while ((opt = fwupctl_getopt("queue", argc, argv, ":h", opts, queue_help, &rc)) != -1) {
         switch (opt) {
         case 'f':
-            if (!valid_format(optarg))
+            if (fwup_image_format_canonical(optarg) < 0)
                 return fwupctl_usage("queue", "unknown format '%s'", optarg);
             format = optarg;
             break;

@@ -1,9 +1,10 @@
 /*
  * Batch manifest parser. The YAML tree helpers (strict maps, scalars,
- * FILE:LINE:COL errors) are the daemon config's, from the small fwup_yaml
- * library: fwupctl links that and nothing else of the daemon.
+ * FILE:LINE:COL errors) are the daemon config's, from lib/yaml; the format
+ * names are the image parsers' (lib/image).
  */
 #include "manifest.h"
+#include "image.h"
 #include "yamlutil.h"
 
 #include <ctype.h>
@@ -92,18 +93,14 @@ static int parse_sha256(struct yu_doc *d, const yaml_node_t *v, struct fwup_mani
 
 static int parse_format(struct yu_doc *d, const yaml_node_t *v, struct fwup_manifest_target *t)
 {
-    static const char *const formats[] = {"auto", "bin", "ihex",  "srec",
-                                          "elf",  "dfu", "dfuse", NULL};
     const char *s;
+    char names[128];
     if (yu_text(d, v, "format", &s) < 0)
         return -1;
-    for (const char *const *f = formats; *f; f++)
-        if (!strcmp(s, *f))
-            return (t->format = strdup(s)) ? 0 : yu_fail(d, v, "out of memory");
-    return yu_fail(d, v,
-                   "'format' must be one of auto | bin | ihex | srec | elf | dfu | dfuse, "
-                   "not '%s'",
-                   s);
+    if (fwup_image_format_canonical(s) >= 0)
+        return (t->format = strdup(s)) ? 0 : yu_fail(d, v, "out of memory");
+    return yu_fail(d, v, "'format' must be one of %s, not '%s'",
+                   fwup_image_format_join(names, sizeof names, " | ", " | "), s);
 }
 
 static int parse_address(struct yu_doc *d, const yaml_node_t *v, struct fwup_manifest_target *t)

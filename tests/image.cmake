@@ -1,4 +1,4 @@
-# Image format parsers (daemon/image*.c).
+# Image format parsers (lib/image).
 fwup_add_check_test(test_image
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_image.c
   LIBS fwup_image

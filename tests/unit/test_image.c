@@ -290,9 +290,22 @@ static void check_invariants(const struct fwup_parsed_image *img)
 {
     uint64_t total = 0;
     ck_assert_ptr_eq(img->view.segments, img->segments);
+    ck_assert_uint_eq(img->view.struct_size, sizeof(struct fwup_image));
+    ck_assert_uint_eq(img->view.segment_size, sizeof(struct fwup_segment));
     ck_assert_uint_gt(img->view.nsegments, 0);
+    /* the ids of a DFU suffix reach the engines, and only with one */
+    ck_assert_uint_eq(img->view.flags, img->has_suffix ? FWUP_IMAGE_DFU_SUFFIX : 0);
+    ck_assert_uint_eq(img->view.dfu_vid, img->has_suffix ? img->suffix.id_vendor : 0);
+    ck_assert_uint_eq(img->view.dfu_pid, img->has_suffix ? img->suffix.id_product : 0);
+    ck_assert_uint_eq(img->view.dfu_bcd_device, img->has_suffix ? img->suffix.bcd_device : 0);
     for (size_t i = 0; i < img->view.nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
+        const struct fwup_segment *s = fwup_image_segment(&img->view, i);
+        ck_assert_ptr_eq(s, &img->segments[i]);
+        /* only DfuSe elements belong to a target (alternate setting) */
+        if (img->format == FWUP_IMAGE_DFUSE)
+            ck_assert_int_ge(s->alt, 0);
+        else
+            ck_assert_int_eq(s->alt, -1);
         ck_assert_uint_gt(s->len, 0);
         ck_assert_ptr_nonnull(s->data);
         ck_assert((uint64_t)s->address + s->len <= 0x100000000ull);
@@ -424,7 +437,11 @@ START_TEST(test_dfu_vector)
     ck_assert_uint_eq(img.segments[0].address, 0x08000000);
     ck_assert_uint_eq(img.segments[0].len, 9);
     ck_assert_mem_eq(img.segments[0].data, "123456789", 9);
-    ck_assert_ptr_null(img.alt);
+    ck_assert_int_eq(img.segments[0].alt, -1);
+    ck_assert_uint_eq(img.view.flags, FWUP_IMAGE_DFU_SUFFIX);
+    ck_assert_uint_eq(img.view.dfu_vid, 0x0483);
+    ck_assert_uint_eq(img.view.dfu_pid, 0xdf11);
+    ck_assert_uint_eq(img.view.dfu_bcd_device, 0x2200);
     fwup_image_free(&img);
     ck_assert_ptr_null(img.segments);
     fwup_image_free(&img); /* idempotent */
@@ -903,10 +920,14 @@ START_TEST(test_dfuse_valid)
     check_segment(&img, 0, 0x08000000, 320); /* elements 0 and 1 are adjacent */
     check_segment(&img, 1, 0x08004000, 64);
     check_segment(&img, 2, 0x1FFFC000, 16);
-    ck_assert_ptr_nonnull(img.alt);
-    ck_assert_uint_eq(img.alt[0], 0);
-    ck_assert_uint_eq(img.alt[1], 0);
-    ck_assert_uint_eq(img.alt[2], 1);
+    /* each element keeps its target's alt; 0xFFFF (any) ids pass as they are */
+    ck_assert_int_eq(img.segments[0].alt, 0);
+    ck_assert_int_eq(img.segments[1].alt, 0);
+    ck_assert_int_eq(img.segments[2].alt, 1);
+    ck_assert_uint_eq(img.view.flags, FWUP_IMAGE_DFU_SUFFIX);
+    ck_assert_uint_eq(img.view.dfu_vid, 0x0483);
+    ck_assert_uint_eq(img.view.dfu_pid, 0xDF11);
+    ck_assert_uint_eq(img.view.dfu_bcd_device, 0xFFFF);
     fwup_image_free(&img);
 
     /* dfuse-pack (shipped with dfu-util) counts the suffix in the image size */
@@ -918,17 +939,20 @@ START_TEST(test_dfuse_valid)
     buf_free(&b);
 
     /* adjacent data in different alts stays two segments; targets may come
-     * in any address order */
-    static const struct elem e1[] = {{0x100, 16}}, e0[] = {{0xF0, 16}};
-    static const struct target t[] = {{3, NULL, e1, 1}, {2, "x", e0, 1}};
-    make_dfuse_body(&b, t, 2);
+     * in any address order; alt 255 is an alt, not "none" */
+    static const struct elem e1[] = {{0x100, 16}}, e0[] = {{0xF0, 16}}, e2[] = {{0x200, 8}};
+    static const struct target t[] = {{3, NULL, e1, 1}, {2, "x", e0, 1}, {255, NULL, e2, 1}};
+    make_dfuse_body(&b, t, 3);
     add_suffix(&b, 0, 0, 0, 0x011A);
     parse_ok(b.p, b.len, FWUP_IMAGE_DFUSE, 0, &img);
-    ck_assert_uint_eq(img.view.nsegments, 2);
+    ck_assert_uint_eq(img.view.nsegments, 3);
     check_segment(&img, 0, 0xF0, 16);
     check_segment(&img, 1, 0x100, 16);
-    ck_assert_uint_eq(img.alt[0], 2);
-    ck_assert_uint_eq(img.alt[1], 3);
+    check_segment(&img, 2, 0x200, 8);
+    ck_assert_int_eq(img.segments[0].alt, 2);
+    ck_assert_int_eq(img.segments[1].alt, 3);
+    ck_assert_int_eq(img.segments[2].alt, 255);
+    ck_assert_uint_eq(img.view.dfu_vid, 0);
     fwup_image_free(&img);
     buf_free(&b);
 }
@@ -1381,8 +1405,12 @@ END_TEST
 START_TEST(test_check_range)
 {
     static const uint8_t d[64];
-    struct fwup_segment segs[2] = {{0x08000000, 32, d}, {0x08001000, 64, d}};
-    struct fwup_image img = {segs, 2, 96};
+    struct fwup_segment segs[2] = {{0x08000000, 32, d, -1}, {0x08001000, 64, d, -1}};
+    struct fwup_image img = {.struct_size = sizeof img,
+                             .segment_size = sizeof segs[0],
+                             .segments = segs,
+                             .nsegments = 2,
+                             .total = 96};
     char err[200];
 
     ck_assert_int_eq(fwup_image_check_range(&img, 0x08000000, 0x2000, err, sizeof(err)), 0);
@@ -1401,10 +1429,28 @@ START_TEST(test_check_range)
     ck_assert_ptr_nonnull(strstr(err, "0x08000000"));
 
     /* flash that ends exactly at 4 GiB */
-    struct fwup_segment top = {0xFFFFFF00u, 256, d};
-    struct fwup_image timg = {&top, 1, 256};
+    struct fwup_segment top = {0xFFFFFF00u, 256, d, -1};
+    struct fwup_image timg = {.struct_size = sizeof timg,
+                              .segment_size = sizeof top,
+                              .segments = &top,
+                              .nsegments = 1,
+                              .total = 256};
     ck_assert_int_eq(fwup_image_check_range(&timg, 0xFFFF0000u, 0x10000, err, sizeof(err)), 0);
     ck_assert_int_eq(fwup_image_check_range(&timg, 0xFFFF0000u, 0xFFFF, err, sizeof(err)), -1);
+
+    /* segments of a grown struct are segment_size apart, not sizeof apart */
+    struct {
+        struct fwup_segment s;
+        uint64_t appended;
+    } grown[2] = {{{0x08000000, 32, d, -1}, ~0ull}, {{0x08001000, 64, d, -1}, ~0ull}};
+    struct fwup_image gimg = {.struct_size = sizeof gimg,
+                              .segment_size = sizeof grown[0],
+                              .segments = &grown[0].s,
+                              .nsegments = 2,
+                              .total = 96};
+    ck_assert_int_eq(fwup_image_check_range(&gimg, 0x08000000, 0x1040, err, sizeof(err)), 0);
+    ck_assert_int_eq(fwup_image_check_range(&gimg, 0x08000000, 0x103F, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "0x08001000-0x0800103F"));
 }
 END_TEST
 

@@ -34,11 +34,13 @@ struct fwup_dfu_suffix {
     uint32_t crc;
 };
 
+/* `view` is what engines get, with all the parsers know: each segment's
+ * alt (a DfuSe element's target, else -1), and with a DFU suffix
+ * FWUP_IMAGE_DFU_SUFFIX and its VID/PID/bcdDevice. */
 struct fwup_parsed_image {
     enum fwup_image_format format; /* the detected/confirmed format */
-    struct fwup_image view;        /* what engines get; points into this struct */
+    struct fwup_image view;        /* points into this struct */
     struct fwup_segment *segments; /* owned; view.segments == segments */
-    uint8_t *alt;                  /* DfuSe: alt setting per segment, else NULL */
     uint8_t *storage;              /* owned backing store of segment data */
     int has_suffix;
     struct fwup_dfu_suffix suffix;
@@ -48,6 +50,13 @@ struct fwup_parsed_image {
  * name ("text" is a detection result, not a format one can ask for). */
 int fwup_image_format_from_name(const char *name);
 const char *fwup_image_format_name(enum fwup_image_format format);
+/* The format a documented name stands for ("auto", "bin", "ihex", "srec",
+ * "elf", "dfu", "dfuse": what fwupctl and manifests accept); -1 for any other
+ * name, the parser's aliases included. */
+int fwup_image_format_canonical(const char *name);
+/* Those names in that order, joined by `sep` (the last two by `last`), into
+ * buf (cut to n - 1 characters). Returns buf. */
+char *fwup_image_format_join(char *buf, size_t n, const char *sep, const char *last);
 
 /*
  * What the content looks like, from its signature alone (whether it then

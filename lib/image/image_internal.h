@@ -39,9 +39,10 @@ void fwup_img_builder_free(struct fwup_img_builder *b);
 int fwup_img_add(struct fwup_img_builder *b, uint64_t addr, const uint8_t *data, size_t len,
                  uint8_t alt, size_t where);
 
-/* Sort, check overlaps, merge, and fill `out` (segments, storage, alt if
- * want_alt). An image with no data is an error. The builder is consumed. */
-int fwup_img_finish(struct fwup_img_builder *b, struct fwup_parsed_image *out, int want_alt);
+/* Sort, check overlaps, merge, and fill `out` (segments, storage, view);
+ * segments carry their chunks' alt if with_alt, else -1. An image with no
+ * data is an error. The builder is consumed. */
+int fwup_img_finish(struct fwup_img_builder *b, struct fwup_parsed_image *out, int with_alt);
 
 /* snprintf into err if err is non-NULL; always returns -1. */
 int fwup_img_error(char *err, size_t errlen, const char *fmt, ...)

@@ -17,9 +17,9 @@ static const struct {
     {"bin", FWUP_IMAGE_BIN},
     {"ihex", FWUP_IMAGE_IHEX},
     {"srec", FWUP_IMAGE_SREC},
+    {"elf", FWUP_IMAGE_ELF},
     {"dfu", FWUP_IMAGE_DFU},
     {"dfuse", FWUP_IMAGE_DFUSE},
-    {"elf", FWUP_IMAGE_ELF},
     /* aliases people type; canonical names come first so name() finds them */
     {"raw", FWUP_IMAGE_BIN},
     {"hex", FWUP_IMAGE_IHEX},
@@ -35,6 +35,29 @@ int fwup_image_format_from_name(const char *name)
         if (strcmp(name, format_names[i].name) == 0)
             return (int)format_names[i].format;
     return -1;
+}
+
+/* The canonical names are the first FWUP_IMAGE_NFORMATS entries. */
+#define FWUP_IMAGE_NFORMATS 7
+
+int fwup_image_format_canonical(const char *name)
+{
+    for (size_t i = 0; name && i < FWUP_IMAGE_NFORMATS; i++)
+        if (strcmp(name, format_names[i].name) == 0)
+            return (int)format_names[i].format;
+    return -1;
+}
+
+char *fwup_image_format_join(char *buf, size_t n, const char *sep, const char *last)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < FWUP_IMAGE_NFORMATS && used < n; i++) {
+        const char *s = i == 0 ? "" : i + 1 == FWUP_IMAGE_NFORMATS ? last : sep;
+        int w = snprintf(buf + used, n - used, "%s%s", s, format_names[i].name);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    return buf;
 }
 
 const char *fwup_image_format_name(enum fwup_image_format format)
@@ -260,6 +283,13 @@ int fwup_image_parse(const uint8_t *data, size_t len, enum fwup_image_format for
         return -1;
     }
     out->format = format;
+    if (out->has_suffix) {
+        /* engines of DFU links match these against the device */
+        out->view.flags |= FWUP_IMAGE_DFU_SUFFIX;
+        out->view.dfu_vid = out->suffix.id_vendor;
+        out->view.dfu_pid = out->suffix.id_product;
+        out->view.dfu_bcd_device = out->suffix.bcd_device;
+    }
     return 0;
 }
 
@@ -268,7 +298,6 @@ void fwup_image_free(struct fwup_parsed_image *img)
     if (!img)
         return;
     free(img->segments);
-    free(img->alt);
     free(img->storage);
     memset(img, 0, sizeof(*img));
 }
@@ -283,7 +312,7 @@ int fwup_image_check_range(const struct fwup_image *img, uint32_t flash_base, ui
     /* 64-bit so a flash region ending exactly at 4 GiB still works */
     uint64_t lo = flash_base, hi = (uint64_t)flash_base + flash_size;
     for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
+        const struct fwup_segment *s = fwup_image_segment(img, i);
         uint64_t start = s->address, end = (uint64_t)s->address + s->len;
         if (s->len == 0)
             continue;
@@ -377,7 +406,7 @@ static int chunk_cmp(const void *pa, const void *pb)
     return 0;
 }
 
-int fwup_img_finish(struct fwup_img_builder *b, struct fwup_parsed_image *out, int want_alt)
+int fwup_img_finish(struct fwup_img_builder *b, struct fwup_parsed_image *out, int with_alt)
 {
     if (b->nchunks == 0)
         return fwup_img_error(b->err, b->errlen, "image contains no data");
@@ -408,7 +437,6 @@ int fwup_img_finish(struct fwup_img_builder *b, struct fwup_parsed_image *out, i
             nseg++;
     }
     struct fwup_segment *segs = calloc(nseg, sizeof(*segs));
-    uint8_t *alt = want_alt ? calloc(nseg, 1) : NULL;
     uint8_t *storage;
     if (in_order) {
         /* Arrival order is address order, so buf already is the sorted
@@ -417,9 +445,8 @@ int fwup_img_finish(struct fwup_img_builder *b, struct fwup_parsed_image *out, i
     } else {
         storage = malloc(b->buflen);
     }
-    if (!segs || (want_alt && !alt) || !storage) {
+    if (!segs || !storage) {
         free(segs);
-        free(alt);
         if (storage != b->buf)
             free(storage);
         return fwup_img_error(b->err, b->errlen, "out of memory");
@@ -439,16 +466,16 @@ int fwup_img_finish(struct fwup_img_builder *b, struct fwup_parsed_image *out, i
             segs[s].address = (uint32_t)c->addr;
             segs[s].len = c->len;
             segs[s].data = storage + pos;
-            if (alt)
-                alt[s] = c->alt;
+            segs[s].alt = with_alt ? c->alt : -1;
             s++;
         }
         pos += c->len;
     }
 
     out->segments = segs;
-    out->alt = alt;
     out->storage = storage;
+    out->view.struct_size = sizeof(out->view);
+    out->view.segment_size = sizeof(*segs);
     out->view.segments = segs;
     out->view.nsegments = nseg;
     out->view.total = b->total;
