@@ -4,27 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int fwup_image_extent(const struct fwup_image *img, uint64_t *base, uint64_t *len)
-{
-    if (!img || img->nsegments == 0 || !img->segments)
-        return -1;
-    uint64_t lo = UINT64_MAX, hi = 0;
-    for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        if (s->len == 0)
-            continue;
-        if (s->address < lo)
-            lo = s->address;
-        if ((uint64_t)s->address + s->len > hi)
-            hi = (uint64_t)s->address + s->len;
-    }
-    if (hi == 0)
-        return -1;
-    *base = lo;
-    *len = hi - lo;
-    return 0;
-}
-
 void fwup_logf(const struct fwup_host_ops *ops, void *host, enum fwup_log_prio prio,
                const char *fmt, ...)
 {
@@ -38,15 +17,47 @@ void fwup_logf(const struct fwup_host_ops *ops, void *host, enum fwup_log_prio p
     ops->log(host, prio, buf);
 }
 
+int fwup_send_bytes(const struct fwup_host_ops *ops, void *host, const uint8_t *data, size_t len,
+                    uint32_t tag, uint32_t flags, uint32_t timeout_ms)
+{
+    struct fwup_unit u = {
+        .struct_size = sizeof(u),
+        .kind = FWUP_UNIT_BYTES,
+        .tag = tag,
+        .flags = flags,
+        .timeout_ms = timeout_ms,
+        .data = data,
+        .len = len,
+    };
+    return ops->submit(host, &u);
+}
+
+void fwup_flush_rx(const struct fwup_host_ops *ops, void *host)
+{
+    struct fwup_control c = {.struct_size = sizeof(c), .op = FWUP_CTL_FLUSH_RX};
+    if (ops->control)
+        ops->control(host, &c);
+}
+
+const struct fwup_serial_info *fwup_serial_of(const struct fwup_job_params *p)
+{
+    const struct fwup_link_info *k =
+        p && FWUP_HAS_FIELD(p, struct fwup_job_params, link) ? p->link : NULL;
+    if (!k || !FWUP_HAS_FIELD(k, struct fwup_link_info, serial) || k->kind != FWUP_LINK_SERIAL)
+        return NULL;
+    const struct fwup_serial_info *s = k->serial;
+    return s && FWUP_HAS_FIELD(s, struct fwup_serial_info, flow) ? s : NULL;
+}
+
 struct fwup_line fwup_line_of(const struct fwup_job_params *p, int64_t baud_option,
                               uint32_t fallback_baud)
 {
     struct fwup_line l = {fallback_baud, 10};
-    const struct fwup_link_params *k = p->link;
-    if (k && k->baud) {
-        l.baud = k->baud;
-        l.bits = 1u + (k->data_bits ? k->data_bits : 8) +
-                 (k->parity == 'E' || k->parity == 'O' ? 1 : 0) + (k->stop_bits == 2 ? 2 : 1);
+    const struct fwup_serial_info *s = fwup_serial_of(p);
+    if (s && s->baud) {
+        l.baud = s->baud;
+        l.bits = 1u + (s->data_bits ? s->data_bits : 8) +
+                 (s->parity == 'E' || s->parity == 'O' ? 1 : 0) + (s->stop_bits == 2 ? 2 : 1);
     }
     if (baud_option > 0)
         l.baud = (uint32_t)baud_option;
@@ -58,6 +69,14 @@ uint32_t fwup_line_ms(const struct fwup_line *l, uint64_t bytes)
     if (!l->baud)
         return 0;
     return (uint32_t)((bytes * l->bits * 1000 + l->baud - 1) / l->baud);
+}
+
+uint32_t fwup_line_tx_timeout(const struct fwup_line *l, uint64_t bytes, uint32_t slack_ms)
+{
+    if (!l->baud)
+        return 0;
+    uint64_t ms = 2 * (uint64_t)fwup_line_ms(l, bytes) + slack_ms;
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
 void *fwup_engine_alloc(size_t size, const char *who, char *err, size_t errlen)

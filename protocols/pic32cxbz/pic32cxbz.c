@@ -5,7 +5,7 @@
  * Wire format: every field is a 32-bit little-endian word; word 0 is
  * (cmd << 16) | operand. There is no length field and no sync byte: the
  * device ends a frame when the line goes quiet, so every command is handed
- * to the host in ONE send() (one burst) and the engine never sends the next
+ * to the host as ONE unit (one burst) and the engine never sends the next
  * one before the reply to the last has arrived. A reply is one word,
  * (cmd << 16) | status, status PASS 0, FAIL 2, NACK 3 (EXEC_VERSION puts the
  * bootloader's version in the low half instead).
@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crc16.h"
 #include "common/engine.h"
 #include "common/options.h"
 #include "pic32cxbz.h"
@@ -63,8 +64,8 @@
 /* trigger=gpio|none: pings tried, and how long each waits. */
 #define PROBE_TRIES 5
 #define PROBE_MS    200
-/* Timer expiries tolerated while a command is still leaving the host. */
-#define MAX_TX_WAITS 20
+/* The engine's one timer: pings, the settle time, a command's answer. */
+#define T_WAIT 0
 /* Extra reply time per erased page. */
 #define ERASE_MS_PER_PAGE 25
 /* After a silent timeout: how long a late answer is still taken before the
@@ -116,7 +117,6 @@ struct fwup_engine {
     uint32_t flat_len; /* lead + img_len rounded up to 4 */
     uint32_t erase_lo; /* page-aligned erase range */
     uint32_t npages;
-    size_t seg_hint;
 
     enum pic_state state;
     enum pic_wait wait;
@@ -135,8 +135,8 @@ struct fwup_engine {
     uint32_t clen;
     unsigned failures;
     uint32_t cur_timeout;
-    int tx_pending;
-    unsigned tx_waits;
+    uint32_t tag;   /* of the command in flight */
+    int tx_pending; /* it has not left the UART yet */
 
     uint8_t frame[16 + CLUSTER];
     size_t frame_len;
@@ -161,11 +161,11 @@ static const struct fwup_option_desc pic_options[] = {
     {"retries", FWUP_OPT_INT, "3", NULL, 1, 100,
      "tries per command (FAIL, NACK or no answer) before giving up"},
     {"timeout", FWUP_OPT_INT, "300", NULL, 20, 600000,
-     "ms to wait for an answer once a command has left the host (erase: +25 ms a page); with "
+     "ms to wait for an answer once a command has left the UART (erase: +25 ms a page); with "
      "trigger=timer keep it + 50 below the bootloader's window"},
     {"baud", FWUP_OPT_INT, NULL, NULL, 300, 4000000,
-     "line speed for the answer timeout's allowance for a command's time on the wire "
-     "(default: the link's)"},
+     "line speed the answer's time on the wire is reckoned at (default: the link's; not "
+     "needed since commands are timed from when they have left the UART)"},
 };
 
 #define NOPTIONS (sizeof(pic_options) / sizeof(pic_options[0]))
@@ -174,13 +174,7 @@ static const struct fwup_option_desc pic_options[] = {
 
 uint16_t fwup_pic32_crc16(const uint8_t *data, size_t len)
 {
-    uint16_t crc = 0xFFFF;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)(data[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
-    }
-    return crc;
+    return fwup_crc16_ccitt(FWUP_CRC16_CCITT_FALSE_INIT, data, len);
 }
 
 uint32_t fwup_pic32_sum32(const uint8_t *data, size_t len)
@@ -268,27 +262,11 @@ static int pic_check_image(const struct fwup_job_params *params, char *err, size
     return layout_image(params, &o, &l, err, errlen);
 }
 
-/* Copy flat bytes [off, off+len) into dst; gaps and the tail are 0xFF. */
+/* Copy flat bytes [off, off+len) into dst; gaps and the tail are 0xFF. The
+ * image's addresses are the device's less the relocation. */
 static void fill_flat(struct fwup_engine *e, uint8_t *dst, uint32_t off, size_t len)
 {
-    const struct fwup_image *img = e->image;
-    memset(dst, 0xff, len);
-    uint64_t lo = (uint64_t)e->base + off, hi = lo + len;
-    /* Clusters only move forward (a retry resends the same one). */
-    while (e->seg_hint < img->nsegments && (uint64_t)img->segments[e->seg_hint].address +
-                                                   (uint64_t)e->reloc +
-                                                   img->segments[e->seg_hint].len <=
-                                               lo)
-        e->seg_hint++;
-    for (size_t i = e->seg_hint; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        uint64_t s_lo = s->address + (uint64_t)e->reloc, s_hi = s_lo + s->len;
-        if (s_lo >= hi)
-            break;
-        uint64_t a = s_lo > lo ? s_lo : lo, b = s_hi < hi ? s_hi : hi;
-        if (a < b && s->data)
-            memcpy(dst + (a - lo), s->data + (a - s_lo), (size_t)(b - a));
-    }
+    fwup_image_copy(e->image, (uint64_t)((int64_t)e->base + off - e->reloc), len, 0xff, dst);
 }
 
 /* ---- host helpers ---- */
@@ -297,7 +275,7 @@ static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
 {
     if (e->state == PS_FINISHED)
         return;
-    e->ops->timer(e->host, 0);
+    e->ops->timer(e->host, T_WAIT, 0);
     e->state = PS_FINISHED;
     e->ops->finish(e->host, r, msg);
 }
@@ -330,11 +308,9 @@ static const char *phase_name(const struct fwup_engine *e)
 }
 
 /*
- * Queue e->frame as one burst and wait for the answer to `cmd`. The wait
- * covers the frame's own line time on the link (a 4 KiB cluster spends
- * 357 ms on a 115200 8N1 line) plus `timeout`: hosts report on_tx_done when the kernel
- * has taken the bytes, which on a UART or a pty can be long before they
- * reach the device, so the line time cannot be left to on_tx_done.
+ * Queue e->frame as one burst and wait for the answer to `cmd`: `timeout`
+ * plus the answer word's line time, from when the frame has left the UART
+ * (a 4 KiB cluster spends 357 ms on a 115200 8N1 line, 2.1 s at 19200).
  */
 static void send_frame(struct fwup_engine *e, uint8_t cmd, uint32_t timeout)
 {
@@ -343,14 +319,12 @@ static void send_frame(struct fwup_engine *e, uint8_t cmd, uint32_t timeout)
     e->en = 0;
     e->want_extra = 0;
     e->wait = W_ANSWER;
-    e->cur_timeout = timeout + fwup_line_ms(&e->o.line, e->frame_len);
+    e->cur_timeout = timeout + fwup_line_ms(&e->o.line, 4);
     e->tx_pending = 1;
-    e->tx_waits = 0;
-    if (e->ops->send(e->host, e->frame, e->frame_len) < 0) {
+    e->ops->timer(e->host, T_WAIT, 0);
+    if (fwup_send_bytes(e->ops, e->host, e->frame, e->frame_len, ++e->tag, FWUP_SUBMIT_ON_WIRE,
+                        fwup_line_tx_timeout(&e->o.line, e->frame_len, timeout)) < 0)
         finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
-        return;
-    }
-    e->ops->timer(e->host, e->cur_timeout);
 }
 
 static void build_word_cmd(struct fwup_engine *e, uint8_t cmd, uint16_t operand)
@@ -363,7 +337,7 @@ static void send_ping(struct fwup_engine *e)
 {
     static const uint8_t ping[4] = {0x01, 0x00, CMD_EXEC_VERSION, 0x00};
     e->expect = CMD_EXEC_VERSION;
-    if (e->ops->send(e->host, ping, sizeof(ping)) < 0)
+    if (fwup_send_bytes(e->ops, e->host, ping, sizeof(ping), 0, 0, 0) < 0)
         finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
 }
 
@@ -401,7 +375,6 @@ static void start_write(struct fwup_engine *e)
 {
     e->state = PS_WRITE;
     e->offset = 0;
-    e->seg_hint = 0;
     e->ops->progress(e->host, "write", 0, e->img_len);
     start_cluster(e);
 }
@@ -526,7 +499,7 @@ static void failed(struct fwup_engine *e, int status, int silent)
               e->failures + 1);
         if (silent) {
             e->wait = W_RESYNC;
-            e->ops->timer(e->host, RESYNC_MS);
+            e->ops->timer(e->host, T_WAIT, RESYNC_MS);
         } else {
             resend(e);
         }
@@ -561,7 +534,7 @@ static void bootloader_found(struct fwup_engine *e, unsigned version)
           e->state == PS_PING ? "" : " to a probe");
     e->state = PS_SETTLE;
     e->expect = 0;
-    e->ops->timer(e->host, SETTLE_MS);
+    e->ops->timer(e->host, T_WAIT, SETTLE_MS);
 }
 
 static void on_answer(struct fwup_engine *e, uint16_t status)
@@ -677,6 +650,18 @@ static void pic_destroy(struct fwup_engine *e)
     free(e);
 }
 
+/* The command in flight drew no answer in time (or never left the UART). */
+static void no_answer(struct fwup_engine *e)
+{
+    if (e->state == PS_RESET) {
+        /* Some bootloaders reset before they answer. */
+        logf_(e, FWUP_LOG_WARNING, "pic32cx-bz: no answer to RESET; assuming it reset");
+        finish(e, FWUP_RESULT_OK, NULL);
+    } else {
+        failed(e, -1, 1);
+    }
+}
+
 static void pic_on_start(struct fwup_engine *e)
 {
     if (e->state != PS_INIT)
@@ -689,13 +674,13 @@ static void pic_on_start(struct fwup_engine *e)
         e->elapsed = 0;
         send_ping(e);
         if (e->state != PS_FINISHED)
-            e->ops->timer(e->host, e->o.ping_interval);
+            e->ops->timer(e->host, T_WAIT, e->o.ping_interval);
     } else {
         e->state = PS_PROBE;
         e->probes = 1;
         send_ping(e);
         if (e->state != PS_FINISHED)
-            e->ops->timer(e->host, PROBE_MS);
+            e->ops->timer(e->host, T_WAIT, PROBE_MS);
     }
 }
 
@@ -721,7 +706,7 @@ static void pic_on_timer(struct fwup_engine *e)
         }
         send_ping(e);
         if (e->state != PS_FINISHED)
-            e->ops->timer(e->host, e->o.ping_interval);
+            e->ops->timer(e->host, T_WAIT, e->o.ping_interval);
         break;
     case PS_PROBE:
         if (e->probes >= PROBE_TRIES) {
@@ -735,7 +720,7 @@ static void pic_on_timer(struct fwup_engine *e)
         e->probes++;
         send_ping(e);
         if (e->state != PS_FINISHED)
-            e->ops->timer(e->host, PROBE_MS);
+            e->ops->timer(e->host, T_WAIT, PROBE_MS);
         break;
     case PS_SETTLE:
         start_devid(e);
@@ -744,36 +729,65 @@ static void pic_on_timer(struct fwup_engine *e)
     case PS_ERASE:
     case PS_WRITE:
     case PS_RESET:
-        if (e->wait == W_RESYNC) {
+        if (e->wait == W_RESYNC)
             resend(e);
-        } else if (e->tx_pending && e->tx_waits < MAX_TX_WAITS) {
-            e->tx_waits++;
-            e->ops->timer(e->host, e->cur_timeout);
-        } else if (e->state == PS_RESET) {
-            /* Some bootloaders reset before they answer. */
-            logf_(e, FWUP_LOG_WARNING, "pic32cx-bz: no answer to RESET; assuming it reset");
-            finish(e, FWUP_RESULT_OK, NULL);
-        } else {
-            failed(e, -1, 1);
-        }
+        else
+            no_answer(e);
         break;
     default:
         break;
     }
 }
 
-static void pic_on_tx_done(struct fwup_engine *e)
+/* The command has left the UART, or could not: the wait for its answer
+ * starts now. */
+static void pic_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status)
 {
-    /* The answer timer already covers the line time (see send_frame);
-     * restarting it here would push a retry past a 400 ms boot window. */
+    if (status == FWUP_STATUS_LINK_GONE) {
+        finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
+        return;
+    }
+    if (tag != e->tag || !e->tx_pending)
+        return;
     e->tx_pending = 0;
+    if (e->expect == 0 || e->wait != W_ANSWER)
+        return; /* answered already */
+    if (status != FWUP_STATUS_OK)
+        no_answer(e);
+    else
+        e->ops->timer(e->host, T_WAIT, e->cur_timeout);
 }
 
-static void pic_on_cancel(struct fwup_engine *e)
+static void pic_on_event(struct fwup_engine *e, const struct fwup_event *ev)
 {
-    /* Nothing to tell the device: it keeps what it has and its window
-     * timer sends it back to the application. */
-    finish(e, FWUP_RESULT_CANCELLED, "pic32cx-bz: cancelled");
+    if (e->state == PS_FINISHED)
+        return;
+    switch (ev->type) {
+    case FWUP_EV_START:
+        pic_on_start(e);
+        break;
+    case FWUP_EV_RX:
+        if (ev->unit_kind == FWUP_UNIT_BYTES)
+            pic_on_rx(e, ev->data, ev->len);
+        break;
+    case FWUP_EV_COMPLETE:
+        pic_on_complete(e, ev->tag, ev->status);
+        break;
+    case FWUP_EV_TIMER:
+        if (ev->timer_id == T_WAIT)
+            pic_on_timer(e);
+        break;
+    case FWUP_EV_CANCEL:
+        /* Nothing to tell the device: it keeps what it has and its window
+         * timer sends it back to the application. */
+        finish(e, FWUP_RESULT_CANCELLED, "pic32cx-bz: cancelled");
+        break;
+    case FWUP_EV_LINK_DOWN:
+        finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
+        break;
+    default:
+        break;
+    }
 }
 
 FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
@@ -787,9 +801,5 @@ FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
     .check_image = pic_check_image,
     .create = pic_create,
     .destroy = pic_destroy,
-    .on_start = pic_on_start,
-    .on_rx = pic_on_rx,
-    .on_timer = pic_on_timer,
-    .on_tx_done = pic_on_tx_done,
-    .on_cancel = pic_on_cancel,
+    .on_event = pic_on_event,
 };

@@ -19,6 +19,10 @@
  * resynchronises the bootloader's command parser by sending the invalid
  * command FF 00 until it answers NACK (as stm32flash does), since the
  * device may be halfway through a frame, then restarts it.
+ *
+ * Each step's bytes go out as one unit completed on the wire, and the wait
+ * for its answer starts at that completion, so the timeouts hold at any
+ * line speed.
  */
 #include <fwupgw/protocol.h>
 
@@ -59,8 +63,8 @@
 #define PROBE_TRIES 2
 /* Readout Unprotect resets the chip: let the ROM come back before syncing. */
 #define RESET_MS 200
-/* Timer expiries tolerated while a frame is still leaving the host. */
-#define MAX_TX_WAITS 10
+/* The engine's one timer: a step's answer, a resync pair, the reset. */
+#define T_WAIT 0
 
 enum erase_mode { ERASE_PAGES, ERASE_MASS, ERASE_NONE };
 enum verify_mode { VERIFY_BLOCK, VERIFY_AFTER, VERIFY_NONE };
@@ -137,8 +141,8 @@ struct fwup_engine {
     unsigned nsteps, cur;
     uint8_t rx[BLOCK + 8];
     size_t rxlen, want;
-    int waiting, tx_pending;
-    unsigned tx_waits;
+    int waiting, tx_pending; /* an answer is awaited; its step's bytes are leaving */
+    uint32_t tag;            /* of the unit in flight */
     uint32_t cur_timeout;
     unsigned nacks, timeouts, sync_tries, resync_pairs, probe_nacks;
 
@@ -241,19 +245,15 @@ static int parse_options(const struct fwup_job_params *p, struct st_opts *o, cha
 static int check_range(const struct fwup_image *img, uint64_t base, uint64_t size, const char *what,
                        char *err, size_t errlen)
 {
-    for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        uint64_t lo = s->address, hi = (uint64_t)s->address + s->len;
-        if (s->len == 0)
-            continue;
-        if (lo < base || hi > base + size) {
-            snprintf(err, errlen,
-                     "stm32-uart: image bytes at 0x%08llx..0x%08llx are outside the %s "
-                     "0x%08llx..0x%08llx",
-                     (unsigned long long)lo, (unsigned long long)(hi - 1), what,
-                     (unsigned long long)base, (unsigned long long)(base + size - 1));
-            return -1;
-        }
+    uint64_t lo, hi;
+    if (fwup_image_span(img, 0, base, &lo, &hi) == 0 ||
+        fwup_image_span(img, base + size, FWUP_IMAGE_END, &lo, &hi) == 0) {
+        snprintf(err, errlen,
+                 "stm32-uart: image bytes at 0x%08llx..0x%08llx are outside the %s "
+                 "0x%08llx..0x%08llx",
+                 (unsigned long long)lo, (unsigned long long)(hi - 1), what,
+                 (unsigned long long)base, (unsigned long long)(base + size - 1));
+        return -1;
     }
     return 0;
 }
@@ -282,7 +282,7 @@ static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
 {
     if (e->finished)
         return;
-    e->ops->timer(e->host, 0);
+    e->ops->timer(e->host, T_WAIT, 0);
     e->finished = 1;
     e->waiting = 0;
     e->ops->finish(e->host, r, msg);
@@ -313,27 +313,31 @@ static void progress(struct fwup_engine *e, const char *phase, uint64_t done)
     e->ops->progress(e->host, phase, done, e->image->total);
 }
 
-static int send_bytes(struct fwup_engine *e, const uint8_t *d, size_t n)
+/* Send bytes whose answer is then awaited for `ms`, counted from when they
+ * have left the UART. */
+static int send_and_arm(struct fwup_engine *e, const uint8_t *d, size_t n, uint32_t ms)
 {
-    if (e->ops->send(e->host, d, n) < 0) {
+    e->cur_timeout = ms;
+    e->tx_pending = 1;
+    e->ops->timer(e->host, T_WAIT, 0);
+    if (fwup_send_bytes(e->ops, e->host, d, n, ++e->tag, FWUP_SUBMIT_ON_WIRE,
+                        fwup_line_tx_timeout(&e->line, n, ms)) < 0) {
         fail(e, FWUP_RESULT_TRANSIENT, "stm32-uart: link lost during %s", e->phase);
         return -1;
     }
     return 0;
 }
 
-static void flush_rx(struct fwup_engine *e)
-{
-    if (e->ops->flush_rx)
-        e->ops->flush_rx(e->host);
-}
-
-static void arm(struct fwup_engine *e, uint32_t ms, int tx_pending)
+static void arm(struct fwup_engine *e, uint32_t ms)
 {
     e->cur_timeout = ms;
-    e->tx_pending = tx_pending;
-    e->tx_waits = 0;
-    e->ops->timer(e->host, ms);
+    e->tx_pending = 0;
+    e->ops->timer(e->host, T_WAIT, ms);
+}
+
+static void flush_rx(struct fwup_engine *e)
+{
+    fwup_flush_rx(e->ops, e->host);
 }
 
 /* ---- transactions ---- */
@@ -386,12 +390,12 @@ static void send_step(struct fwup_engine *e)
         e->want = s->kind == RX_BYTES ? s->want : 1;
     }
     e->waiting = 1;
-    if (s->len && send_bytes(e, e->tx + s->off, s->len) < 0)
-        return;
-    /* on_tx_done can come as soon as a UART driver has the bytes, so the
-     * wait allows for them and a known-length reply on the wire. */
-    size_t wire = s->len + (s->kind == RX_BYTES ? s->want : 1);
-    arm(e, s->timeout + fwup_line_ms(&e->line, wire), s->len != 0);
+    /* the wait allows for a known-length reply on the wire */
+    uint32_t ms = s->timeout + fwup_line_ms(&e->line, s->kind == RX_BYTES ? s->want : 1);
+    if (s->len)
+        send_and_arm(e, e->tx + s->off, s->len, ms);
+    else
+        arm(e, ms);
 }
 
 static void tr_run(struct fwup_engine *e)
@@ -414,7 +418,7 @@ static void protected_chip(struct fwup_engine *e);
 static void on_nack(struct fwup_engine *e)
 {
     e->waiting = 0;
-    e->ops->timer(e->host, 0);
+    e->ops->timer(e->host, T_WAIT, 0);
     if (e->op == OP_PROBE) {
         if (++e->probe_nacks >= PROBE_TRIES) {
             protected_chip(e);
@@ -441,7 +445,7 @@ static void step_done(struct fwup_engine *e)
         send_step(e);
         return;
     }
-    e->ops->timer(e->host, 0);
+    e->ops->timer(e->host, T_WAIT, 0);
     op_done(e);
 }
 
@@ -464,7 +468,7 @@ static void on_byte(struct fwup_engine *e, uint8_t c)
         if (c == NACK) {
             /* The parser is back at a command boundary. */
             e->waiting = 0;
-            e->ops->timer(e->host, 0);
+            e->ops->timer(e->host, T_WAIT, 0);
             e->op = e->resync_for;
             if (e->op == OP_SYNC) {
                 op_done(e);
@@ -494,7 +498,7 @@ static void on_byte(struct fwup_engine *e, uint8_t c)
         else if (c != BUSY) {
             logf_(e, FWUP_LOG_DEBUG, "stm32-uart: 0x%02x instead of ACK on %s", c, e->what);
             e->waiting = 0;
-            e->ops->timer(e->host, 0);
+            e->ops->timer(e->host, T_WAIT, 0);
             lost_step(e);
         }
         break;
@@ -537,9 +541,7 @@ static void start_resync(struct fwup_engine *e)
         return;
     }
     e->waiting = 1;
-    if (send_bytes(e, pair, 2) < 0)
-        return;
-    arm(e, RESYNC_MS, 1);
+    send_and_arm(e, pair, 2, RESYNC_MS);
 }
 
 static void start_simple(struct fwup_engine *e, enum op op, uint8_t cmd, const char *what)
@@ -670,11 +672,11 @@ static int add_page(struct fwup_engine *e, uint32_t idx)
 static int plan_pages(struct fwup_engine *e)
 {
     const struct stm32_chip *c = &e->chip;
-    for (size_t i = 0; i < e->image->nsegments; i++) {
-        const struct fwup_segment *s = &e->image->segments[i];
-        if (s->len == 0)
-            continue;
-        uint32_t off = s->address - c->flash_base, end = off + s->len;
+    struct fwup_image_walk w;
+    struct fwup_image_run run;
+    fwup_image_walk_init(&w, e->image, 0, FWUP_IMAGE_END);
+    while (fwup_image_walk_next(&w, &run)) {
+        uint32_t off = (uint32_t)run.addr - c->flash_base, end = off + (uint32_t)run.len;
         while (off < end) {
             uint32_t idx, start, size;
             if (stm32_chip_page_of(c, off, &idx, &start, &size) < 0)
@@ -775,65 +777,36 @@ static void start_erase_phase(struct fwup_engine *e)
  */
 static int next_block(struct fwup_engine *e, uint64_t from, struct blk *b)
 {
-    const struct fwup_image *img = e->image;
-    uint64_t first = UINT64_MAX, hi = 0;
-    for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        uint64_t end = (uint64_t)s->address + s->len;
-        if (s->len && end > from) {
-            uint64_t a = s->address > from ? s->address : from;
-            if (a < first)
-                first = a;
-        }
-    }
-    if (first == UINT64_MAX)
+    struct fwup_image_walk w;
+    struct fwup_image_run run;
+    uint64_t first, hi;
+    fwup_image_walk_init(&w, e->image, from, FWUP_IMAGE_END);
+    if (!fwup_image_walk_next(&w, &run))
         return 0;
-    uint64_t wend = (first & ~(uint64_t)(BLOCK - 1)) + BLOCK, lo = first & ~(uint64_t)3;
-    for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        uint64_t a = s->address > first ? s->address : first;
-        uint64_t z = (uint64_t)s->address + s->len;
-        if (z > wend)
-            z = wend;
-        if (s->len && a < z && z > hi)
-            hi = z;
-    }
+    first = run.addr;
+    fwup_image_span(e->image, first, (first & ~(uint64_t)(BLOCK - 1)) + BLOCK, &first, &hi);
+    uint64_t lo = first & ~(uint64_t)3;
     hi = (hi + 3) & ~(uint64_t)3;
     b->addr = (uint32_t)lo;
     b->len = (uint32_t)(hi - lo);
-    b->image_bytes = 0;
     memset(b->data, 0xff, sizeof(b->data));
-    for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        uint64_t a = s->address > lo ? s->address : lo;
-        uint64_t z = (uint64_t)s->address + s->len;
-        if (z > hi)
-            z = hi;
-        if (s->len && a < z) {
-            memcpy(b->data + (a - lo), s->data + (a - s->address), (size_t)(z - a));
-            b->image_bytes += (uint32_t)(z - a);
-        }
-    }
+    b->image_bytes = (uint32_t)fwup_image_copy(e->image, lo, b->len, 0xff, b->data);
     return 1;
 }
 
 /* Compare a read-back block with the image bytes in it (not the fill). */
 static int check_readback(struct fwup_engine *e)
 {
-    const struct fwup_image *img = e->image;
-    uint64_t lo = e->b.addr, hi = (uint64_t)e->b.addr + e->b.len;
-    for (size_t i = 0; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        uint64_t a = s->address > lo ? s->address : lo;
-        uint64_t z = (uint64_t)s->address + s->len;
-        if (z > hi)
-            z = hi;
-        for (uint64_t x = a; s->len && x < z; x++) {
-            uint8_t want = s->data[x - s->address], got = e->rx[x - lo];
-            if (want != got) {
+    struct fwup_image_walk w;
+    struct fwup_image_run run;
+    fwup_image_walk_init(&w, e->image, e->b.addr, (uint64_t)e->b.addr + e->b.len);
+    while (fwup_image_walk_next(&w, &run)) {
+        const uint8_t *got = e->rx + (run.addr - e->b.addr);
+        for (size_t i = 0; i < run.len; i++) {
+            if (run.data[i] != got[i]) {
                 fail(e, FWUP_RESULT_PERMANENT,
                      "stm32-uart: verify failed at 0x%08llx: wrote 0x%02x, read back 0x%02x",
-                     (unsigned long long)x, want, got);
+                     (unsigned long long)(run.addr + i), run.data[i], got[i]);
                 return -1;
             }
         }
@@ -951,7 +924,7 @@ static void op_done(struct fwup_engine *e)
         /* Both ACKs seen: the chip has mass-erased and is resetting. */
         e->op = OP_RESET_WAIT;
         e->waiting = 0;
-        arm(e, RESET_MS, 0);
+        arm(e, RESET_MS);
         break;
     case OP_ERASE:
         if (e->npages == 0) { /* mass erase */
@@ -1011,7 +984,7 @@ static void st_destroy(struct fwup_engine *e)
 
 static void st_on_start(struct fwup_engine *e)
 {
-    if (e->op != OP_NONE || e->finished)
+    if (e->op != OP_NONE)
         return;
     progress(e, "connect", 0);
     start_sync(e);
@@ -1023,22 +996,9 @@ static void st_on_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
         on_byte(e, data[i]);
 }
 
-static void st_on_timer(struct fwup_engine *e)
+/* No answer in time, or the step's bytes could not leave the UART. */
+static void timed_out(struct fwup_engine *e)
 {
-    if (e->finished)
-        return;
-    if (e->op == OP_RESET_WAIT) {
-        start_sync(e);
-        return;
-    }
-    if (!e->waiting)
-        return;
-    if (e->tx_pending && e->tx_waits < MAX_TX_WAITS) {
-        /* Still leaving the host: the device cannot have answered yet. */
-        e->tx_waits++;
-        e->ops->timer(e->host, e->cur_timeout);
-        return;
-    }
     if (e->op == OP_RESYNC) {
         start_resync(e);
         return;
@@ -1058,20 +1018,73 @@ static void st_on_timer(struct fwup_engine *e)
     lost_step(e);
 }
 
-static void st_on_tx_done(struct fwup_engine *e)
+static void st_on_timer(struct fwup_engine *e)
 {
-    if (e->finished)
+    if (e->op == OP_RESET_WAIT) {
+        start_sync(e);
         return;
-    if (e->waiting && e->tx_pending)
-        e->ops->timer(e->host, e->cur_timeout);
-    e->tx_pending = 0;
+    }
+    if (e->waiting)
+        timed_out(e);
 }
 
-static void st_on_cancel(struct fwup_engine *e)
+/* The step's bytes have left the UART: the wait for the answer starts. */
+static void st_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status)
+{
+    if (status == FWUP_STATUS_LINK_GONE) {
+        fail(e, FWUP_RESULT_TRANSIENT, "stm32-uart: link lost during %s", e->phase);
+        return;
+    }
+    if (tag != e->tag || !e->tx_pending)
+        return; /* an abandoned step's */
+    e->tx_pending = 0;
+    if (!e->waiting)
+        return;
+    if (status != FWUP_STATUS_OK)
+        timed_out(e);
+    else
+        e->ops->timer(e->host, T_WAIT, e->cur_timeout);
+}
+
+static void st_on_event(struct fwup_engine *e, const struct fwup_event *ev)
 {
     if (e->finished)
         return;
-    fail(e, FWUP_RESULT_CANCELLED, "stm32-uart: cancelled during %s", e->phase);
+    switch (ev->type) {
+    case FWUP_EV_START:
+        st_on_start(e);
+        break;
+    case FWUP_EV_RX:
+        if (ev->unit_kind == FWUP_UNIT_BYTES)
+            st_on_rx(e, ev->data, ev->len);
+        break;
+    case FWUP_EV_COMPLETE:
+        st_on_complete(e, ev->tag, ev->status);
+        break;
+    case FWUP_EV_TIMER:
+        if (ev->timer_id == T_WAIT)
+            st_on_timer(e);
+        break;
+    case FWUP_EV_CANCEL:
+        fail(e, FWUP_RESULT_CANCELLED, "stm32-uart: cancelled during %s", e->phase);
+        break;
+    case FWUP_EV_LINK_DOWN:
+        fail(e, FWUP_RESULT_TRANSIENT, "stm32-uart: link lost during %s", e->phase);
+        break;
+    default:
+        break;
+    }
+}
+
+/* AN3155: the ROM checks even parity on every byte. */
+static int st_link_req(const struct fwup_job_params *params, struct fwup_link_req *req, char *err,
+                       size_t errlen)
+{
+    (void)params;
+    (void)err;
+    (void)errlen;
+    memcpy(req->framing, "8E1", sizeof(req->framing));
+    return 0;
 }
 
 FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
@@ -1083,12 +1096,8 @@ FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
     .options = st_options,
     .noptions = NOPTIONS,
     .check_image = st_check_image,
+    .link_req = st_link_req,
     .create = st_create,
     .destroy = st_destroy,
-    .on_start = st_on_start,
-    .on_rx = st_on_rx,
-    .on_timer = st_on_timer,
-    .on_tx_done = st_on_tx_done,
-    .on_cancel = st_on_cancel,
-    .serial_framing = "8E1", /* AN3155: even parity */
+    .on_event = st_on_event,
 };

@@ -6,6 +6,9 @@
  * erase value of NOR flash, so writing the gap leaves it as erased) and the
  * last block padded with the `pad` option (0x1A, CP/M's EOF, by default).
  * Only the current block is held in memory; it is rebuilt from the segments.
+ * Every block, EOT and YMODEM block 0 goes out as one unit completed on the
+ * wire: the answer's timeout starts when its last byte has left the UART,
+ * however slow the line (a 1K block takes 8.6 s at 1200 baud).
  *
  * Progress reports count flattened bytes (gap fill included, final padding
  * excluded) out of the flattened length.
@@ -16,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crc16.h"
 #include "common/engine.h"
 #include "common/options.h"
-#include "crc16.h"
 
 #define SOH       0x01
 #define STX       0x02
@@ -29,9 +32,9 @@
 #define CAN       0x18
 #define CRC_START 'C'
 
-/* Timer expiries tolerated while the block is still leaving the host (a 1K
- * block takes 8.6 s at 1200 baud); the timeout proper starts at on_tx_done. */
-#define MAX_TX_WAITS 10
+/* The engine's one timer: the receiver's answer, the resync window and the
+ * guard, the start byte. */
+#define T_WAIT 0
 
 /* sx -k's rule: once this little is left, 128-byte blocks waste less than a padded 1K block. */
 #define SMALL_TAIL 896
@@ -95,7 +98,6 @@ struct fwup_engine {
 
     uint64_t base;     /* absolute address of flat offset 0 */
     uint64_t flat_len; /* flattened length */
-    size_t seg_hint;   /* first segment that may overlap the current block */
 
     enum xm_state state;
     int crc;           /* 1: CRC-16 trailer, 0: 8-bit checksum */
@@ -106,8 +108,8 @@ struct fwup_engine {
     unsigned failures; /* NAKs and timeouts on the current block / EOT */
     unsigned cans;     /* consecutive CAN bytes received */
     uint32_t cur_timeout;
-    int tx_pending;    /* sent, on_tx_done not seen yet */
-    unsigned tx_waits; /* timer expiries spent waiting for on_tx_done */
+    uint32_t tag;      /* of the unit in flight */
+    int tx_pending;    /* sent, not yet on the wire */
     enum xm_wait wait; /* what the timer is counting */
 
     uint8_t frame[3 + 1024 + 2];
@@ -192,27 +194,11 @@ static int xm_check_image(const struct fwup_job_params *params, char *err, size_
 /* Copy flat bytes [off, off+len) into dst: gaps 0xFF, beyond the end `pad`. */
 static void fill_flat(struct fwup_engine *e, uint8_t *dst, uint64_t off, size_t len)
 {
-    const struct fwup_image *img = e->image;
     size_t in = 0;
     if (off < e->flat_len)
         in = (size_t)(e->flat_len - off < len ? e->flat_len - off : len);
-    memset(dst, 0xff, in);
+    fwup_image_copy(e->image, e->base + off, in, 0xff, dst);
     memset(dst + in, e->o.pad, len - in);
-
-    uint64_t lo = e->base + off, hi = e->base + off + in;
-    /* Blocks only move forward, so segments ending before this one are done. */
-    while (e->seg_hint < img->nsegments &&
-           (uint64_t)img->segments[e->seg_hint].address + img->segments[e->seg_hint].len <= lo)
-        e->seg_hint++;
-    for (size_t i = e->seg_hint; i < img->nsegments; i++) {
-        const struct fwup_segment *s = &img->segments[i];
-        uint64_t s_lo = s->address, s_hi = (uint64_t)s->address + s->len;
-        if (s_lo >= hi)
-            break;
-        uint64_t a = s_lo > lo ? s_lo : lo, b = s_hi < hi ? s_hi : hi;
-        if (a < b && s->data)
-            memcpy(dst + (a - lo), s->data + (a - s_lo), (size_t)(b - a));
-    }
 }
 
 /* ---- framing ---- */
@@ -221,7 +207,7 @@ static void frame_trailer(struct fwup_engine *e, size_t data_len)
 {
     uint8_t *d = e->frame + 3;
     if (e->crc) {
-        uint16_t c = fwup_crc16_xmodem(0, d, data_len);
+        uint16_t c = fwup_crc16_ccitt(FWUP_CRC16_XMODEM_INIT, d, data_len);
         d[data_len] = (uint8_t)(c >> 8);
         d[data_len + 1] = (uint8_t)c;
         e->frame_len = 3 + data_len + 2;
@@ -267,7 +253,7 @@ static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
 {
     if (e->state == XS_FINISHED)
         return;
-    e->ops->timer(e->host, 0);
+    e->ops->timer(e->host, T_WAIT, 0);
     e->state = XS_FINISHED;
     e->ops->finish(e->host, r, msg);
 }
@@ -275,29 +261,17 @@ static void finish(struct fwup_engine *e, enum fwup_result r, const char *msg)
 /* The shared logger bound to this engine's host. */
 #define logf_(e, ...) fwup_logf((e)->ops, (e)->host, __VA_ARGS__)
 
-static int send_bytes(struct fwup_engine *e, const uint8_t *d, size_t n)
-{
-    if (e->ops->send(e->host, d, n) < 0) {
-        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
-        return -1;
-    }
-    return 0;
-}
-
-/* Send and arm the response timer; on_tx_done re-arms it so that slow lines
- * do not eat into the time the receiver has to answer. On a UART on_tx_done
- * comes once the driver has the bytes, so the wait also allows for them and
- * the answer on the wire. */
+/* Send a unit that completes on the wire; its answer's timeout (the
+ * receiver's time plus its one byte on the line) starts at the completion. */
 static void send_and_wait(struct fwup_engine *e, const uint8_t *d, size_t n, uint32_t timeout)
 {
-    timeout += fwup_line_ms(&e->line, n + 1);
-    e->cur_timeout = timeout;
+    e->cur_timeout = timeout + fwup_line_ms(&e->line, 1);
     e->tx_pending = 1;
-    e->tx_waits = 0;
     e->wait = W_ANSWER;
-    if (send_bytes(e, d, n) < 0)
-        return;
-    e->ops->timer(e->host, timeout);
+    e->ops->timer(e->host, T_WAIT, 0);
+    if (fwup_send_bytes(e->ops, e->host, d, n, ++e->tag, FWUP_SUBMIT_ON_WIRE,
+                        fwup_line_tx_timeout(&e->line, n, timeout)) < 0)
+        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
 }
 
 /* CAN x8 then BS x8, as sz does: the backspaces erase the CANs if the other
@@ -307,7 +281,7 @@ static void send_cancel(struct fwup_engine *e)
     uint8_t seq[16];
     memset(seq, CAN, 8);
     memset(seq + 8, BS, 8);
-    e->ops->send(e->host, seq, sizeof(seq));
+    fwup_send_bytes(e->ops, e->host, seq, sizeof(seq), 0, 0, 0);
 }
 
 static void give_up(struct fwup_engine *e, const char *what)
@@ -357,10 +331,9 @@ static void failed(struct fwup_engine *e, const char *what, int resync)
           resync ? " after a resync window" : "");
     if (resync) {
         /* (a duplicated EOT is harmless: no resync for it) */
-        if (e->ops->flush_rx)
-            e->ops->flush_rx(e->host);
+        fwup_flush_rx(e->ops, e->host);
         e->wait = W_RESYNC;
-        e->ops->timer(e->host, resync_ms(e));
+        e->ops->timer(e->host, T_WAIT, resync_ms(e));
         return;
     }
     send_current(e);
@@ -394,8 +367,7 @@ static void begin(struct fwup_engine *e, int crc, unsigned stale)
     else
         logf_(e, FWUP_LOG_INFO, "xmodem: receiver ready, %s mode", crc ? "CRC-16" : "checksum");
     /* Bytes still queued are older than block 1: none can answer it. */
-    if (e->ops->flush_rx)
-        e->ops->flush_rx(e->host);
+    fwup_flush_rx(e->ops, e->host);
     e->first_block = 1;
     if (e->o.ymodem) {
         e->state = XS_HDR;
@@ -414,7 +386,7 @@ static void on_ack(struct fwup_engine *e)
         e->first_block = 0;
         e->state = XS_HDR_C;
         e->failures = 0;
-        e->ops->timer(e->host, e->o.block_timeout);
+        e->ops->timer(e->host, T_WAIT, e->o.block_timeout);
         break;
     case XS_DATA: {
         e->first_block = 0;
@@ -432,7 +404,7 @@ static void on_ack(struct fwup_engine *e)
         if (e->o.ymodem) {
             e->state = XS_END_C;
             e->failures = 0;
-            e->ops->timer(e->host, e->o.block_timeout);
+            e->ops->timer(e->host, T_WAIT, e->o.block_timeout);
         } else {
             finish(e, FWUP_RESULT_OK, NULL);
         }
@@ -530,7 +502,7 @@ static void xm_on_start(struct fwup_engine *e)
         return;
     e->state = XS_CONNECT;
     e->ops->progress(e->host, "connect", 0, e->flat_len);
-    e->ops->timer(e->host, e->o.start_timeout);
+    e->ops->timer(e->host, T_WAIT, e->o.start_timeout);
 }
 
 /* Waiting for the receiver: what arrived together is read to its end and
@@ -586,7 +558,7 @@ static void xm_on_timer(struct fwup_engine *e)
             send_cancel(e);
             finish(e, FWUP_RESULT_TRANSIENT, "xmodem: YMODEM receiver did not ask for more");
         } else {
-            e->ops->timer(e->host, e->o.block_timeout);
+            e->ops->timer(e->host, T_WAIT, e->o.block_timeout);
         }
         break;
     case XS_HDR:
@@ -597,14 +569,13 @@ static void xm_on_timer(struct fwup_engine *e)
             send_current(e);
             if (e->state != XS_FINISHED) {
                 e->wait = W_GUARD;
-                e->ops->timer(e->host, resync_ms(e) / 2);
+                e->ops->timer(e->host, T_WAIT, resync_ms(e) / 2);
             }
         } else if (e->wait == W_GUARD) {
+            /* the answer's timeout starts once the copy is on the wire */
             e->wait = W_ANSWER;
-            e->ops->timer(e->host, e->cur_timeout);
-        } else if (e->tx_pending && e->tx_waits < MAX_TX_WAITS) {
-            e->tx_waits++;
-            e->ops->timer(e->host, e->cur_timeout);
+            if (!e->tx_pending)
+                e->ops->timer(e->host, T_WAIT, e->cur_timeout);
         } else {
             failed(e, "timeout", 1);
         }
@@ -614,18 +585,28 @@ static void xm_on_timer(struct fwup_engine *e)
     }
 }
 
-static void xm_on_tx_done(struct fwup_engine *e)
+/* The unit in flight has left the UART, or could not. */
+static void xm_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status)
 {
+    if (status == FWUP_STATUS_LINK_GONE) {
+        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
+        return;
+    }
+    if (tag != e->tag || !e->tx_pending)
+        return; /* an earlier copy's */
     switch (e->state) {
     case XS_HDR:
     case XS_DATA:
     case XS_EOT:
     case XS_END:
-        if (e->tx_pending && e->wait == W_ANSWER)
-            e->ops->timer(e->host, e->cur_timeout);
         e->tx_pending = 0;
+        if (status != FWUP_STATUS_OK)
+            failed(e, "transmit timeout", 1);
+        else if (e->wait == W_ANSWER)
+            e->ops->timer(e->host, T_WAIT, e->cur_timeout);
         break;
     default:
+        e->tx_pending = 0;
         break;
     }
 }
@@ -636,6 +617,36 @@ static void xm_on_cancel(struct fwup_engine *e)
         return;
     send_cancel(e);
     finish(e, FWUP_RESULT_CANCELLED, "xmodem: cancelled");
+}
+
+static void xm_on_event(struct fwup_engine *e, const struct fwup_event *ev)
+{
+    if (e->state == XS_FINISHED)
+        return;
+    switch (ev->type) {
+    case FWUP_EV_START:
+        xm_on_start(e);
+        break;
+    case FWUP_EV_RX:
+        if (ev->unit_kind == FWUP_UNIT_BYTES)
+            xm_on_rx(e, ev->data, ev->len);
+        break;
+    case FWUP_EV_COMPLETE:
+        xm_on_complete(e, ev->tag, ev->status);
+        break;
+    case FWUP_EV_TIMER:
+        if (ev->timer_id == T_WAIT)
+            xm_on_timer(e);
+        break;
+    case FWUP_EV_CANCEL:
+        xm_on_cancel(e);
+        break;
+    case FWUP_EV_LINK_DOWN:
+        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
+        break;
+    default:
+        break;
+    }
 }
 
 FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
@@ -649,9 +660,5 @@ FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
     .check_image = xm_check_image,
     .create = xm_create,
     .destroy = xm_destroy,
-    .on_start = xm_on_start,
-    .on_rx = xm_on_rx,
-    .on_timer = xm_on_timer,
-    .on_tx_done = xm_on_tx_done,
-    .on_cancel = xm_on_cancel,
+    .on_event = xm_on_event,
 };

@@ -1,7 +1,7 @@
 /*
- * CRC-16/XMODEM, one table lookup per byte. The table is generated from the
- * polynomial 0x1021 (MSB first); the simulated receiver checks it against an
- * independent bitwise implementation.
+ * CRC-16 with the CCITT polynomial 0x1021, MSB first, one table lookup per
+ * byte; the simulated devices check it against independent bitwise
+ * implementations.
  */
 #include "crc16.h"
 
@@ -30,7 +30,7 @@ static const uint16_t crc16_table[256] = {
     0x2e93, 0x3eb2, 0x0ed1, 0x1ef0,
 };
 
-uint16_t fwup_crc16_xmodem(uint16_t crc, const uint8_t *data, size_t len)
+uint16_t fwup_crc16_ccitt(uint16_t crc, const uint8_t *data, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ data[i]) & 0xff]);
