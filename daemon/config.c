@@ -5,6 +5,7 @@
  * run as written.
  */
 #include "config.h"
+#include "units.h"
 #include "yamlutil.h"
 
 #include <ctype.h>
@@ -19,112 +20,6 @@
 
 /* ---- value helpers ---------------------------------------------------- */
 
-/* Digits of `base` only: no sign, no spaces, no prefix. */
-static int parse_digits(const char *s, int base, uint64_t limit, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (!*s)
-        return -1;
-    for (; *s; s++) {
-        int dgt;
-        if (*s >= '0' && *s <= '9')
-            dgt = *s - '0';
-        else if (*s >= 'a' && *s <= 'f')
-            dgt = *s - 'a' + 10;
-        else if (*s >= 'A' && *s <= 'F')
-            dgt = *s - 'A' + 10;
-        else
-            return -1;
-        if (dgt >= base)
-            return -1;
-        if (v > (limit - (uint64_t)dgt) / (uint64_t)base)
-            return -1;
-        v = v * (uint64_t)base + (uint64_t)dgt;
-    }
-    *out = v;
-    return 0;
-}
-
-int fwup_parse_duration_ms(const char *s, uint32_t *out)
-{
-    uint64_t ip = 0, frac = 0, scale = 1, mult;
-    const char *p = s;
-
-    if (!s || !isdigit((unsigned char)*p))
-        return -1;
-    for (; isdigit((unsigned char)*p); p++) {
-        ip = ip * 10 + (uint64_t)(*p - '0');
-        if (ip > UINT32_MAX)
-            return -1;
-    }
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        for (int n = 0; isdigit((unsigned char)*p); p++, n++) {
-            if (n == 9) /* below a nanosecond: certainly a typo */
-                return -1;
-            frac = frac * 10 + (uint64_t)(*p - '0');
-            scale *= 10;
-        }
-    }
-    if (!strcmp(p, "") || !strcmp(p, "ms"))
-        mult = 1;
-    else if (!strcmp(p, "s"))
-        mult = 1000;
-    else if (!strcmp(p, "m"))
-        mult = 60 * 1000;
-    else if (!strcmp(p, "h"))
-        mult = 60 * 60 * 1000;
-    else
-        return -1;
-    /* Milliseconds are the resolution: "1.5ms" is refused, not rounded. */
-    if ((frac * mult) % scale)
-        return -1;
-    uint64_t v = ip * mult + frac * mult / scale;
-    if (v > UINT32_MAX)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
-int fwup_parse_size(const char *s, uint32_t *out)
-{
-    char buf[32];
-    uint64_t v, mult = 1;
-    size_t n;
-    int base = 10;
-
-    if (!s || (n = strlen(s)) == 0 || n >= sizeof buf)
-        return -1;
-    memcpy(buf, s, n + 1);
-    switch (buf[n - 1]) {
-    case 'K':
-    case 'k':
-        mult = 1u << 10;
-        break;
-    case 'M':
-    case 'm':
-        mult = 1u << 20;
-        break;
-    case 'G':
-    case 'g':
-        mult = 1u << 30;
-        break;
-    }
-    if (mult != 1)
-        buf[--n] = '\0';
-    char *digits = buf;
-    if (buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
-        base = 16;
-        digits += 2;
-    }
-    if (parse_digits(digits, base, UINT32_MAX, &v) < 0 || v > UINT32_MAX / mult)
-        return -1;
-    *out = (uint32_t)(v * mult);
-    return 0;
-}
-
 /* ---- node readers ------------------------------------------------------ */
 
 static int get_uint(struct yu_doc *d, const yaml_node_t *n, const char *key, unsigned min,
@@ -134,7 +29,7 @@ static int get_uint(struct yu_doc *d, const yaml_node_t *n, const char *key, uns
     uint64_t v;
     if (yu_scalar(d, n, key, &s) < 0)
         return -1;
-    if (parse_digits(s, 10, UINT32_MAX, &v) < 0 || v < min || v > max)
+    if (fwup_parse_digits(s, 10, UINT32_MAX, &v) < 0 || v < min || v > max)
         return yu_fail(d, n, "'%s' must be an integer from %u to %u, not '%s'", key, min, max, s);
     *out = (unsigned)v;
     return 0;
@@ -311,7 +206,7 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
             return -1;
         /* YAML 1.1 writes octal as 0660, YAML 1.2 as 0o660: take both. */
         const char *digits = (s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) ? s + 2 : s;
-        if (parse_digits(digits, 8, 07777, &m) < 0)
+        if (fwup_parse_digits(digits, 8, 07777, &m) < 0)
             return yu_fail(d, v, "'socket_mode' must be an octal mode like 0660, not '%s'", s);
         cfg->socket_mode = (unsigned)m;
     }
@@ -419,7 +314,7 @@ static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config
         int ok = 0;
         if (yu_scalar(d, v, "baud", &s) < 0)
             return -1;
-        if (parse_digits(s, 10, UINT32_MAX, &b) == 0)
+        if (fwup_parse_digits(s, 10, UINT32_MAX, &b) == 0)
             for (size_t i = 0; i < sizeof std_bauds / sizeof std_bauds[0]; i++)
                 if (std_bauds[i] == b)
                     ok = 1;

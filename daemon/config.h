@@ -112,9 +112,4 @@ const struct fwup_cfg_device *fwup_config_find_device(const struct fwup_config *
                                                       const char *id);
 int fwup_cfg_device_has_tag(const struct fwup_cfg_device *dev, const char *tag);
 
-/* "500ms", "2s", "1.5s", "3m", plain integer = ms. -1 on error. */
-int fwup_parse_duration_ms(const char *s, uint32_t *out);
-/* "4096", "0x1000", "256K", "1M" (binary units). -1 on error. */
-int fwup_parse_size(const char *s, uint32_t *out);
-
 #endif

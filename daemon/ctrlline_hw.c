@@ -10,7 +10,7 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
-#include "ctrlseq.h"
+#include "ctrlrun.h"
 
 struct held_line {
     const struct fwup_ctrl_line *cfg;

@@ -9,17 +9,14 @@
  *
  * Values are logical: 1 = asserted. For GPIO lines active_low inverts the
  * pin; for RTS/DTR, 1 = TIOCMBIS (most adapters then drive the pin low).
- * The steps run on the daemon's loop; what touches hardware sits behind
- * struct fwup_line_ops so tests can record it (pseudo-terminals have no
- * modem lines, this machine no GPIO chips).
+ * This is the model and its parser, shared with the config; ctrlrun.h runs
+ * sequences on the daemon's loop.
  */
 #ifndef FWUPGW_CTRLSEQ_H
 #define FWUPGW_CTRLSEQ_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <uv.h>
 
 enum fwup_line_kind { FWUP_LINE_GPIO = 0, FWUP_LINE_RTS, FWUP_LINE_DTR };
 
@@ -54,29 +51,5 @@ extern const struct fwup_ctrl_line fwup_line_rts, fwup_line_dtr;
  */
 int fwup_ctrl_parse_step(const char *text, const struct fwup_ctrl_line *lines, size_t nlines,
                          struct fwup_step *out, char *err, size_t errlen);
-
-/* What drives the lines. set() takes the logical value. */
-struct fwup_line_ops {
-    int (*set)(void *ctx, const struct fwup_ctrl_line *line, int value, char *err, size_t errlen);
-    int (*brk)(void *ctx, int on, char *err, size_t errlen);
-};
-
-/* The real driver: GPIO lines through libgpiod's character device, RTS, DTR
- * and break through the open serial port. Lines are requested on first use
- * and released by fwup_line_hw_free. */
-struct fwup_line_hw;
-struct fwup_line_hw *fwup_line_hw_new(int serial_fd, const char *consumer);
-void fwup_line_hw_free(struct fwup_line_hw *hw);
-extern const struct fwup_line_ops fwup_line_hw_ops;
-
-/* Run a sequence asynchronously; done() is called once, never from inside
- * fwup_seq_start, with NULL or the first error. */
-struct fwup_seq_run;
-struct fwup_seq_run *fwup_seq_start(uv_loop_t *loop, const struct fwup_ctrl_seq *seq,
-                                    const struct fwup_line_ops *ops, void *ops_ctx,
-                                    void (*done)(void *ctx, const char *err), void *ctx);
-/* Stop a running sequence (releasing a break in progress); done() is not
- * called. The run frees itself once libuv has closed its timer. */
-void fwup_seq_abort(struct fwup_seq_run *r);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ctrlseq.h"
+#include "ctrlrun.h"
 #include "log.h"
 #include "serial.h"
 

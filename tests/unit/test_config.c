@@ -1,6 +1,7 @@
 /* Daemon config parser: full schema, defaults, every error with its exact
  * position, and the duration/size helpers. */
 #include "config.h"
+#include "units.h"
 #include "yamlutil.h"
 
 #include <check.h>

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "ctrlseq.h"
+#include "ctrlrun.h"
 #include "jobrun.h"
 
 /* --- the recording driver ------------------------------------------------- */
