@@ -531,7 +531,9 @@ static void op_finish(void *host, enum fwup_result result, const char *msg)
     /* A cancel wins over whatever failure the abort provoked. */
     if (h->cancelling && result != FWUP_RESULT_OK)
         result = FWUP_RESULT_CANCELLED;
+    enter(h);
     end_job(h, FWUP_HOST_FINISHED, result, msg);
+    leave(h);
 }
 
 static const struct fwup_host_ops host_ops = {

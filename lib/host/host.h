@@ -39,7 +39,8 @@ struct fwup_host;
 struct fwup_host_backend {
     /* Monotonic time in microseconds (virtual in simulations). */
     uint64_t (*now_us)(void *ctx);
-    /* Call fwup_host_wake() at t_us or later, replacing any earlier request;
+    /* Call fwup_host_wake() at t_us or later, replacing any earlier request
+     * (a one-shot timer: the call to fwup_host_wake() uses it up);
      * FWUP_HOST_NEVER: nothing is due. */
     void (*wake_at)(void *ctx, uint64_t t_us);
     /* Queue a unit on the link, as fwup_host_ops.submit, already checked
