@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fwupgw/sockapi.h"
 
 /* Replies (e.g. a long history) may exceed the request limit; this only
@@ -201,13 +202,6 @@ int fwup_client_send_line(struct fwup_client *c, const char *line, size_t len, c
     return FWUP_CLIENT_OK;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The next decoded line, waiting until `deadline` (monotonic ms, < 0 none). */
 static int read_message(struct fwup_client *c, int64_t deadline, json_t **out)
 {
@@ -241,7 +235,7 @@ static int read_message(struct fwup_client *c, int64_t deadline, json_t **out)
             return FWUP_CLIENT_EINTR;
         int64_t left = -1;
         if (deadline >= 0) {
-            left = deadline - now_ms();
+            left = deadline - fwup_clock_mono_ms();
             if (left < 0)
                 left = 0;
         }
@@ -323,7 +317,9 @@ int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, 
         return rc;
 
     /* After a failed send, only look at what is already there. */
-    int64_t deadline = send_failed ? 0 : c->timeout_ms < 0 ? -1 : now_ms() + c->timeout_ms;
+    int64_t deadline = send_failed         ? 0
+                       : c->timeout_ms < 0 ? -1
+                                           : fwup_clock_mono_ms() + c->timeout_ms;
     for (;;) {
         json_t *msg;
         rc = read_message(c, deadline, &msg);
@@ -433,7 +429,7 @@ int fwup_client_next_event(struct fwup_client *c, int timeout_ms, json_t **param
         json_array_remove(c->events, 0);
         return FWUP_CLIENT_OK;
     }
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : fwup_clock_mono_ms() + timeout_ms;
     for (;;) {
         json_t *msg;
         int rc = read_message(c, deadline, &msg);

@@ -29,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fwupctl.h"
 #include "output.h"
 
@@ -64,13 +64,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
     stop_signal = sig;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct tracked *find(struct watch *w, int64_t id)
@@ -137,7 +130,8 @@ static void update(struct watch *w, const json_t *job, const json_t *event, bool
     /* Prefer the daemon's rate; otherwise estimate from the job's own
      * timestamps, which do not depend on when we happen to read. */
     double ev_rate = event ? json_number_value(json_object_get(event, "rate")) : 0;
-    double est = fwup_rate_update(&t->est, v.updated > 0 ? v.updated : mono_ms(), v.done);
+    double est =
+        fwup_rate_update(&t->est, v.updated > 0 ? v.updated : fwup_clock_mono_ms(), v.done);
     t->v = v;
     if (strcmp(v.state, "running"))
         t->rate = 0;
@@ -156,7 +150,7 @@ static void update(struct watch *w, const json_t *job, const json_t *event, bool
         w->dirty = true;
         return;
     }
-    int64_t now = mono_ms();
+    int64_t now = fwup_clock_mono_ms();
     bool print_progress = !changed && progress && !strcmp(v.state, "running") &&
                           now - t->last_progress_ms >= PROGRESS_EVERY_MS;
     if (!changed && !print_progress)
@@ -224,7 +218,7 @@ static void draw(struct watch *w)
     free(out);
     w->drawn = (unsigned)(show + (more ? 1 : 0));
     w->dirty = false;
-    w->last_draw = mono_ms();
+    w->last_draw = fwup_clock_mono_ms();
 }
 
 static bool all_done(const struct watch *w)
@@ -326,7 +320,7 @@ static int run(struct watch *w)
             break;
         int timeout = -1;
         if (w->tty && w->dirty) {
-            int64_t left = w->last_draw + REDRAW_MS - mono_ms();
+            int64_t left = w->last_draw + REDRAW_MS - fwup_clock_mono_ms();
             timeout = left > 0 ? (int)left : 0;
         }
         json_t *ev;
@@ -345,7 +339,7 @@ static int run(struct watch *w)
         }
         update(w, json_object_get(ev, "job"), ev, false);
         json_decref(ev);
-        if (w->tty && w->dirty && mono_ms() - w->last_draw >= REDRAW_MS)
+        if (w->tty && w->dirty && fwup_clock_mono_ms() - w->last_draw >= REDRAW_MS)
             draw(w);
     }
     if (w->tty)

@@ -394,7 +394,7 @@ static int commit_jobs(struct fwup_api *api, const char *batch_name, struct prep
     struct replacing rep = {api, replaced};
     struct fwupd *d = api->d;
     struct fwup_store *st = d->store;
-    int64_t now = fwupd_now_ms();
+    int64_t now = fwupd_now_ms(d);
     char err[512];
     /* Image files this call adds, removed again if it queues nothing. */
     added_path *added = calloc(n ? n : 1, sizeof(*added));
@@ -548,8 +548,8 @@ static int check_key(struct fwup_api *api, const char *method, json_t *params, s
     if (fingerprint(b, params, rec, f) < 0)
         return -1;
     struct fwup_request_row row;
-    int rc =
-        fwup_store_find_request(api->d->store, rec->key, fwupd_now_ms() - KEY_LIFETIME_MS, &row);
+    int rc = fwup_store_find_request(api->d->store, rec->key,
+                                     fwupd_now_ms(api->d) - KEY_LIFETIME_MS, &row);
     if (rc == FWUP_STORE_NOT_FOUND)
         return 0;
     if (rc != 0)
@@ -740,7 +740,7 @@ static json_t *m_jobs_cancel(struct fwup_api *api, json_t *params, struct blobs 
     int was_running = 0;
     if (get_job(api, params, &job, f) < 0)
         return NULL;
-    int rc = fwup_store_job_cancel(api->d->store, job.id, fwupd_now_ms(), &was_running);
+    int rc = fwup_store_job_cancel(api->d->store, job.id, fwupd_now_ms(api->d), &was_running);
     if (rc == FWUP_STORE_NOT_FOUND) {
         failf(f, FWUP_E_STATE, "job %" PRId64 " is already %s", job.id,
               fwup_job_state_name(job.state));

@@ -6,7 +6,7 @@
 #ifndef FWUPGW_API_H
 #define FWUPGW_API_H
 
-#include "daemon.h"
+#include "core.h"
 #include "server.h"
 
 struct fwup_api;

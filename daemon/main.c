@@ -17,7 +17,7 @@
 
 #include "api.h"
 #include "blobstore.h"
-#include "daemon.h"
+#include "core.h"
 #include "fwupgw/sockapi.h"
 #include "log.h"
 #include "outcomes.h"
@@ -25,28 +25,8 @@
 #include "scheduler.h"
 #include "server.h"
 
-int64_t fwupd_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct fwupd_config *fwupd_config_ref(struct fwupd_config *c)
-{
-    c->refs++;
-    return c;
-}
-
-void fwupd_config_unref(struct fwupd_config *c)
-{
-    if (c && --c->refs == 0) {
-        fwup_config_free(c->cfg);
-        free(c);
-    }
-}
-
-void fwupd_notify_status(struct fwupd *d)
+/* How things stand, for systemd (if it is watching). */
+static void notify_systemd(struct fwupd *d)
 {
     if (!d->sched)
         return;
@@ -205,11 +185,11 @@ static void reload_apply(struct fwupd *d, struct fwup_config *cfg, int rc, char 
         sd_notify(0, "READY=1");
         return;
     }
-    struct fwupd_config *c = calloc(1, sizeof(*c));
     char *sock = strdup(d->conf->cfg->socket_path), *state = strdup(d->conf->cfg->state_dir);
-    if (!c || !sock || !state) {
+    struct fwupd_config *c = sock && state ? fwupd_config_new(cfg) : NULL;
+    if (!c) {
         log_err("reload refused: out of memory");
-        free(c), free(sock), free(state);
+        free(sock), free(state);
         fwup_config_free(cfg);
         sd_notify(0, "READY=1");
         return;
@@ -217,8 +197,6 @@ static void reload_apply(struct fwupd *d, struct fwup_config *cfg, int rc, char 
     if (strcmp(cfg->socket_path, d->conf->cfg->socket_path) != 0 ||
         strcmp(cfg->state_dir, d->conf->cfg->state_dir) != 0)
         log_warn("reload: socket and state_dir changes take effect at the next restart");
-    c->cfg = cfg;
-    c->refs = 1;
     /* Keep the paths the daemon is actually using. */
     free(cfg->socket_path);
     cfg->socket_path = sock;
@@ -324,13 +302,13 @@ static int open_store(struct fwupd *d)
         log_err("%s", err);
         return -1;
     }
-    if (fwup_outcomes_recover(d->outcomes, d->store, fwupd_now_ms(), &settled) != 0) {
+    if (fwup_outcomes_recover(d->outcomes, d->store, fwupd_now_ms(d), &settled) != 0) {
         log_err("recording outcomes kept outside the database: %s", fwup_store_errmsg(d->store));
         return -1;
     }
     if (settled)
         log_notice("recorded the outcome of %d job(s) that ended before the restart", settled);
-    if (fwup_store_recover(d->store, fwupd_now_ms(), &requeued, &failed) != 0) {
+    if (fwup_store_recover(d->store, fwupd_now_ms(d), &requeued, &failed) != 0) {
         log_err("recovering jobs: %s", fwup_store_errmsg(d->store));
         return -1;
     }
@@ -375,11 +353,13 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    struct fwupd d = {0};
+    struct fwupd d;
     struct fwup_config *cfg;
     char err[1024];
     int check_only = 0, c;
 
+    fwupd_init(&d);
+    d.status_changed = notify_systemd;
     d.config_path = fwupd_default_config();
     while ((c = getopt_long(argc, argv, "c:vVh", longopts, NULL)) != -1) {
         switch (c) {
@@ -415,13 +395,11 @@ int main(int argc, char **argv)
         log_err("invalid configuration: %s", err);
         return 1;
     }
-    d.conf = calloc(1, sizeof(*d.conf));
+    d.conf = fwupd_config_new(cfg);
     if (!d.conf) {
         fwup_config_free(cfg);
         return 1;
     }
-    d.conf->cfg = cfg;
-    d.conf->refs = 1;
     if (fwup_plugins_load(plugin_dir(cfg), &d.plugins, err, sizeof(err)) < 0) {
         log_err("%s", err);
         goto out;

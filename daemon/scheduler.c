@@ -164,7 +164,7 @@ static void maybe_shutdown_done(struct fwup_sched *s)
 static void decide(struct active *a, enum fwup_result res, const char *msg)
 {
     const struct fwup_job *j = &a->job;
-    a->outcome_ms = fwupd_now_ms();
+    a->outcome_ms = fwupd_now_ms(a->s->d);
     snprintf(a->why, sizeof(a->why), "%s", msg ? msg : "");
     /* Only a run the shutdown actually stopped is interrupted; one that
      * finished in the same loop iteration keeps its outcome. */
@@ -237,7 +237,7 @@ static int settle(struct fwup_sched *s, struct active *a, enum fwup_result res, 
     /* Commit the final byte count; progress commits are throttled. */
     if (a->run) {
         int rc = fwup_store_job_progress(st, j->id, j->phase, j->bytes_done, j->bytes_total,
-                                         fwupd_now_ms());
+                                         fwupd_now_ms(s->d));
         if (rc < 0)
             store_error(s, "recording progress", j->id);
         fwup_sched_store_wrote(s, rc < 0 ? -1 : 0);
@@ -305,7 +305,7 @@ static void run_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
 {
     struct active *a = ctx;
     struct fwup_sched *s = a->s;
-    uint64_t now = uv_now(s->d->loop);
+    uint64_t now = fwupd_mono_ms(s->d);
     int phase_changed = strncmp(a->job.phase, phase, sizeof(a->job.phase)) != 0;
 
     /* Rate over windows of at least half a second, smoothed. */
@@ -333,7 +333,7 @@ static void run_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
     if (phase_changed || now - a->last_commit_ms >= PROGRESS_COMMIT_MS) {
         a->last_commit_ms = now;
         int rc =
-            fwup_store_job_progress(s->d->store, a->job.id, phase, done, total, fwupd_now_ms());
+            fwup_store_job_progress(s->d->store, a->job.id, phase, done, total, fwupd_now_ms(s->d));
         if (rc < 0)
             store_error(s, "recording progress", a->job.id);
         fwup_sched_store_wrote(s, rc < 0 ? -1 : 0);
@@ -417,7 +417,7 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
 
     /* Commit "running" (attempt + 1) before touching the device: if we die
      * from here on, the restart sees the attempt and the loop breaker works. */
-    int started = fwup_store_job_start(d->store, queued->id, fwupd_now_ms());
+    int started = fwup_store_job_start(d->store, queued->id, fwupd_now_ms(s->d));
     if (started != 0) {
         store_error(s, "starting", queued->id);
         fwup_sched_store_wrote(s, started < 0 ? -1 : 0);
@@ -425,7 +425,7 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
     }
     struct active *a = calloc(1, sizeof(*a));
     if (!a) {
-        int64_t now = fwupd_now_ms();
+        int64_t now = fwupd_now_ms(s->d);
         fwup_store_job_retry(d->store, queued->id, now + 1000, "out of memory", now);
         fwup_sched_kick(s);
         return;
@@ -480,7 +480,7 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
     a->next = s->active;
     s->active = a;
     s->nactive++;
-    a->last_commit_ms = a->last_event_ms = a->rate_ms = uv_now(d->loop);
+    a->last_commit_ms = a->last_event_ms = a->rate_ms = fwupd_mono_ms(d);
 }
 
 struct candidates {
@@ -510,7 +510,7 @@ static void scan(uv_timer_t *t)
     const struct fwup_config *cfg = d->conf->cfg;
     struct fwup_job_filter f = {.device = NULL, .state = FWUP_JOB_QUEUED, .oldest_first = 1};
     struct candidates c = {0};
-    int64_t now = fwupd_now_ms(), next_wake = 0;
+    int64_t now = fwupd_now_ms(s->d), next_wake = 0;
 
     if (s->closing || d->stopping)
         return;

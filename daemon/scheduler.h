@@ -7,7 +7,7 @@
 #ifndef FWUPGW_SCHEDULER_H
 #define FWUPGW_SCHEDULER_H
 
-#include "daemon.h"
+#include "core.h"
 
 /* A job changed: type is "state" (state or phase) or "progress". */
 typedef void (*fwup_sched_notify_fn)(void *ctx, const struct fwup_job *job, const char *type,

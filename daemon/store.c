@@ -14,6 +14,7 @@
  * earlier work intact for the caller to commit or roll back.
  */
 #include "store.h"
+#include "clock.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Used when the caller queues a job with max_attempts <= 0. */
 #define DEFAULT_MAX_ATTEMPTS 3
@@ -377,13 +377,6 @@ static void copy_col(char *dst, size_t cap, sqlite3_stmt *s, int col)
     snprintf(dst, cap, "%s", v ? (const char *)v : "");
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Most job statements start with (?1 job id, ?2 timestamp). */
 static void bind_id_now(sqlite3_stmt *s, int64_t id, int64_t now)
 {
@@ -694,7 +687,7 @@ static char *normalize_tags(struct fwup_store *st, const char *id, const char *t
 
 int fwup_store_sync_devices(struct fwup_store *st, const struct fwup_device_row *devs, size_t n)
 {
-    int64_t now = wall_ms();
+    int64_t now = fwup_clock_wall_ms();
     sqlite3_stmt *clr = get_stmt(st, S_DEV_CLEAR);
     sqlite3_stmt *ins = get_stmt(st, S_DEV_INSERT);
     if (clr == NULL || ins == NULL)
