@@ -46,10 +46,18 @@ static int run(uint8_t *img, size_t len, uint32_t baud, const char *devopts, str
 {
     char bauds[16];
     snprintf(bauds, sizeof(bauds), "%u", baud);
-    struct fwup_segment seg = {0, (uint32_t)len, img};
-    struct fwup_image im = {&seg, 1, len};
+    struct fwup_segment seg = {0, (uint32_t)len, img, -1};
+    struct fwup_image im = {.struct_size = sizeof(im),
+                            .segment_size = sizeof(seg),
+                            .segments = &seg,
+                            .nsegments = 1,
+                            .total = len};
     struct fwup_option opts[] = {{"baud", bauds}};
-    struct fwup_job_params p = {"bench", &im, opts, 1, 0, 0, NULL};
+    struct fwup_job_params p = {.struct_size = sizeof(p),
+                                .device_id = "bench",
+                                .image = &im,
+                                .options = opts,
+                                .noptions = 1};
     struct simlink_config c;
     memset(&c, 0, sizeof(c));
     c.proto = &FWUP_PROTOCOL_SYMBOL;

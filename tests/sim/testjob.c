@@ -23,8 +23,12 @@ void testjob_init(struct testjob *j, const char *device_id, uint32_t addr, size_
     memset(j, 0, sizeof(*j));
     j->data = j->owned[0] = random_bytes(len, seed);
     j->len = len;
-    j->seg[0] = (struct fwup_segment){addr, (uint32_t)len, j->data};
-    j->img = (struct fwup_image){j->seg, 1, len};
+    j->seg[0] = (struct fwup_segment){addr, (uint32_t)len, j->data, -1};
+    j->img = (struct fwup_image){.struct_size = sizeof(j->img),
+                                 .segment_size = sizeof(j->seg[0]),
+                                 .segments = j->seg,
+                                 .nsegments = 1,
+                                 .total = len};
     const char *k;
     while ((k = va_arg(opts, const char *)) != NULL) {
         ck_assert_uint_lt(j->params.noptions, TESTJOB_MAX_OPTIONS);
@@ -33,6 +37,7 @@ void testjob_init(struct testjob *j, const char *device_id, uint32_t addr, size_
         j->params.noptions++;
     }
     va_end(opts);
+    j->params.struct_size = sizeof(j->params);
     j->params.device_id = device_id;
     j->params.image = &j->img;
     j->params.options = j->opt;
@@ -44,9 +49,20 @@ void testjob_add_segment(struct testjob *j, uint32_t addr, size_t len, uint32_t 
     ck_assert_uint_lt(i, TESTJOB_MAX_SEGMENTS);
     ck_assert_ptr_null(j->owned[i]);
     j->owned[i] = random_bytes(len, seed);
-    j->seg[i] = (struct fwup_segment){addr, (uint32_t)len, j->owned[i]};
+    j->seg[i] = (struct fwup_segment){addr, (uint32_t)len, j->owned[i], -1};
     j->img.nsegments++;
     j->img.total += len;
+}
+
+void testjob_serial_link(struct testjob *j, uint32_t baud, char parity)
+{
+    j->serial =
+        (struct fwup_serial_info){sizeof(j->serial), baud, 8, parity, 1, FWUP_FLOW_CONTROL_NONE};
+    j->link = (struct fwup_link_info){.struct_size = sizeof(j->link),
+                                      .kind = FWUP_LINK_SERIAL,
+                                      .name = "testjob",
+                                      .serial = &j->serial};
+    j->params.link = &j->link;
 }
 
 void testjob_free(struct testjob *j)

@@ -27,6 +27,9 @@ struct testjob {
     uint8_t *data; /* first segment's bytes */
     size_t len;    /* and their count */
     uint8_t *owned[TESTJOB_MAX_SEGMENTS];
+    /* the link of testjob_serial_link */
+    struct fwup_serial_info serial;
+    struct fwup_link_info link;
 };
 
 /* A job for `device_id` with one segment of `len` random bytes from `seed`
@@ -40,6 +43,10 @@ void testjob_init(struct testjob *j, const char *device_id, uint32_t addr, size_
 
 /* Appends a segment of `len` random bytes from `seed` at `addr`. */
 void testjob_add_segment(struct testjob *j, uint32_t addr, size_t len, uint32_t seed);
+
+/* Points params.link at a serial link of `baud` bits/s, 8 data bits,
+ * `parity` ('N', 'E' or 'O') and 1 stop bit. */
+void testjob_serial_link(struct testjob *j, uint32_t baud, char parity);
 
 void testjob_free(struct testjob *j);
 

@@ -666,9 +666,8 @@ START_TEST(test_slow_link)
     struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
-    struct fwup_link_params link = {2400, 8, 'E', 1, FWUP_FLOW_CONTROL_NONE};
     job_init(&j, FLASH, 1000, "verify", "block", NULL);
-    j.params.link = &link;
+    testjob_serial_link(&j, 2400, 'E');
     base_cfg(&c, &j, NULL);
     c.baud = 2400;
     c.bits_per_byte = 11;

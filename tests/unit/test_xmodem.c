@@ -10,7 +10,7 @@
 
 #include <fwupgw/protocol.h>
 
-#include "crc16.h"
+#include "common/crc16.h"
 #include "simdev.h"
 #include "simlink.h"
 #include "testjob.h"
@@ -87,10 +87,10 @@ static uint64_t wire_1k(size_t len)
 START_TEST(test_crc16_vector)
 {
     const uint8_t *s = (const uint8_t *)"123456789";
-    ck_assert_uint_eq(fwup_crc16_xmodem(0, s, 9), 0x31C3);
+    ck_assert_uint_eq(fwup_crc16_ccitt(0, s, 9), 0x31C3);
     /* incremental == one shot */
-    ck_assert_uint_eq(fwup_crc16_xmodem(fwup_crc16_xmodem(0, s, 4), s + 4, 5), 0x31C3);
-    ck_assert_uint_eq(fwup_crc16_xmodem(0, s, 0), 0);
+    ck_assert_uint_eq(fwup_crc16_ccitt(fwup_crc16_ccitt(0, s, 4), s + 4, 5), 0x31C3);
+    ck_assert_uint_eq(fwup_crc16_ccitt(0, s, 0), 0);
 }
 END_TEST
 
@@ -124,7 +124,7 @@ START_TEST(test_check_image)
 
     /* sparse: the gap counts against the flash size */
     j.seg[0].len = 10;
-    j.seg[1] = (struct fwup_segment){0x08000000 + 2000, 10, j.data};
+    j.seg[1] = (struct fwup_segment){0x08000000 + 2000, 10, j.data, -1};
     j.img.nsegments = 2;
     j.img.total = 20;
     j.params.flash_size = 2009;
@@ -157,6 +157,7 @@ struct mock {
     uint8_t sent[8192];
     size_t nsent;
     uint32_t timer;
+    uint32_t wire_tag; /* of the last unit that completes on the wire */
     int flushes;
     int finished;
     enum fwup_result result;
@@ -164,25 +165,32 @@ struct mock {
     int calls_after_finish;
 };
 
-static int m_send(void *h, const uint8_t *d, size_t n)
+static int m_submit(void *h, const struct fwup_unit *u)
 {
     struct mock *m = h;
     m->calls_after_finish += m->finished;
-    ck_assert_uint_le(m->nsent + n, sizeof(m->sent));
-    memcpy(m->sent + m->nsent, d, n);
-    m->nsent += n;
+    ck_assert_uint_eq(u->kind, FWUP_UNIT_BYTES);
+    ck_assert_uint_le(m->nsent + u->len, sizeof(m->sent));
+    memcpy(m->sent + m->nsent, u->data, u->len);
+    m->nsent += u->len;
+    if (u->flags & FWUP_SUBMIT_ON_WIRE)
+        m->wire_tag = u->tag;
     return 0;
 }
-static void m_timer(void *h, uint32_t ms)
+static int m_control(void *h, const struct fwup_control *c)
 {
     struct mock *m = h;
     m->calls_after_finish += m->finished;
-    m->timer = ms;
+    ck_assert_uint_eq(c->op, FWUP_CTL_FLUSH_RX);
+    m->flushes++;
+    return 0;
 }
-static void m_flush(void *h)
+static void m_timer(void *h, unsigned id, uint32_t ms)
 {
     struct mock *m = h;
-    m->flushes++;
+    m->calls_after_finish += m->finished;
+    ck_assert_uint_lt(id, FWUP_MAX_TIMERS);
+    m->timer = ms;
 }
 static void m_progress(void *h, const char *p, uint64_t d, uint64_t t)
 {
@@ -206,12 +214,38 @@ static void m_finish(void *h, enum fwup_result r, const char *msg)
     m->result = r;
     snprintf(m->msg, sizeof(m->msg), "%s", msg ? msg : "");
 }
-static const struct fwup_host_ops mock_ops = {m_send,     m_timer, m_flush,
-                                              m_progress, m_log,   m_finish};
+static const struct fwup_host_ops mock_ops = {
+    sizeof(struct fwup_host_ops), m_submit, m_control, m_timer, m_progress, m_log, m_finish};
 
+static void event(struct fwup_engine *e, struct fwup_event ev)
+{
+    ev.struct_size = sizeof(ev);
+    PROTO->on_event(e, &ev);
+}
 static void feed(struct fwup_engine *e, const char *s, size_t n)
 {
-    PROTO->on_rx(e, (const uint8_t *)s, n);
+    event(e, (struct fwup_event){.type = FWUP_EV_RX,
+                                 .unit_kind = FWUP_UNIT_BYTES,
+                                 .data = (const uint8_t *)s,
+                                 .len = n});
+}
+static void ev_start(struct fwup_engine *e)
+{
+    event(e, (struct fwup_event){.type = FWUP_EV_START});
+}
+static void ev_timer(struct fwup_engine *e)
+{
+    event(e, (struct fwup_event){.type = FWUP_EV_TIMER, .timer_id = 0});
+}
+static void ev_cancel(struct fwup_engine *e)
+{
+    event(e, (struct fwup_event){.type = FWUP_EV_CANCEL});
+}
+/* The last unit sent has left the UART. */
+static void on_wire(struct fwup_engine *e, const struct mock *m)
+{
+    event(e, (struct fwup_event){
+                 .type = FWUP_EV_COMPLETE, .tag = m->wire_tag, .status = FWUP_STATUS_OK});
 }
 
 START_TEST(test_engine_garbage_and_duplicate_start)
@@ -222,7 +256,7 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     job_init(&j, 300, 7, "block", "128", NULL);
     struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
-    PROTO->on_start(e);
+    ev_start(e);
     ck_assert_uint_eq(m.timer, 60000);
     feed(e, "U-Boot> \r\n", 10); /* a banner is not a start byte */
     ck_assert_uint_eq(m.nsent, 0);
@@ -234,9 +268,11 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     ck_assert_uint_eq(m.sent[1], 1);
     ck_assert_uint_eq(m.sent[2], 0xfe);
     ck_assert_int_eq(memcmp(m.sent + 3, j.data, 128), 0);
-    uint16_t crc = fwup_crc16_xmodem(0, j.data, 128);
+    uint16_t crc = fwup_crc16_ccitt(0, j.data, 128);
     ck_assert_uint_eq(m.sent[131], crc >> 8);
     ck_assert_uint_eq(m.sent[132], crc & 0xff);
+    ck_assert_uint_eq(m.timer, 0); /* the answer's timeout starts on the wire */
+    on_wire(e, &m);
     ck_assert_uint_eq(m.timer, 10000);
     /* repeated start bytes and noise while block 1 is in flight: nothing */
     feed(e, "CCxyz\x18q", 7); /* a lone CAN is noise too */
@@ -249,12 +285,12 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     ck_assert_uint_eq(m.nsent, 399);
     ck_assert_int_eq(memcmp(m.sent + 133, m.sent + 266, 133), 0);
     /* timeout: flush stale input, listen a while, then the same block again */
-    PROTO->on_tx_done(e);
-    PROTO->on_timer(e);
+    on_wire(e, &m);
+    ev_timer(e);
     ck_assert_int_eq(m.flushes, 2);
     ck_assert_uint_eq(m.nsent, 399);
     ck_assert_uint_eq(m.timer, 1000);
-    PROTO->on_timer(e);
+    ev_timer(e);
     ck_assert_uint_eq(m.nsent, 532);
     ck_assert_int_eq(memcmp(m.sent + 133, m.sent + 399, 133), 0);
     feed(e, "\x06", 1);
@@ -266,6 +302,7 @@ START_TEST(test_engine_garbage_and_duplicate_start)
     feed(e, "\x06", 1);
     ck_assert_uint_eq(m.nsent, 666);
     ck_assert_uint_eq(m.sent[665], EOT);
+    on_wire(e, &m);
     ck_assert_uint_eq(m.timer, 2000);
     ck_assert(!m.finished);
     feed(e, "\x06", 1);
@@ -285,7 +322,7 @@ START_TEST(test_engine_checksum_and_retries)
     job_init(&j, 100, 3, "retries", "3", NULL);
     struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
-    PROTO->on_start(e);
+    ev_start(e);
     feed(e, "\x15", 1); /* NAK start: checksum mode, so 128-byte blocks despite block=1k */
     ck_assert_uint_eq(m.nsent, 132);
     ck_assert_uint_eq(m.sent[0], SOH);
@@ -297,8 +334,8 @@ START_TEST(test_engine_checksum_and_retries)
     ck_assert_uint_eq(m.nsent, 132);
     feed(e, "\x15", 1); /* the receiver asks again in the window: resend */
     ck_assert_uint_eq(m.nsent, 2 * 132);
-    PROTO->on_tx_done(e);
-    PROTO->on_timer(e); /* failure 2: resync window */
+    on_wire(e, &m);
+    ev_timer(e); /* failure 2: resync window */
     ck_assert_uint_eq(m.nsent, 2 * 132);
     feed(e, "\x15", 1); /* the receiver's NAK in the window: resend, not a new failure */
     ck_assert_uint_eq(m.nsent, 3 * 132);
@@ -324,10 +361,10 @@ START_TEST(test_engine_host_cancel)
     char err[128];
     job_init(&j, 100, 3, NULL);
     struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
-    PROTO->on_start(e);
+    ev_start(e);
     feed(e, "C", 1);
     size_t before = m.nsent;
-    PROTO->on_cancel(e);
+    ev_cancel(e);
     ck_assert(m.finished);
     ck_assert_int_eq(m.result, FWUP_RESULT_CANCELLED);
     ck_assert_uint_ge(m.nsent - before, 2);
@@ -347,7 +384,7 @@ static struct fwup_engine *start_with_backlog(struct testjob *j, struct mock *m,
     char err[128];
     struct fwup_engine *e = PROTO->create(&j->params, &mock_ops, m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
-    PROTO->on_start(e);
+    ev_start(e);
     feed(e, burst, strlen(burst));
     return e;
 }
@@ -427,11 +464,11 @@ START_TEST(test_engine_first_block_genuine_nak)
     job_init(&j, 300, 41, "block", "128", NULL);
     struct fwup_engine *e = start_with_backlog(&j, &m, "C");
     ck_assert_uint_eq(m.nsent, 133);
-    PROTO->on_tx_done(e);
+    on_wire(e, &m);
     feed(e, "\x15", 1);
     ck_assert_uint_eq(m.nsent, 133);
     ck_assert_int_eq(m.flushes, 2);
-    PROTO->on_timer(e); /* the window ends quietly: resend */
+    ev_timer(e); /* the window ends quietly: resend */
     ck_assert_uint_eq(m.nsent, 266);
     ck_assert_int_eq(memcmp(m.sent, m.sent + 133, 133), 0);
     ck_assert_uint_eq(m.timer, 500);
@@ -474,7 +511,7 @@ static void make_block(uint8_t *b, uint8_t num, const uint8_t *data)
     b[1] = num;
     b[2] = (uint8_t)~num;
     memcpy(b + 3, data, 128);
-    uint16_t c = fwup_crc16_xmodem(0, data, 128);
+    uint16_t c = fwup_crc16_ccitt(0, data, 128);
     b[131] = (uint8_t)(c >> 8);
     b[132] = (uint8_t)c;
 }
@@ -660,7 +697,7 @@ START_TEST(test_link_small_tail_boundary)
         size_t take = tc->len - off < bs ? tc->len - off : bs;
         memcpy(b + 3, j.data + off, take);
         memset(b + 3 + take, 0x1a, bs - take);
-        uint16_t crc = fwup_crc16_xmodem(0, b + 3, bs);
+        uint16_t crc = fwup_crc16_ccitt(0, b + 3, bs);
         b[3 + bs] = (uint8_t)(crc >> 8);
         b[4 + bs] = (uint8_t)crc;
         n += bs + 5;
@@ -782,8 +819,8 @@ START_TEST(test_link_sparse)
     struct simlink_result r;
     job_init(&j, 700, 11, NULL);
     /* 300 bytes at 0x1000, 400 at 0x2000: 4096 + 400 flat bytes */
-    j.seg[0] = (struct fwup_segment){0x1000, 300, j.data};
-    j.seg[1] = (struct fwup_segment){0x2000, 400, j.data + 300};
+    j.seg[0] = (struct fwup_segment){0x1000, 300, j.data, -1};
+    j.seg[1] = (struct fwup_segment){0x2000, 400, j.data + 300, -1};
     j.img.nsegments = 2;
     base_cfg(&c, &j, NULL);
     run_ok(&c, &r);
@@ -1165,9 +1202,8 @@ START_TEST(test_engine_slow_link)
     struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
-    struct fwup_link_params link = {600, 8, 'N', 1, FWUP_FLOW_CONTROL_NONE};
     job_init(&j, 2500, 3, "block", "1k", NULL);
-    j.params.link = &link;
+    testjob_serial_link(&j, 600, 'N');
     base_cfg(&c, &j, NULL);
     c.baud = 600;
     c.turnaround_us = 1000;
