@@ -86,7 +86,8 @@ struct pic_opts {
     int chip_erase;
     unsigned retries;
     uint32_t timeout;
-    struct fwup_line line;
+    struct fwup_line line; /* for answers: the baud option, else the link's */
+    struct fwup_line wire; /* for commands leaving: the link's, else the option's */
 };
 
 enum pic_state {
@@ -211,6 +212,7 @@ static int parse_options(const struct fwup_job_params *p, struct pic_opts *o, ch
     o->retries = (unsigned)retries;
     o->timeout = (uint32_t)timeout;
     o->line = fwup_line_of(p, baud, 115200);
+    o->wire = fwup_line_of(p, 0, (uint32_t)baud);
     return 0;
 }
 
@@ -323,7 +325,7 @@ static void send_frame(struct fwup_engine *e, uint8_t cmd, uint32_t timeout)
     e->tx_pending = 1;
     e->ops->timer(e->host, T_WAIT, 0);
     if (fwup_send_bytes(e->ops, e->host, e->frame, e->frame_len, ++e->tag, FWUP_SUBMIT_ON_WIRE,
-                        fwup_line_tx_timeout(&e->o.line, e->frame_len, timeout)) < 0)
+                        fwup_line_tx_timeout(&e->o.wire, e->frame_len, timeout)) < 0)
         finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
 }
 
