@@ -446,6 +446,18 @@ START_TEST(test_unit_timeouts)
     ck_assert_str_eq(w->log, "");
     run_until(w, 60 + 20 + FWUP_HOST_UNIT_TIMEOUT_MS);
     ck_assert_str_eq(w->log, "complete:3/2@6080 ");
+
+    /* Woken late (a busy loop), past several deadlines: they fire in the
+     * order they fell due, ties to the unit. */
+    w->log[0] = '\0';
+    ck_assert_int_eq(submit_bytes(w, 4, FWUP_SUBMIT_NOTIFY, "x", 50), 0);
+    ck_assert_int_eq(submit_bytes(w, 5, FWUP_SUBMIT_NOTIFY, "x", 30), 0);
+    ops(w)->timer(w->eng->host, 6, 40);
+    ops(w)->timer(w->eng->host, 5, 30);
+    w->now += 100000;
+    w->wake = FWUP_HOST_NEVER;
+    fwup_host_wake(w->h);
+    ck_assert_str_eq(w->log, "complete:5/2@6180 timer:5@6180 timer:6@6180 complete:4/2@6180 ");
     world_free(w);
 }
 END_TEST
