@@ -264,45 +264,54 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
 
 /* ---- links: -------------------------------------------------------------- */
 
+static const char *const bool_words[] = {"false", "true", "no", "yes", NULL};
+
 static const unsigned std_bauds[] = {
     50,     75,     110,     134,     150,     200,     300,     600,     1200,    1800,
     2400,   4800,   9600,    19200,   38400,   57600,   115200,  230400,  460800,  500000,
     576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
 
-static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg,
-                      struct fwup_cfg_link *l)
+static int baud_supported(uint64_t b)
 {
-    static const char *const keys[] = {"name",      "type",      "path",         "baud", "parity",
-                                       "data_bits", "stop_bits", "flow_control", NULL};
-    static const char *const types[] = {"serial", NULL};
+    for (size_t i = 0; i < sizeof std_bauds / sizeof std_bauds[0]; i++)
+        if (std_bauds[i] == b)
+            return 1;
+    return 0;
+}
+
+/* A uint32 in decimal or 0x hex within [min, max]: 0, or -1. */
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    uint64_t v;
+    int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    if (fwup_parse_digits(hex ? s + 2 : s, hex ? 16 : 10, UINT32_MAX, &v) < 0 || v < min || v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* parse_u32 of a node; `what` completes "'KEY' must be ...". */
+static int get_u32(struct yu_doc *d, const yaml_node_t *n, const char *key, uint32_t min,
+                   uint32_t max, const char *what, uint32_t *out)
+{
+    const char *s;
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    if (parse_u32(s, min, max, out) < 0)
+        return yu_fail(d, n, "'%s' must be %s, not '%s'", key, what, s);
+    return 0;
+}
+
+static int parse_serial_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_link *l)
+{
     static const char *const parities[] = {"none", "even", "odd", NULL};
     static const char *const flows[] = {"none", "rtscts", "xonxoff", NULL};
     const yaml_node_t *v;
     int e;
 
-    l->pos.line = (int)n->start_mark.line + 1;
-    l->pos.col = (int)n->start_mark.column + 1;
     l->baud = 115200;
     l->data_bits = 8;
     l->stop_bits = 1;
-    if (yu_check_map(d, n, "a link", keys) < 0)
-        return -1;
-
-    if (!(v = yu_get(d, n, "name")))
-        return yu_fail(d, n, "link is missing required key 'name'");
-    if (yu_id(d, v, "name", &l->name) < 0)
-        return -1;
-    for (struct fwup_cfg_link *o = cfg->links; o < l; o++)
-        if (!strcmp(o->name, l->name))
-            return yu_fail(d, v, "duplicate link name '%s' (first at line %d)", l->name,
-                           o->pos.line);
-
-    if (!(v = yu_get(d, n, "type")))
-        return yu_fail(d, n, "link '%s' is missing required key 'type'", l->name);
-    if (get_enum(d, v, "type", types, &e) < 0)
-        return -1;
-    l->type = FWUP_LINK_SERIAL;
-
     if (!(v = yu_get(d, n, "path")))
         return yu_fail(d, n, "link '%s' is missing required key 'path'", l->name);
     if (get_bounded(d, v, "path", PATH_MAX - 1, "a path", &l->path) < 0)
@@ -311,14 +320,9 @@ static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config
     if ((v = yu_get(d, n, "baud"))) {
         const char *s;
         uint64_t b;
-        int ok = 0;
         if (yu_scalar(d, v, "baud", &s) < 0)
             return -1;
-        if (fwup_parse_digits(s, 10, UINT32_MAX, &b) == 0)
-            for (size_t i = 0; i < sizeof std_bauds / sizeof std_bauds[0]; i++)
-                if (std_bauds[i] == b)
-                    ok = 1;
-        if (!ok)
+        if (fwup_parse_digits(s, 10, UINT32_MAX, &b) < 0 || !baud_supported(b))
             return yu_fail(d, v,
                            "'baud' must be a standard rate (50 ... 9600, 19200, 38400, 57600, "
                            "115200 ... 4000000), not '%s'",
@@ -343,10 +347,192 @@ static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config
     return 0;
 }
 
-/* Two links on one port would run two jobs on it at once. Compare what the
- * paths resolve to, so a /dev/serial/by-id/ symlink and the node it points
- * at are the same port; a path that does not exist (yet) is taken as
- * written. */
+/* CAN bit rates: CiA's lowest standard rate to ISO 11898's 1 Mbit/s for
+ * the arbitration phase; CAN FD data phases up to 8 Mbit/s (SIC
+ * transceivers), never below the arbitration rate. */
+#define CAN_BITRATE_MIN      10000
+#define CAN_BITRATE_MAX      1000000
+#define CAN_DATA_BITRATE_MAX 8000000
+#define STR_(x)              #x
+#define STR(x)               STR_(x)
+
+static int parse_can_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_link *l)
+{
+    const yaml_node_t *v;
+    int b;
+
+    if (!(v = yu_get(d, n, "interface")))
+        return yu_fail(d, n, "link '%s' is missing required key 'interface'", l->name);
+    /* A netdev name: at most IFNAMSIZ-1 bytes, no '/', ':' or white space. */
+    if (get_bounded(d, v, "interface", 15, "a network interface name", &l->can.interface) < 0)
+        return -1;
+    if (!*l->can.interface || strpbrk(l->can.interface, "/: \t") ||
+        !strcmp(l->can.interface, ".") || !strcmp(l->can.interface, ".."))
+        return yu_fail(d, v, "'interface' must be a network interface name like can0, not '%s'",
+                       l->can.interface);
+    if ((v = yu_get(d, n, "fd"))) {
+        if (get_enum(d, v, "fd", bool_words, &b) < 0)
+            return -1;
+        l->can.fd = b & 1;
+    }
+    if ((v = yu_get(d, n, "bitrate")) &&
+        get_u32(d, v, "bitrate", CAN_BITRATE_MIN, CAN_BITRATE_MAX,
+                "from " STR(CAN_BITRATE_MIN) " to " STR(CAN_BITRATE_MAX) " bit/s",
+                &l->can.bitrate) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "data_bitrate"))) {
+        if (!l->can.fd)
+            return yu_fail(d, v, "'data_bitrate' is for CAN FD: set 'fd: true' on link '%s'",
+                           l->name);
+        uint32_t min = l->can.bitrate ? l->can.bitrate : CAN_BITRATE_MIN;
+        char what[80];
+        snprintf(what, sizeof what, "from %u%s to %u bit/s", (unsigned)min,
+                 l->can.bitrate ? " (the bitrate)" : "", CAN_DATA_BITRATE_MAX);
+        if (get_u32(d, v, "data_bitrate", min, CAN_DATA_BITRATE_MAX, what, &l->can.data_bitrate) <
+            0)
+            return -1;
+    }
+    if ((v = yu_get(d, n, "restart_ms")) &&
+        get_u32(d, v, "restart_ms", 0, UINT32_MAX, "a number of milliseconds (0: no restart)",
+                &l->can.restart_ms) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "max_jobs")) && get_uint(d, v, "max_jobs", 1, 4096, &l->can.max_jobs))
+        return -1;
+    return 0;
+}
+
+/* "VID:PID", four hex digits each as lsusb prints them. */
+static int get_usb_id(struct yu_doc *d, const yaml_node_t *n, const char *key,
+                      struct fwup_cfg_usb_id *out)
+{
+    const char *s;
+    uint64_t vid, pid;
+    char buf[5] = "";
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    if (strlen(s) != 9 || s[4] != ':' ||
+        (memcpy(buf, s, 4), fwup_parse_digits(buf, 16, 0xFFFF, &vid)) ||
+        fwup_parse_digits(s + 5, 16, 0xFFFF, &pid))
+        return yu_fail(d, n, "'%s' must be a USB VID:PID like 0483:df11, not '%s'", key, s);
+    *out = (struct fwup_cfg_usb_id){1, (uint16_t)vid, (uint16_t)pid};
+    return 0;
+}
+
+/* A port path as the kernel names it in sysfs: BUS-PORT[.PORT]..., bus
+ * and ports from 1 to 255, at most 7 ports deep (USB 3 allows 7 tiers). */
+static int valid_usb_port(const char *s)
+{
+    int nums = 0;
+    for (const char *p = s;; p++) {
+        uint64_t v = 0;
+        const char *start = p;
+        for (; *p >= '0' && *p <= '9' && v <= 255; p++)
+            v = v * 10 + (uint64_t)(*p - '0');
+        if (p == start || v < 1 || v > 255 || (*start == '0'))
+            return 0;
+        nums++;
+        if (!*p)
+            return nums >= 2 && nums <= 8;
+        if (*p != (nums == 1 ? '-' : '.'))
+            return 0;
+    }
+}
+
+static int parse_usb_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_link *l)
+{
+    const yaml_node_t *v;
+    if ((v = yu_get(d, n, "vid_pid")) && get_usb_id(d, v, "vid_pid", &l->usb.app) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "dfu_vid_pid")) && get_usb_id(d, v, "dfu_vid_pid", &l->usb.dfu) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "serial")) &&
+        get_bounded(d, v, "serial", 255, "a USB serial number", &l->usb.serial) < 0)
+        return -1;
+    if ((v = yu_get(d, n, "port"))) {
+        if (yu_strdup(d, v, "port", &l->usb.port) < 0)
+            return -1;
+        if (!valid_usb_port(l->usb.port))
+            return yu_fail(d, v, "'port' must be a USB port path like 1-1.4, not '%s'",
+                           l->usb.port);
+    }
+    if (!l->usb.app.set && !l->usb.dfu.set && !l->usb.serial && !l->usb.port)
+        return yu_fail(d, n,
+                       "usb link '%s' matches any device: give at least one of vid_pid, "
+                       "dfu_vid_pid, serial, port",
+                       l->name);
+    return 0;
+}
+
+static int parse_link(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg,
+                      struct fwup_cfg_link *l)
+{
+    /* Keys per kind, the common ones first. */
+    static const char *const serial_keys[] = {
+        "name", "type", "path", "baud", "parity", "data_bits", "stop_bits", "flow_control", NULL};
+    static const char *const can_keys[] = {"name",       "type",         "interface",
+                                           "bitrate",    "data_bitrate", "fd",
+                                           "restart_ms", "max_jobs",     NULL};
+    static const char *const usb_keys[] = {"name",   "type", "vid_pid", "dfu_vid_pid",
+                                           "serial", "port", NULL};
+    static const char *const types[] = {"serial", "can", "usb", NULL};
+    static const enum fwup_link_kind kinds[] = {FWUP_LINK_SERIAL, FWUP_LINK_CAN, FWUP_LINK_USB};
+    static const char *const *const keys[] = {serial_keys, can_keys, usb_keys};
+    static const char *const what[] = {"a serial link", "a can link", "a usb link"};
+    static int (*const parse[])(struct yu_doc *, const yaml_node_t *, struct fwup_cfg_link *) = {
+        parse_serial_link, parse_can_link, parse_usb_link};
+    const yaml_node_t *v;
+    int t = 0; /* serial when not given: configs from before typed links */
+
+    l->pos.line = (int)n->start_mark.line + 1;
+    l->pos.col = (int)n->start_mark.column + 1;
+    if (n->type == YAML_MAPPING_NODE && (v = yu_get(d, n, "type")) &&
+        get_enum(d, v, "type", types, &t) < 0)
+        return -1;
+    l->type = kinds[t];
+    if (yu_check_map(d, n, n->type == YAML_MAPPING_NODE ? what[t] : "a link", keys[t]) < 0)
+        return -1;
+
+    if (!(v = yu_get(d, n, "name")))
+        return yu_fail(d, n, "link is missing required key 'name'");
+    if (yu_id(d, v, "name", &l->name) < 0)
+        return -1;
+    for (struct fwup_cfg_link *o = cfg->links; o < l; o++)
+        if (!strcmp(o->name, l->name))
+            return yu_fail(d, v, "duplicate link name '%s' (first at line %d)", l->name,
+                           o->pos.line);
+    return parse[t](d, n, l);
+}
+
+/* The resource a link drives, for the check that no two links drive the
+ * same one: a serial port (resolved, so that a /dev/serial/by-id/ symlink
+ * and the node it points at are the same port; a path that does not exist
+ * yet is taken as written), a CAN interface, a USB port path. */
+static char *link_resource(const struct fwup_cfg_link *l, const char **what, const char **key)
+{
+    char *r;
+    switch (l->type) {
+    case FWUP_LINK_CAN:
+        *what = "CAN interface", *key = "interface";
+        return strdup(l->can.interface);
+    case FWUP_LINK_USB:
+        *what = "USB port", *key = "port";
+        return l->usb.port ? strdup(l->usb.port) : NULL;
+    default:
+        *what = "port", *key = "path";
+        return (r = realpath(l->path, NULL)) ? r : strdup(l->path);
+    }
+}
+
+static const char *link_path(const struct fwup_cfg_link *l)
+{
+    return l->type == FWUP_LINK_CAN ? l->can.interface
+           : l->type == FWUP_LINK_USB ? l->usb.port
+                                      : l->path;
+}
+
+/* Two links on one port or bus would run two jobs on it unaware of each
+ * other: refused, naming both. Two usb links that match the same devices
+ * the same way could never tell them apart. */
 static int check_link_paths(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg)
 {
     char **real = calloc(cfg->nlinks, sizeof *real);
@@ -355,24 +541,37 @@ static int check_link_paths(struct yu_doc *d, const yaml_node_t *n, struct fwup_
         return yu_fail(d, n, "out of memory");
     for (size_t i = 0; i < cfg->nlinks && rc == 0; i++) {
         const struct fwup_cfg_link *l = &cfg->links[i];
-        if (!(real[i] = realpath(l->path, NULL)) && !(real[i] = strdup(l->path))) {
+        const yaml_node_t *e = yu_node(d, n->data.sequence.items.start[i]);
+        const char *what, *key;
+        real[i] = link_resource(l, &what, &key);
+        if (!real[i] && (l->type != FWUP_LINK_USB || l->usb.port)) {
             rc = yu_fail(d, n, "out of memory");
             break;
         }
         for (size_t j = 0; j < i; j++) {
             const struct fwup_cfg_link *o = &cfg->links[j];
-            if (strcmp(real[i], real[j]) != 0)
+            if (o->type != l->type)
                 continue;
-            const yaml_node_t *e = yu_node(d, n->data.sequence.items.start[i]);
+            if (l->type == FWUP_LINK_USB && !real[i] && !real[j] &&
+                !memcmp(&l->usb.app, &o->usb.app, sizeof l->usb.app) &&
+                !memcmp(&l->usb.dfu, &o->usb.dfu, sizeof l->usb.dfu) &&
+                !strcmp(l->usb.serial ? l->usb.serial : "", o->usb.serial ? o->usb.serial : "")) {
+                rc = yu_fail(d, e, "link '%s' matches the same USB devices as link '%s' (line %d)",
+                             l->name, o->name, o->pos.line);
+                break;
+            }
+            if (!real[i] || !real[j] || strcmp(real[i], real[j]) != 0)
+                continue;
             char same[3 * PATH_MAX];
-            if (!strcmp(l->path, o->path))
-                snprintf(same, sizeof same, "%s", l->path);
+            if (!strcmp(link_path(l), link_path(o)))
+                snprintf(same, sizeof same, "%s", link_path(l));
             else
                 snprintf(same, sizeof same, "%s and %s are both %s", l->path, o->path, real[i]);
-            rc = yu_fail(d, yu_get(d, e, "path"),
-                         "link '%s' uses the same port as link '%s' (line %d): %s; "
-                         "give the port one link and put all its devices on it",
-                         l->name, o->name, o->pos.line, same);
+            rc = yu_fail(d, yu_get(d, e, key),
+                         "link '%s' uses the same %s as link '%s' (line %d): %s; "
+                         "give the %s one link and put all its devices on it",
+                         l->name, what, o->name, o->pos.line, same,
+                         l->type == FWUP_LINK_CAN ? "bus" : "port");
             break;
         }
     }
@@ -476,7 +675,6 @@ static int parse_options(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg
 static int parse_control_lines(struct yu_doc *d, const yaml_node_t *n, struct fwup_cfg_device *dev)
 {
     static const char *const keys[] = {"gpio", "line", "active_low", NULL};
-    static const char *const bools[] = {"false", "true", "no", "yes", NULL};
     if (n->type != YAML_MAPPING_NODE)
         return yu_fail(d, n, "'control_lines' must be a mapping, not %s", yu_kind(n));
     size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
@@ -509,7 +707,7 @@ static int parse_control_lines(struct yu_doc *d, const yaml_node_t *n, struct fw
         if (get_uint(d, x, "line", 0, 65535, &l->offset) < 0)
             return -1;
         int b = 0;
-        if ((x = yu_get(d, v, "active_low")) && get_enum(d, x, "active_low", bools, &b) < 0)
+        if ((x = yu_get(d, v, "active_low")) && get_enum(d, x, "active_low", bool_words, &b) < 0)
             return -1;
         l->active_low = b & 1;
     }
@@ -541,6 +739,68 @@ static int parse_sequence(struct yu_doc *d, const yaml_node_t *n, const char *ke
     return 0;
 }
 
+/* One CAN id of a device: 11 bits, or 29 with extended: true. */
+static int get_can_id(struct yu_doc *d, const yaml_node_t *n, const char *key, int extended,
+                      uint32_t *out)
+{
+    uint32_t max = extended ? FWUP_CAN_EFF_MASK : FWUP_CAN_SFF_MASK;
+    const char *s;
+    if (yu_scalar(d, n, key, &s) < 0)
+        return -1;
+    if (parse_u32(s, 0, max, out) == 0)
+        return 0;
+    if (!extended && parse_u32(s, 0, FWUP_CAN_EFF_MASK, out) == 0)
+        return yu_fail(d, n,
+                       "'%s' %s is wider than a standard 11-bit id (0 to 0x7FF): set "
+                       "'extended: true' for 29-bit ids",
+                       key, s);
+    return yu_fail(d, n, "'%s' must be a CAN id from 0 to 0x%X, not '%s'", key, (unsigned)max, s);
+}
+
+/* tx_id, rx_id, func_id, extended: a device's ids on a can link. */
+static int parse_can_ids(struct yu_doc *d, const yaml_node_t *n, const struct fwup_cfg_link *link,
+                         struct fwup_cfg_device *dev)
+{
+    static const char *const keys[] = {"tx_id", "rx_id", "func_id", "extended", NULL};
+    const yaml_node_t *v[4];
+    int extended = 0;
+    for (int i = 0; i < 4; i++) {
+        v[i] = yu_get(d, n, keys[i]);
+        if (v[i] && link->type != FWUP_LINK_CAN)
+            return yu_fail(d, v[i], "'%s' is for devices on can links; link '%s' is %s", keys[i],
+                           link->name, link->type == FWUP_LINK_USB ? "usb" : "serial");
+    }
+    if (v[3]) {
+        if (get_enum(d, v[3], "extended", bool_words, &extended) < 0)
+            return -1;
+        extended &= 1;
+    }
+    uint32_t *ids[] = {&dev->can.tx_id, &dev->can.rx_id, &dev->can.func_id};
+    for (int i = 0; i < 3; i++)
+        if (v[i] && get_can_id(d, v[i], keys[i], extended, ids[i]) < 0)
+            return -1;
+    if (!v[0] != !v[1] || (v[2] && !v[0]))
+        return yu_fail(d,
+                       v[0]   ? v[0]
+                       : v[1] ? v[1]
+                              : v[2],
+                       "device '%s': 'tx_id' and 'rx_id' go together (and 'func_id' needs them)",
+                       dev->id);
+    if (v[3] && !v[0])
+        return yu_fail(d, v[3], "device '%s': 'extended' needs 'tx_id' and 'rx_id'", dev->id);
+    if (v[0] && dev->can.tx_id == dev->can.rx_id)
+        return yu_fail(d, v[1], "device '%s': 'rx_id' must differ from 'tx_id'", dev->id);
+    if (v[2] && dev->can.func_id == 0)
+        return yu_fail(d, v[2], "'func_id' must not be 0 (leave it out for none)");
+    if (v[0]) {
+        dev->can.set = 1;
+        for (int i = 0; i < 3 && extended; i++)
+            if (i < 2 || v[2])
+                *ids[i] |= FWUP_CAN_EFF;
+    }
+    return 0;
+}
+
 static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_config *cfg,
                         struct fwup_cfg_device *dev)
 {
@@ -555,8 +815,11 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
                                        "entry",
                                        "exit",
                                        "stay_in_bootloader_on_failure",
+                                       "tx_id",
+                                       "rx_id",
+                                       "func_id",
+                                       "extended",
                                        NULL};
-    static const char *const bools[] = {"false", "true", "no", "yes", NULL};
     const yaml_node_t *v;
 
     dev->pos.line = (int)n->start_mark.line + 1;
@@ -577,7 +840,8 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
         return yu_fail(d, n, "device '%s' is missing required key 'link'", dev->id);
     if (get_bounded(d, v, "link", YU_MAX_ID, "a link name", &dev->link) < 0)
         return -1;
-    if (!fwup_config_find_link(cfg, dev->link)) {
+    const struct fwup_cfg_link *link = fwup_config_find_link(cfg, dev->link);
+    if (!link) {
         char known[300] = "";
         for (size_t i = 0; i < cfg->nlinks; i++) {
             size_t l = strlen(known);
@@ -586,6 +850,8 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
         return yu_fail(d, v, "device '%s' names unknown link '%s' (%s%s)", dev->id, dev->link,
                        cfg->nlinks ? "known: " : "no links are defined", known);
     }
+    if (parse_can_ids(d, n, link, dev) < 0)
+        return -1;
 
     if (!(v = yu_get(d, n, "protocol")))
         return yu_fail(d, n, "device '%s' is missing required key 'protocol'", dev->id);
@@ -617,7 +883,7 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
         return -1;
     if ((v = yu_get(d, n, "stay_in_bootloader_on_failure"))) {
         int b;
-        if (get_enum(d, v, "stay_in_bootloader_on_failure", bools, &b) < 0)
+        if (get_enum(d, v, "stay_in_bootloader_on_failure", bool_words, &b) < 0)
             return -1;
         dev->stay_in_bootloader_on_failure = b & 1;
     }
@@ -725,6 +991,9 @@ void fwup_config_free(struct fwup_config *cfg)
     for (size_t i = 0; i < cfg->nlinks; i++) {
         free(cfg->links[i].name);
         free(cfg->links[i].path);
+        free(cfg->links[i].can.interface);
+        free(cfg->links[i].usb.serial);
+        free(cfg->links[i].usb.port);
     }
     free(cfg->links);
     for (size_t i = 0; i < cfg->ndevices; i++) {

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "ctrlseq.h"
+#include "fwupgw/link.h"
 
-enum fwup_link_type { FWUP_LINK_SERIAL = 1 };
 enum fwup_parity { FWUP_PARITY_NONE = 0, FWUP_PARITY_EVEN, FWUP_PARITY_ODD };
 enum fwup_flow { FWUP_FLOW_NONE = 0, FWUP_FLOW_RTSCTS, FWUP_FLOW_XONXOFF };
 /* What clients outside root, the daemon's uid and socket_group may do. */
@@ -23,17 +23,41 @@ struct fwup_cfg_pos {
     int line, col; /* 1-based, of the YAML node */
 };
 
+/* USB VID:PID; `set` 0 if not given. */
+struct fwup_cfg_usb_id {
+    int set;
+    uint16_t vid, pid;
+};
+
 struct fwup_cfg_link {
     char *name;
-    enum fwup_link_type type;
-    char *path;    /* serial device node */
+    enum fwup_link_kind type; /* SERIAL, CAN or USB; serial if not given */
+    struct fwup_cfg_pos pos;
+
+    /* serial */
+    char *path;    /* device node */
     unsigned baud; /* default 115200 */
     enum fwup_parity parity;
     int parity_set;                /* parity was given explicitly */
     unsigned data_bits, stop_bits; /* default 8, 1 */
     enum fwup_flow flow;
-    struct fwup_cfg_pos pos;
-    const char *parity_from; /* protocol that implied the parity (serial_framing), else NULL */
+
+    /* can */
+    struct {
+        char *interface;       /* netdev name, e.g. can0 */
+        uint32_t bitrate;      /* 0: as set outside the daemon */
+        uint32_t data_bitrate; /* CAN FD data phase; 0: none (or set outside) */
+        int fd;                /* the bus runs CAN FD */
+        uint32_t restart_ms;   /* bus-off auto restart; 0: off */
+        unsigned max_jobs;     /* most jobs at once on this bus; 0: no cap */
+    } can;
+
+    /* usb: match rules, all given ones must match */
+    struct {
+        struct fwup_cfg_usb_id app, dfu; /* VID:PID in application and DFU mode */
+        char *serial;                    /* iSerialNumber */
+        char *port;                      /* port path "BUS-PORT[.PORT...]", e.g. 1-1.4 */
+    } usb;
 };
 
 struct fwup_cfg_option {
@@ -65,6 +89,13 @@ struct fwup_cfg_device {
     size_t nlines;
     struct fwup_ctrl_seq entry, exit;
     int stay_in_bootloader_on_failure;
+    /* On a can link: the ids the device is addressed on (physical request
+     * tx_id, response rx_id, optional functional func_id), with
+     * FWUP_CAN_EFF when extended. `set`: tx_id and rx_id were given. */
+    struct {
+        int set;
+        uint32_t tx_id, rx_id, func_id; /* func_id 0: none */
+    } can;
     struct fwup_cfg_pos pos, protocol_pos;
 };
 

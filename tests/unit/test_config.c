@@ -261,12 +261,13 @@ static const struct err_case {
     {"daemon:\n  retry_backoff: {initial: 1s, maximum: 2s}\n",
      "t.yaml:2:32: ", "unknown key 'maximum' in daemon.retry_backoff (allowed: initial, max)"},
     {"links:\n  - name: a\n    type: serial\n    path: /dev/x\n    speed: 9600\n",
-     "t.yaml:5:5: ", "unknown key 'speed' in a link"},
+     "t.yaml:5:5: ", "unknown key 'speed' in a serial link"},
     {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
      "    protocol: p\n    opts: {}\n",
      "t.yaml:6:5: ",
      "unknown key 'opts' in a device (allowed: id, link, protocol, flash, tags, "
-     "max_attempts, options, control_lines, entry, exit, stay_in_bootloader_on_failure)"},
+     "max_attempts, options, control_lines, entry, exit, stay_in_bootloader_on_failure, tx_id, "
+     "rx_id, func_id, extended)"},
     /* control lines and entry/exit sequences */
     {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - id: d\n    link: a\n"
      "    protocol: p\n    entry: [boot0=1]\n",
@@ -363,8 +364,8 @@ static const struct err_case {
      "t.yaml:2:50: ", "'stop_bits' must be an integer from 1 to 2"},
     {"links:\n  - {name: a, type: serial, path: /x, flow_control: hw}\n",
      "t.yaml:2:53: ", "'flow_control' must be one of none | rtscts | xonxoff, not 'hw'"},
-    {"links:\n  - {name: a, type: can, path: /x}\n",
-     "t.yaml:2:21: ", "'type' must be one of serial, not 'can'"},
+    {"links:\n  - {name: a, type: rs485, path: /x}\n",
+     "t.yaml:2:21: ", "'type' must be one of serial | can | usb, not 'rs485'"},
     {"links: [{name: a, type: serial, path: /x}]\n"
      "devices: [{id: d, link: a, protocol: p, flash: {base: 0x10000000, size: 4T}}]\n",
      "t.yaml:2:73: ", "'size' must be a 32-bit size or address"},
@@ -419,8 +420,6 @@ static const struct err_case {
     /* missing required keys point at the entry */
     {"links:\n  - type: serial\n    path: /x\n",
      "t.yaml:2:5: ", "link is missing required key 'name'"},
-    {"links:\n  - name: a\n    path: /x\n",
-     "t.yaml:2:5: ", "link 'a' is missing required key 'type'"},
     {"links:\n  - name: a\n    type: serial\n",
      "t.yaml:2:5: ", "link 'a' is missing required key 'path'"},
     {"links: [{name: a, type: serial, path: /x}]\ndevices:\n  - link: a\n    protocol: p\n",
