@@ -79,6 +79,37 @@ uint32_t fwup_line_tx_timeout(const struct fwup_line *l, uint64_t bytes, uint32_
     return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
+void fwup_serial_dispatch(const struct fwup_serial_handlers *h, struct fwup_engine *e,
+                          const struct fwup_event *ev)
+{
+    switch (ev->type) {
+    case FWUP_EV_START:
+        h->start(e);
+        break;
+    case FWUP_EV_RX:
+        if (ev->unit_kind == FWUP_UNIT_BYTES)
+            h->rx(e, ev->data, ev->len);
+        break;
+    case FWUP_EV_COMPLETE:
+        if (ev->status == FWUP_STATUS_LINK_GONE)
+            h->link_lost(e);
+        else
+            h->complete(e, ev->tag, ev->status);
+        break;
+    case FWUP_EV_TIMER:
+        h->timer(e, ev->timer_id);
+        break;
+    case FWUP_EV_CANCEL:
+        h->cancel(e);
+        break;
+    case FWUP_EV_LINK_DOWN:
+        h->link_lost(e);
+        break;
+    default:
+        break;
+    }
+}
+
 void *fwup_engine_alloc(size_t size, const char *who, char *err, size_t errlen)
 {
     void *e = calloc(1, size);

@@ -54,6 +54,25 @@ uint32_t fwup_line_ms(const struct fwup_line *l, uint64_t bytes);
  * default, if the speed is unknown. */
 uint32_t fwup_line_tx_timeout(const struct fwup_line *l, uint64_t bytes, uint32_t slack_ms);
 
+/* An engine on a byte stream, by the events it handles. */
+struct fwup_serial_handlers {
+    void (*start)(struct fwup_engine *e);
+    void (*rx)(struct fwup_engine *e, const uint8_t *data, size_t len);
+    /* A unit sent with FWUP_SUBMIT_NOTIFY or _ON_WIRE completed, other than
+     * with LINK_GONE. */
+    void (*complete)(struct fwup_engine *e, uint32_t tag, uint32_t status);
+    void (*timer)(struct fwup_engine *e, unsigned id);
+    void (*cancel)(struct fwup_engine *e);
+    /* The link went away (a LINK_GONE completion or FWUP_EV_LINK_DOWN):
+     * the engine finishes TRANSIENT. */
+    void (*link_lost)(struct fwup_engine *e);
+};
+
+/* Hands one event to the handler for it; events of other kinds (CAN, link
+ * up, bus state) are ignored. The caller drops events after finish. */
+void fwup_serial_dispatch(const struct fwup_serial_handlers *h, struct fwup_engine *e,
+                          const struct fwup_event *ev);
+
 /* Zeroed engine state of `size` bytes, or NULL with "<who>: out of memory"
  * in err. */
 void *fwup_engine_alloc(size_t size, const char *who, char *err, size_t errlen);

@@ -692,9 +692,11 @@ static void pic_on_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
         on_byte(e, data[i]);
 }
 
-static void pic_on_timer(struct fwup_engine *e)
+static void pic_on_timer(struct fwup_engine *e, unsigned id)
 {
     char msg[160];
+    if (id != T_WAIT)
+        return;
     switch (e->state) {
     case PS_PING:
         e->elapsed += e->o.ping_interval;
@@ -745,10 +747,6 @@ static void pic_on_timer(struct fwup_engine *e)
  * starts now. */
 static void pic_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status)
 {
-    if (status == FWUP_STATUS_LINK_GONE) {
-        finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
-        return;
-    }
     if (tag != e->tag || !e->tx_pending)
         return;
     e->tx_pending = 0;
@@ -760,36 +758,24 @@ static void pic_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status
         e->ops->timer(e->host, T_WAIT, e->cur_timeout);
 }
 
+static void pic_on_cancel(struct fwup_engine *e)
+{
+    /* Nothing to tell the device: it keeps what it has and its window
+     * timer sends it back to the application. */
+    finish(e, FWUP_RESULT_CANCELLED, "pic32cx-bz: cancelled");
+}
+
+static void pic_link_lost(struct fwup_engine *e)
+{
+    finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
+}
+
 static void pic_on_event(struct fwup_engine *e, const struct fwup_event *ev)
 {
-    if (e->state == PS_FINISHED)
-        return;
-    switch (ev->type) {
-    case FWUP_EV_START:
-        pic_on_start(e);
-        break;
-    case FWUP_EV_RX:
-        if (ev->unit_kind == FWUP_UNIT_BYTES)
-            pic_on_rx(e, ev->data, ev->len);
-        break;
-    case FWUP_EV_COMPLETE:
-        pic_on_complete(e, ev->tag, ev->status);
-        break;
-    case FWUP_EV_TIMER:
-        if (ev->timer_id == T_WAIT)
-            pic_on_timer(e);
-        break;
-    case FWUP_EV_CANCEL:
-        /* Nothing to tell the device: it keeps what it has and its window
-         * timer sends it back to the application. */
-        finish(e, FWUP_RESULT_CANCELLED, "pic32cx-bz: cancelled");
-        break;
-    case FWUP_EV_LINK_DOWN:
-        finish(e, FWUP_RESULT_TRANSIENT, "pic32cx-bz: link lost");
-        break;
-    default:
-        break;
-    }
+    static const struct fwup_serial_handlers h = {pic_on_start, pic_on_rx,     pic_on_complete,
+                                                  pic_on_timer, pic_on_cancel, pic_link_lost};
+    if (e->state != PS_FINISHED)
+        fwup_serial_dispatch(&h, e, ev);
 }
 
 FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {

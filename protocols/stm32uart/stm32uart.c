@@ -1018,8 +1018,10 @@ static void timed_out(struct fwup_engine *e)
     lost_step(e);
 }
 
-static void st_on_timer(struct fwup_engine *e)
+static void st_on_timer(struct fwup_engine *e, unsigned id)
 {
+    if (id != T_WAIT)
+        return;
     if (e->op == OP_RESET_WAIT) {
         start_sync(e);
         return;
@@ -1031,10 +1033,6 @@ static void st_on_timer(struct fwup_engine *e)
 /* The step's bytes have left the UART: the wait for the answer starts. */
 static void st_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status)
 {
-    if (status == FWUP_STATUS_LINK_GONE) {
-        fail(e, FWUP_RESULT_TRANSIENT, "stm32-uart: link lost during %s", e->phase);
-        return;
-    }
     if (tag != e->tag || !e->tx_pending)
         return; /* an abandoned step's */
     e->tx_pending = 0;
@@ -1046,34 +1044,22 @@ static void st_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status)
         e->ops->timer(e->host, T_WAIT, e->cur_timeout);
 }
 
+static void st_on_cancel(struct fwup_engine *e)
+{
+    fail(e, FWUP_RESULT_CANCELLED, "stm32-uart: cancelled during %s", e->phase);
+}
+
+static void st_link_lost(struct fwup_engine *e)
+{
+    fail(e, FWUP_RESULT_TRANSIENT, "stm32-uart: link lost during %s", e->phase);
+}
+
 static void st_on_event(struct fwup_engine *e, const struct fwup_event *ev)
 {
-    if (e->finished)
-        return;
-    switch (ev->type) {
-    case FWUP_EV_START:
-        st_on_start(e);
-        break;
-    case FWUP_EV_RX:
-        if (ev->unit_kind == FWUP_UNIT_BYTES)
-            st_on_rx(e, ev->data, ev->len);
-        break;
-    case FWUP_EV_COMPLETE:
-        st_on_complete(e, ev->tag, ev->status);
-        break;
-    case FWUP_EV_TIMER:
-        if (ev->timer_id == T_WAIT)
-            st_on_timer(e);
-        break;
-    case FWUP_EV_CANCEL:
-        fail(e, FWUP_RESULT_CANCELLED, "stm32-uart: cancelled during %s", e->phase);
-        break;
-    case FWUP_EV_LINK_DOWN:
-        fail(e, FWUP_RESULT_TRANSIENT, "stm32-uart: link lost during %s", e->phase);
-        break;
-    default:
-        break;
-    }
+    static const struct fwup_serial_handlers h = {st_on_start, st_on_rx,     st_on_complete,
+                                                  st_on_timer, st_on_cancel, st_link_lost};
+    if (!e->finished)
+        fwup_serial_dispatch(&h, e, ev);
 }
 
 /* AN3155: the ROM checks even parity on every byte. */

@@ -542,9 +542,11 @@ static void xm_on_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
         on_byte(e, data[i]);
 }
 
-static void xm_on_timer(struct fwup_engine *e)
+static void xm_on_timer(struct fwup_engine *e, unsigned id)
 {
     char msg[128];
+    if (id != T_WAIT)
+        return;
     switch (e->state) {
     case XS_CONNECT:
         snprintf(msg, sizeof(msg), "xmodem: no start byte ('C' or NAK) from receiver in %u ms",
@@ -588,10 +590,6 @@ static void xm_on_timer(struct fwup_engine *e)
 /* The unit in flight has left the UART, or could not. */
 static void xm_on_complete(struct fwup_engine *e, uint32_t tag, uint32_t status)
 {
-    if (status == FWUP_STATUS_LINK_GONE) {
-        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
-        return;
-    }
     if (tag != e->tag || !e->tx_pending)
         return; /* an earlier copy's */
     switch (e->state) {
@@ -619,34 +617,17 @@ static void xm_on_cancel(struct fwup_engine *e)
     finish(e, FWUP_RESULT_CANCELLED, "xmodem: cancelled");
 }
 
+static void xm_link_lost(struct fwup_engine *e)
+{
+    finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
+}
+
 static void xm_on_event(struct fwup_engine *e, const struct fwup_event *ev)
 {
-    if (e->state == XS_FINISHED)
-        return;
-    switch (ev->type) {
-    case FWUP_EV_START:
-        xm_on_start(e);
-        break;
-    case FWUP_EV_RX:
-        if (ev->unit_kind == FWUP_UNIT_BYTES)
-            xm_on_rx(e, ev->data, ev->len);
-        break;
-    case FWUP_EV_COMPLETE:
-        xm_on_complete(e, ev->tag, ev->status);
-        break;
-    case FWUP_EV_TIMER:
-        if (ev->timer_id == T_WAIT)
-            xm_on_timer(e);
-        break;
-    case FWUP_EV_CANCEL:
-        xm_on_cancel(e);
-        break;
-    case FWUP_EV_LINK_DOWN:
-        finish(e, FWUP_RESULT_TRANSIENT, "xmodem: link lost");
-        break;
-    default:
-        break;
-    }
+    static const struct fwup_serial_handlers h = {xm_on_start, xm_on_rx,     xm_on_complete,
+                                                  xm_on_timer, xm_on_cancel, xm_link_lost};
+    if (e->state != XS_FINISHED)
+        fwup_serial_dispatch(&h, e, ev);
 }
 
 FWUP_PROTOCOL_EXPORT const struct fwup_protocol FWUP_PROTOCOL_SYMBOL = {
