@@ -8,6 +8,7 @@ add_library(fwup_sim STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/stm32_dev.c
   ${CMAKE_CURRENT_SOURCE_DIR}/sim/simlink.c)
 target_include_directories(fwup_sim PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sim)
+target_link_libraries(fwup_sim PRIVATE fwup_host)
 
 # Job builder for the engine unit tests (testjob.h). It asserts with Check, so
 # it is a library of its own: fwupsim and the benchmarks link fwup_sim alone.

@@ -5,8 +5,12 @@
  * in order and turnaround is constant), so each direction is a plain FIFO
  * and the next event is the minimum of six candidates: no priority queue.
  * Internally time is in nanoseconds so that 115200 baud does not round.
+ * The engine's side of the ABI is the host core (lib/host); this file is
+ * its backend: the line, the device and the virtual clock.
  */
 #include "simlink.h"
+
+#include "host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,12 @@ struct fifo {
     size_t head, len, cap;
 };
 
+/* Units whose completion the engine asked for, in submit order. */
+struct completion {
+    uint64_t t; /* ns */
+    uint32_t id;
+};
+
 struct sim {
     const struct simlink_config *cfg;
     struct simlink_result *out;
@@ -33,8 +43,11 @@ struct sim {
     uint64_t byte_ns;
     unsigned fault_dirs;
 
-    struct fwup_engine *eng;
-    int eng_finished;
+    struct fwup_host *host;
+    int eng_finished; /* the job is over (the engine finished or the host ended it) */
+    struct fwup_job_params params;
+    struct fwup_link_info link;
+    struct fwup_serial_info serial;
 
     struct simdev *dev;
     struct simdev_io dev_io;
@@ -42,8 +55,11 @@ struct sim {
     struct fifo h2d, d2h;
     uint64_t h2d_free, d2h_free; /* when each line is next idle */
 
-    int host_timer_armed, dev_timer_armed, tx_done_pending, cancel_pending;
-    uint64_t host_timer_at, dev_timer_at, tx_done_at, cancel_at;
+    struct completion *comp;
+    size_t comp_head, comp_len, comp_cap;
+
+    int host_wake_armed, dev_timer_armed, cancel_pending;
+    uint64_t host_wake_at, dev_timer_at, cancel_at;
     int eng_started;
     uint64_t eng_start_at; /* the host opens the link and starts the engine */
     int oom;
@@ -126,92 +142,96 @@ static void line_send(struct sim *s, enum simlink_dir dir, const uint8_t *data, 
     }
 }
 
-/* ---- host side (what the engine sees) ---- */
+/* ---- host side: the backend of the host core ---- */
 
-static int misuse(struct sim *s)
+static uint64_t h_now_us(void *ctx)
 {
-    if (s->eng_finished) {
-        s->out->protocol_errors++;
-        return 1;
+    return ((struct sim *)ctx)->now / NS_PER_US;
+}
+
+static void h_wake_at(void *ctx, uint64_t t_us)
+{
+    struct sim *s = ctx;
+    s->host_wake_armed = t_us != FWUP_HOST_NEVER;
+    s->host_wake_at = t_us * NS_PER_US;
+}
+
+static int h_submit(void *ctx, const struct fwup_unit *u)
+{
+    struct sim *s = ctx;
+    line_send(s, SIMLINK_H2D, u->data, u->len, 0);
+    if (!(u->flags & FWUP_SUBMIT_NOTIFY))
+        return 0;
+    /* On the wire: when the last byte has reached the device. Else when
+     * what is still to leave fits in the host's transmit buffer. */
+    uint64_t t = s->h2d_free;
+    if (!(u->flags & FWUP_SUBMIT_ON_WIRE)) {
+        uint64_t buffered = (uint64_t)s->cfg->host_tx_buffer * s->byte_ns;
+        if (t > s->now)
+            t -= buffered < t - s->now ? buffered : t - s->now;
     }
+    if (s->comp_len > s->comp_head && t < s->comp[s->comp_len - 1].t)
+        t = s->comp[s->comp_len - 1].t; /* a serial line completes in order */
+    if (s->comp_head > 0 && s->comp_head == s->comp_len)
+        s->comp_head = s->comp_len = 0;
+    if (s->comp_len == s->comp_cap) {
+        size_t cap = s->comp_cap ? s->comp_cap * 2 : 64;
+        struct completion *c = realloc(s->comp, cap * sizeof(*c));
+        if (!c) {
+            s->oom = 1;
+            return -1;
+        }
+        s->comp = c;
+        s->comp_cap = cap;
+    }
+    s->comp[s->comp_len++] = (struct completion){t, u->tag};
     return 0;
 }
 
-static int h_send(void *host, const uint8_t *data, size_t len)
+static int h_control(void *ctx, const struct fwup_control *c)
 {
-    struct sim *s = host;
-    if (misuse(s))
+    struct sim *s = ctx;
+    if (c->op != FWUP_CTL_FLUSH_RX)
         return -1;
-    line_send(s, SIMLINK_H2D, data, len, 0);
-    s->tx_done_pending = 1;
-    s->tx_done_at = s->h2d_free;
-    uint64_t buffered = (uint64_t)s->cfg->host_tx_buffer * s->byte_ns;
-    if (s->tx_done_at > s->now)
-        s->tx_done_at -= buffered < s->tx_done_at - s->now ? buffered : s->tx_done_at - s->now;
-    return 0;
-}
-
-static void h_timer(void *host, uint32_t ms)
-{
-    struct sim *s = host;
-    if (misuse(s))
-        return;
-    s->host_timer_armed = ms != 0;
-    s->host_timer_at = s->now + (uint64_t)ms * NS_PER_MS;
-}
-
-static void h_flush_rx(void *host)
-{
-    struct sim *s = host;
-    if (misuse(s))
-        return;
     /* Only what has already arrived: bytes still on the wire are not ours to drop. */
     while (!fifo_empty(&s->d2h) && s->d2h.v[s->d2h.head].t <= s->now)
         s->d2h.head++;
+    return 0;
 }
 
-static void h_progress(void *host, const char *phase, uint64_t done, uint64_t total)
+static void h_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
-    struct sim *s = host;
-    if (misuse(s))
-        return;
-    struct simlink_result *o = s->out;
-    if (done > total ||
-        (o->progress_calls && strcmp(o->last_phase, phase) == 0 && done < o->last_done))
-        o->protocol_errors++;
+    struct simlink_result *o = ((struct sim *)ctx)->out;
+    (void)total;
     o->progress_calls++;
-    snprintf(o->last_phase, sizeof(o->last_phase), "%s", phase ? phase : "");
+    snprintf(o->last_phase, sizeof(o->last_phase), "%s", phase);
     o->last_done = done;
 }
 
-static void h_log(void *host, enum fwup_log_prio prio, const char *msg)
+static void h_log(void *ctx, enum fwup_log_prio prio, const char *msg)
 {
-    struct sim *s = host;
-    if (misuse(s))
-        return;
+    struct sim *s = ctx;
     if (s->cfg->verbose)
         fprintf(stderr, "[%10.3f ms] <%d> %s\n", (double)s->now / NS_PER_MS, (int)prio, msg);
 }
 
-static void h_finish(void *host, enum fwup_result result, const char *msg)
+static void h_finish(void *ctx, enum fwup_result result, const char *msg)
 {
-    struct sim *s = host;
-    if (misuse(s))
-        return;
+    struct sim *s = ctx;
     s->eng_finished = 1;
-    s->out->engine_finished = 1;
+    /* The host ending a job (a cancel the engine never confirmed) is not
+     * the engine finishing it. */
+    s->out->engine_finished = fwup_host_state(s->host) == FWUP_HOST_FINISHED;
     s->out->result = result;
-    snprintf(s->out->message, sizeof(s->out->message), "%s", msg ? msg : "");
+    snprintf(s->out->message, sizeof(s->out->message), "%s", msg);
     s->out->virtual_us = s->now / NS_PER_US;
-    s->host_timer_armed = 0;
-    s->tx_done_pending = 0;
-    s->cancel_pending = 0;
 }
 
-static const struct fwup_host_ops host_ops = {
-    .send = h_send,
-    .timer = h_timer,
-    .flush_rx = h_flush_rx,
+static const struct fwup_host_backend host_backend = {
+    .now_us = h_now_us,
+    .wake_at = h_wake_at,
+    .submit = h_submit,
+    .control = h_control,
     .progress = h_progress,
     .log = h_log,
     .finish = h_finish,
@@ -242,7 +262,7 @@ static void deliver(struct sim *s, struct fifo *f, int to_device)
     if (to_device)
         s->cfg->dev_class->on_rx(s->dev, buf, n);
     else
-        s->cfg->proto->on_rx(s->eng, buf, n);
+        fwup_host_rx(s->host, FWUP_UNIT_BYTES, buf, n, NULL);
 }
 
 enum ev {
@@ -250,8 +270,8 @@ enum ev {
     EV_H2D,
     EV_D2H,
     EV_DEV_TIMER,
-    EV_HOST_TIMER,
-    EV_TX_DONE,
+    EV_HOST_WAKE,
+    EV_COMPLETE,
     EV_CANCEL,
     EV_HOST_START,
 };
@@ -274,10 +294,10 @@ static enum ev next_event(struct sim *s, uint64_t *at)
     CAND(s->dev_timer_armed && !s->eng_started, s->dev_timer_at, EV_DEV_TIMER);
     if (s->eng_started && !s->eng_finished) {
         /* the host learns its write completed before it reads the answer */
-        CAND(s->tx_done_pending, s->tx_done_at, EV_TX_DONE);
+        CAND(s->comp_head < s->comp_len, s->comp[s->comp_head].t, EV_COMPLETE);
         CAND(!fifo_empty(&s->d2h), s->d2h.v[s->d2h.head].t, EV_D2H);
         CAND(s->dev_timer_armed, s->dev_timer_at, EV_DEV_TIMER);
-        CAND(s->host_timer_armed, s->host_timer_at, EV_HOST_TIMER);
+        CAND(s->host_wake_armed, s->host_wake_at, EV_HOST_WAKE);
         CAND(s->cancel_pending, s->cancel_at, EV_CANCEL);
     }
 #undef CAND
@@ -303,13 +323,31 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
             (uint64_t)(cfg->bits_per_byte ? cfg->bits_per_byte : 10) * 1000000000ull / cfg->baud;
     uint64_t limit = (cfg->max_virtual_ms ? cfg->max_virtual_ms : 600000) * NS_PER_MS;
 
-    if (cfg->proto->check_image && cfg->proto->check_image(cfg->params, err, sizeof(err)) < 0) {
+    /* The link the engine is told about: the test's own, or this line. */
+    s.params = *cfg->params;
+    s.params.struct_size = sizeof(s.params);
+    if (!s.params.link) {
+        uint32_t bits = cfg->bits_per_byte ? cfg->bits_per_byte : 10;
+        s.serial = (struct fwup_serial_info){
+            sizeof(s.serial), cfg->baud, 8, bits > 10 ? 'E' : 'N', 1, FWUP_FLOW_CONTROL_NONE};
+        s.link = (struct fwup_link_info){.struct_size = sizeof(s.link),
+                                         .kind = FWUP_LINK_SERIAL,
+                                         .name = "simlink",
+                                         .serial = &s.serial};
+        s.params.link = &s.link;
+    }
+    if (cfg->proto->check_image && cfg->proto->check_image(&s.params, err, sizeof(err)) < 0) {
         snprintf(out->message, sizeof(out->message), "check_image: %s", err);
         out->result = FWUP_RESULT_PERMANENT;
         return -1;
     }
-    s.eng = cfg->proto->create(cfg->params, &host_ops, &s, err, sizeof(err));
-    if (!s.eng) {
+    struct fwup_host_config hc = {.proto = cfg->proto,
+                                  .params = &s.params,
+                                  .link = s.params.link,
+                                  .backend = &host_backend,
+                                  .ctx = &s};
+    s.host = fwup_host_new(&hc, err, sizeof(err));
+    if (!s.host) {
         snprintf(out->message, sizeof(out->message), "create: %s", err);
         out->result = FWUP_RESULT_PERMANENT;
         return -1;
@@ -319,7 +357,9 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
     s.dev = cfg->dev_class->create(cfg->dev_options, &s.dev_io, &s, err, sizeof(err));
     if (!s.dev) {
         snprintf(out->message, sizeof(out->message), "device: %s", err);
-        cfg->proto->destroy(s.eng);
+        fwup_host_free(s.host);
+        free(s.h2d.v);
+        free(s.comp);
         return -1;
     }
     if (cfg->cancel_at_ms) {
@@ -334,7 +374,7 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
     } else {
         /* The engine must be listening before the device's first start byte. */
         s.eng_started = 1;
-        cfg->proto->on_start(s.eng);
+        fwup_host_start(s.host);
         if (!s.eng_finished)
             cfg->dev_class->start(s.dev);
     }
@@ -372,23 +412,21 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
             s.dev_timer_armed = 0;
             cfg->dev_class->on_timer(s.dev);
             break;
-        case EV_HOST_TIMER:
-            s.host_timer_armed = 0;
-            cfg->proto->on_timer(s.eng);
+        case EV_HOST_WAKE:
+            s.host_wake_armed = 0;
+            fwup_host_wake(s.host);
             break;
-        case EV_TX_DONE:
-            s.tx_done_pending = 0;
-            if (cfg->proto->on_tx_done)
-                cfg->proto->on_tx_done(s.eng);
+        case EV_COMPLETE:
+            fwup_host_complete(s.host, s.comp[s.comp_head++].id, FWUP_STATUS_OK, NULL, 0);
             break;
         case EV_CANCEL:
             s.cancel_pending = 0;
-            cfg->proto->on_cancel(s.eng);
+            fwup_host_cancel(s.host);
             break;
         case EV_HOST_START:
             /* The backlog (bytes that arrived by now) follows as one EV_D2H. */
             s.eng_started = 1;
-            cfg->proto->on_start(s.eng);
+            fwup_host_start(s.host);
             break;
         case EV_NONE:
             break;
@@ -396,6 +434,7 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
     }
     if (!s.eng_finished)
         out->virtual_us = s.now / NS_PER_US;
+    out->protocol_errors = fwup_host_protocol_errors(s.host);
 
     out->dev_state = cfg->dev_class->state(s.dev);
     out->dev_completions = cfg->dev_class->completions(s.dev);
@@ -409,9 +448,10 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
         }
     }
     cfg->dev_class->destroy(s.dev);
-    cfg->proto->destroy(s.eng);
+    fwup_host_free(s.host);
     free(s.h2d.v);
     free(s.d2h.v);
+    free(s.comp);
     return rc;
 }
 

@@ -1,6 +1,9 @@
 /*
- * In-process harness that wires a protocol engine (protocol.h) to a simulated
- * device (simdev.h) over a modelled serial line, on a virtual clock.
+ * In-process harness that wires a protocol engine (protocol.h), through the
+ * host core (lib/host), to a simulated device (simdev.h) over a modelled
+ * serial line, on a virtual clock. The engine is told of the line as a
+ * serial link of `baud` (8N1, or 8E1 for 11 bits per byte) unless the job's
+ * params already name a link.
  *
  * It is a discrete-event simulation: a byte queued at virtual time t on a
  * paced line arrives when its last bit does, queued behind earlier bytes in
@@ -34,9 +37,11 @@ struct simlink_config {
     uint32_t baud;          /* 0: bytes take no time on the line */
     uint32_t bits_per_byte; /* 10 for 8N1, 11 for 8E1; 0 means 10 */
     uint32_t turnaround_us; /* device reply latency */
-    /* Bytes the host's transmit buffer holds: on_tx_done comes as soon as
-     * what is still to leave fits in it, as a UART driver (4 KiB) reports it
-     * long before the device has the bytes. 0: when the last byte has left. */
+    /* Bytes the host's transmit buffer holds: a unit submitted with
+     * FWUP_SUBMIT_NOTIFY completes as soon as what is still to leave fits in
+     * it, as a UART driver (4 KiB) takes bytes long before the device has
+     * them; 0: when its last byte has left. FWUP_SUBMIT_ON_WIRE units
+     * complete when their last byte has reached the device. */
     uint32_t host_tx_buffer;
 
     /* Faults, drawn per byte from a PRNG seeded with `seed`. A corrupted
@@ -49,7 +54,7 @@ struct simlink_config {
     uint64_t seed;
 
     uint64_t max_virtual_ms; /* give up at this virtual time; 0 means 10 minutes */
-    uint32_t cancel_at_ms;   /* call on_cancel at this virtual time; 0: never */
+    uint32_t cancel_at_ms;   /* cancel the job at this virtual time; 0: never */
     /* How long the device has been waiting when the host opens the link:
      * the device starts at 0 and the engine at host_start_ms, and what the
      * device sent meanwhile (its repeated start bytes) waits in the host's
@@ -77,9 +82,12 @@ struct simlink_result {
     uint8_t *dev_content;        /* copy of content(); free with simlink_result_free */
     size_t dev_content_len;
     unsigned dev_completions;
-    int engine_finished; /* 0: time limit or deadlock (no pending event) */
-    /* Engine misbehaviour: host calls after finish(), a second finish(),
-     * progress going backwards within a phase or beyond total. */
+    /* 0: time limit, deadlock (no pending event), or the host ended the job
+     * (a cancel the engine did not confirm within the host's grace). */
+    int engine_finished;
+    /* Engine misbehaviour the host core refused (lib/host/host.h): host
+     * calls after finish(), a second finish(), progress going backwards
+     * within a phase or beyond total, units the link cannot carry. */
     unsigned protocol_errors;
 };
 
