@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "defaults.h"
 #include "fwupctl.h"
 #include "image.h"
 #include "output.h"
@@ -113,7 +114,7 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
             break;
         case 'm':
             if (fwupctl_parse_u64(optarg, &max_attempts) < 0 || max_attempts < 1 ||
-                max_attempts > 1000)
+                max_attempts > FWUP_MAX_ATTEMPTS_MAX)
                 return fwupctl_usage("queue", "bad --max-attempts '%s'", optarg);
             have_max = true;
             break;

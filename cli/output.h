@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "defaults.h"
+
 /* SI units, one decimal above 999 B: "512 B", "11.2 kB", "1.5 MB". */
 char *fwup_fmt_size(char *buf, size_t len, uint64_t bytes);
 /* IEC units for flash sizes: "256 KiB", "1 MiB", "1.5 MiB", "100 B". */
@@ -39,7 +41,7 @@ void fwup_sanitize(char *s);
 struct fwup_job_view {
     int64_t id;
     int64_t batch;
-    char device[64];
+    char device[FWUP_ID_MAX + 1];
     char state[16];
     char phase[32];
     char error[256];

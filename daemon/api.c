@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "blobstore.h"
+#include "defaults.h"
 #include "fwupgw/sockapi.h"
 #include "image.h"
 #include "log.h"
@@ -645,8 +646,9 @@ static json_t *m_jobs_queue(struct fwup_api *api, json_t *params, struct blobs *
         param_int(params, "max_attempts", 0, &max_attempts, f) < 0 ||
         fits(version, sizeof(((struct fwup_job *)0)->version), "version", f) < 0)
         return NULL;
-    if (max_attempts < 0 || max_attempts > 100) {
-        failf(f, FWUP_E_PARAMS, "'max_attempts' must be 1..100 (0: the default)");
+    if (max_attempts < 0 || max_attempts > FWUP_MAX_ATTEMPTS_MAX) {
+        failf(f, FWUP_E_PARAMS, "'max_attempts' must be 1..%d (0: the default)",
+              FWUP_MAX_ATTEMPTS_MAX);
         return NULL;
     }
     const struct fwup_cfg_device *dev = fwup_config_find_device(api->d->conf->cfg, device);

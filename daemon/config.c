@@ -5,6 +5,8 @@
  * run as written.
  */
 #include "config.h"
+#include "defaults.h"
+#include "fwupgw/sockapi.h"
 #include "units.h"
 #include "yamlutil.h"
 
@@ -15,7 +17,6 @@
 #include <string.h>
 #include <sys/un.h>
 
-#define DEFAULT_SOCKET    "/run/fwupgw/fwupgw.sock"
 #define DEFAULT_STATE_DIR "/var/lib/fwupgw"
 
 /* ---- value helpers ---------------------------------------------------- */
@@ -231,7 +232,7 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
         get_uint(d, v, "max_concurrent_jobs", 1, 4096, &cfg->max_concurrent_jobs))
         return -1;
     if ((v = yu_get(d, n, "max_attempts")) &&
-        get_uint(d, v, "max_attempts", 1, 100, &cfg->max_attempts))
+        get_uint(d, v, "max_attempts", 1, FWUP_MAX_ATTEMPTS_MAX, &cfg->max_attempts))
         return -1;
     if ((v = yu_get(d, n, "retry_backoff")) && parse_backoff(d, v, cfg))
         return -1;
@@ -866,7 +867,7 @@ static int parse_device(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
         return -1;
     if ((v = yu_get(d, n, "max_attempts"))) {
         unsigned m;
-        if (get_uint(d, v, "max_attempts", 1, 100, &m) < 0)
+        if (get_uint(d, v, "max_attempts", 1, FWUP_MAX_ATTEMPTS_MAX, &m) < 0)
             return -1;
         dev->max_attempts = (int)m;
     }
@@ -912,16 +913,16 @@ static int parse_devices(struct yu_doc *d, const yaml_node_t *n, struct fwup_con
 static int set_defaults(struct fwup_config *cfg, const char *name)
 {
     cfg->path = strdup(name);
-    cfg->socket_path = strdup(DEFAULT_SOCKET);
+    cfg->socket_path = strdup(FWUP_SOCKAPI_DEFAULT_PATH);
     cfg->state_dir = strdup(DEFAULT_STATE_DIR);
     cfg->socket_mode = 0666; /* follows unprivileged: read */
     cfg->unprivileged = FWUP_ACCESS_READ;
     cfg->max_concurrent_jobs = 16;
-    cfg->max_attempts = 3;
+    cfg->max_attempts = FWUP_DEFAULT_MAX_ATTEMPTS;
     cfg->backoff_initial_ms = 2000;
     cfg->backoff_max_ms = 60000;
     cfg->stall_timeout_ms = 30000;
-    cfg->cancel_grace_ms = 5000;
+    cfg->cancel_grace_ms = FWUP_DEFAULT_CANCEL_GRACE_MS;
     return cfg->path && cfg->socket_path && cfg->state_dir ? 0 : -1;
 }
 

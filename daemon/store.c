@@ -15,6 +15,7 @@
  */
 #include "store.h"
 #include "clock.h"
+#include "defaults.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -25,8 +26,7 @@
 #include <string.h>
 
 /* Used when the caller queues a job with max_attempts <= 0. */
-#define DEFAULT_MAX_ATTEMPTS 3
-#define BUSY_TIMEOUT_MS      5000
+#define BUSY_TIMEOUT_MS 5000
 
 /* ---- schema ---------------------------------------------------------------- */
 
@@ -973,7 +973,7 @@ int fwup_store_queue_job(struct fwup_store *st, struct fwup_job *job, int64_t no
         sqlite3_bind_null(s, 5);
     bind_field(s, 6, job->version, sizeof job->version);
     sqlite3_bind_int64(s, 7, (sqlite3_int64)job->bytes_total);
-    sqlite3_bind_int(s, 8, job->max_attempts > 0 ? job->max_attempts : DEFAULT_MAX_ATTEMPTS);
+    sqlite3_bind_int(s, 8, job->max_attempts > 0 ? job->max_attempts : FWUP_DEFAULT_MAX_ATTEMPTS);
     sqlite3_bind_int64(s, 9, now);
     sqlite3_bind_int64(s, 10, job->not_before_ms);
     int rc = run(st, s, "queueing job");

@@ -8,7 +8,7 @@ foreach(abi 0 1 3)
     LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()
 
-foreach(t queue cancel retry restart reload config interop_rx lines mixed cli order formats link install manifest idle_start state idempotent plugin_guide)
+foreach(t queue cancel retry restart reload config interop_rx lines mixed cli order formats link install manifest idle_start state idempotent plugin_guide bounds)
   add_test(NAME integration_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.sh)
   set_tests_properties(integration_${t} PROPERTIES LABELS integration TIMEOUT 300
     ENVIRONMENT "FWUP_BINARY_DIR=${CMAKE_BINARY_DIR}")

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <yaml.h>
 
+#include "defaults.h"
+
 /* Optional sink for every error (yu_parse_each), for a caller that goes on
  * after one and reports all problems in one pass. msg has no position. */
 typedef void yu_report_fn(void *ctx, int line, int col, const char *msg);
@@ -76,7 +78,7 @@ int yu_text(struct yu_doc *d, const yaml_node_t *n, const char *key, const char 
 
 /* Identifiers (device ids, tags) are 1 to YU_MAX_ID characters of
  * A-Z a-z 0-9 . _ - so they are safe in file names, URLs and shell words. */
-#define YU_MAX_ID 64
+#define YU_MAX_ID FWUP_ID_MAX
 int yu_valid_id(const char *s);
 /* yu_strdup of an identifier, or -1 with an error naming key. */
 int yu_id(struct yu_doc *d, const yaml_node_t *n, const char *key, char **out);

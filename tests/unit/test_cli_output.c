@@ -206,6 +206,32 @@ START_TEST(test_job_lines)
 }
 END_TEST
 
+/* The longest device id the config takes reaches the output whole; the
+ * view holds nothing longer. */
+START_TEST(test_id_limit)
+{
+    struct fwup_job_view v;
+    char id[FWUP_ID_MAX + 2], want[FWUP_ID_MAX + 32], buf[512];
+    memset(id, 'd', sizeof(id) - 1);
+    id[FWUP_ID_MAX - 1] = 'z'; /* the last character of the longest id */
+    id[FWUP_ID_MAX] = '\0';
+    json_t *j = job("queued", "", 0, 0);
+    json_object_set_new(j, "device", json_string(id));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    ck_assert_str_eq(v.device, id);
+    snprintf(want, sizeof(want), "job 12 %s queued", id);
+    ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v), want);
+
+    id[FWUP_ID_MAX] = 'x';
+    id[FWUP_ID_MAX + 1] = '\0';
+    json_object_set_new(j, "device", json_string(id));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    ck_assert_uint_eq(strlen(v.device), FWUP_ID_MAX);
+    ck_assert_int_eq(v.device[FWUP_ID_MAX - 1], 'z');
+    json_decref(j);
+}
+END_TEST
+
 /* Display width in UTF-8 code points. */
 static size_t cols(const char *s)
 {
@@ -702,6 +728,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_percent_bar);
     tcase_add_test(t, test_sanitize);
     tcase_add_test(t, test_job_lines);
+    tcase_add_test(t, test_id_limit);
     tcase_add_test(t, test_live_line_width);
     tcase_add_test(t, test_attempt_once);
     tcase_add_test(t, test_term_mode);
