@@ -5,7 +5,7 @@ add_library(fwup_simtty STATIC ${CMAKE_CURRENT_SOURCE_DIR}/sim/simtty.c)
 target_include_directories(fwup_simtty PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sim)
 
 add_executable(fwupsend ${CMAKE_CURRENT_SOURCE_DIR}/sim/fwupsend.c)
-target_link_libraries(fwupsend PRIVATE fwup_simtty ${CMAKE_DL_LIBS})
+target_link_libraries(fwupsend PRIVATE fwup_simtty fwup_host ${CMAKE_DL_LIBS})
 
 set(_lrzsz_env
   "FWUPSEND=$<TARGET_FILE:fwupsend>"

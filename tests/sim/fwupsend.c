@@ -1,9 +1,12 @@
 /*
  * fwupsend: run one protocol engine over one tty, nothing else. A minimal
- * poll()-driven host for interop tests and benchmarks; the daemon is the
- * real host. The whole image is one segment at --address.
+ * poll()-driven backend of the host core (lib/host) for interop tests and
+ * benchmarks; the daemon is the real host. The whole image is one segment
+ * at --address.
  */
 #include "simtty.h"
+
+#include "host.h"
 
 #include <fwupgw/protocol.h>
 
@@ -16,27 +19,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #define MAX_OPTIONS 32
-/* After on_cancel, how long the engine gets to finish by itself. */
-#define CANCEL_GRACE_NS 5000000000ull
+/* After the link is lost, how long the engine gets to finish by itself. */
+#define LINK_LOST_GRACE_US 1000000u
+
+/* A unit whose completion the engine asked for: done when the tx stream
+ * has passed `end` (and, on the wire, the tty's output queue is empty). */
+struct notify {
+    uint32_t id;
+    uint64_t end;
+    int on_wire;
+};
 
 static struct {
     int fd;  /* read side */
     int wfd; /* write side: the same as fd unless --fd-out */
     int quiet;
+    struct fwup_host *host;
     uint8_t *txq;
     size_t txlen, txcap;
-    int tx_done_pending; /* queue drained inside an entry point */
-    uint64_t timer_at;   /* 0: disarmed */
+    struct notify *nq;
+    size_t nnq, capnq;
+    uint64_t wake_at_us;  /* FWUP_HOST_NEVER: none */
+    uint64_t drain_at_us; /* next look at the output queue; 0: none */
+    uint32_t baud;
     int finished;
     enum fwup_result result;
     char msg[512];
     int link_gone;
-    uint64_t tx_bytes, rx_bytes;
+    uint64_t tx_bytes, rx_bytes, queued_bytes;
 } h;
 
 static volatile sig_atomic_t g_cancel;
@@ -49,6 +65,47 @@ static void on_signal(int sig)
 
 #define fatal(...) simtty_die(1, "fwupsend", __VA_ARGS__)
 
+static uint64_t now_us(void)
+{
+    return simtty_now_ns() / 1000u;
+}
+
+/* Bytes still in the tty's output queue (0 if it cannot tell: a pipe). */
+static int outq_bytes(void)
+{
+    int n = 0;
+    return ioctl(h.wfd, TIOCOUTQ, &n) == 0 && n > 0 ? n : 0;
+}
+
+/* Completes the units the tx stream has passed, in order, one at a time
+ * (a completion may submit more). */
+static void complete_sent(void)
+{
+    h.drain_at_us = 0;
+    while (h.nnq && h.nq[0].end <= h.tx_bytes && !h.finished) {
+        int outq = h.nq[0].on_wire ? outq_bytes() : 0;
+        if (outq > 0) {
+            /* Look again when it should have left: its line time if the
+             * speed is known, else soon. */
+            uint64_t us = h.baud ? (uint64_t)outq * 10u * 1000000u / h.baud : 1000u;
+            h.drain_at_us = now_us() + (us ? us : 1u);
+            return;
+        }
+        uint32_t id = h.nq[0].id;
+        memmove(h.nq, h.nq + 1, --h.nnq * sizeof(*h.nq));
+        fwup_host_complete(h.host, id, FWUP_STATUS_OK, NULL, 0);
+    }
+}
+
+static void link_lost(const char *why)
+{
+    if (h.link_gone)
+        return;
+    h.link_gone = 1;
+    h.nnq = 0;
+    fwup_host_link_down(h.host, why);
+}
+
 /* Push as much of the queue into the tty as it takes; never blocks. */
 static void tx_pump(void)
 {
@@ -59,25 +116,37 @@ static void tx_pump(void)
         if (n < 0 && errno == EAGAIN)
             return;
         if (n <= 0) {
-            h.link_gone = 1;
+            link_lost(n < 0 ? strerror(errno) : "write returned 0");
             return;
         }
         memmove(h.txq, h.txq + n, h.txlen - (size_t)n);
         h.txlen -= (size_t)n;
         h.tx_bytes += (uint64_t)n;
-        if (h.txlen == 0)
-            h.tx_done_pending = 1;
     }
 }
 
-static int host_send(void *host, const uint8_t *data, size_t len)
+/* ---- the host core's backend ---- */
+
+static uint64_t b_now_us(void *ctx)
 {
-    (void)host;
+    (void)ctx;
+    return now_us();
+}
+
+static void b_wake_at(void *ctx, uint64_t t_us)
+{
+    (void)ctx;
+    h.wake_at_us = t_us;
+}
+
+static int b_submit(void *ctx, const struct fwup_unit *u)
+{
+    (void)ctx;
     if (h.link_gone)
         return -1;
-    if (h.txlen + len > h.txcap) {
+    if (h.txlen + u->len > h.txcap) {
         size_t ncap = h.txcap ? h.txcap : 4096;
-        while (ncap < h.txlen + len)
+        while (ncap < h.txlen + u->len)
             ncap *= 2;
         uint8_t *q = realloc(h.txq, ncap);
         if (!q)
@@ -85,61 +154,69 @@ static int host_send(void *host, const uint8_t *data, size_t len)
         h.txq = q;
         h.txcap = ncap;
     }
-    memcpy(h.txq + h.txlen, data, len);
-    h.txlen += len;
-    h.tx_done_pending = 0;
+    if ((u->flags & FWUP_SUBMIT_NOTIFY) && h.nnq == h.capnq) {
+        size_t ncap = h.capnq ? h.capnq * 2 : 16;
+        struct notify *q = realloc(h.nq, ncap * sizeof(*q));
+        if (!q)
+            return -1;
+        h.nq = q;
+        h.capnq = ncap;
+    }
+    memcpy(h.txq + h.txlen, u->data, u->len);
+    h.txlen += u->len;
+    h.queued_bytes += u->len;
+    if (u->flags & FWUP_SUBMIT_NOTIFY)
+        h.nq[h.nnq++] =
+            (struct notify){u->tag, h.queued_bytes, (u->flags & FWUP_SUBMIT_ON_WIRE) != 0};
     tx_pump();
     return h.link_gone ? -1 : 0;
 }
 
-static void host_timer(void *host, uint32_t ms)
+static int b_control(void *ctx, const struct fwup_control *c)
 {
-    (void)host;
-    h.timer_at = ms ? simtty_now_ns() + (uint64_t)ms * 1000000u : 0;
-}
-
-static void host_flush_rx(void *host)
-{
-    (void)host;
+    (void)ctx;
+    if (c->op != FWUP_CTL_FLUSH_RX)
+        return -1;
     /* Bytes are handed to the engine as soon as they are read, so the only
      * undelivered input is what the kernel still holds. */
     tcflush(h.fd, TCIFLUSH);
     uint8_t buf[4096];
     while (read(h.fd, buf, sizeof(buf)) > 0)
         ;
+    return 0;
 }
 
-static void host_progress(void *host, const char *phase, uint64_t done, uint64_t total)
+static void b_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
-    (void)host;
+    (void)ctx;
     if (!h.quiet)
         fprintf(stderr, "\r%s %llu/%llu", phase, (unsigned long long)done,
                 (unsigned long long)total);
 }
 
-static void host_log(void *host, enum fwup_log_prio prio, const char *msg)
+static void b_log(void *ctx, enum fwup_log_prio prio, const char *msg)
 {
-    (void)host;
+    (void)ctx;
     if (!h.quiet || prio <= FWUP_LOG_WARNING)
         fprintf(stderr, "fwupsend: [%d] %s\n", (int)prio, msg);
 }
 
-static void host_finish(void *host, enum fwup_result result, const char *msg)
+static void b_finish(void *ctx, enum fwup_result result, const char *msg)
 {
-    (void)host;
+    (void)ctx;
     h.finished = 1;
     h.result = result;
-    snprintf(h.msg, sizeof(h.msg), "%s", msg ? msg : "");
-    h.timer_at = 0;
+    snprintf(h.msg, sizeof(h.msg), "%s", msg);
 }
 
-static const struct fwup_host_ops host_ops = {
-    .send = host_send,
-    .timer = host_timer,
-    .flush_rx = host_flush_rx,
-    .progress = host_progress,
-    .log = host_log,
-    .finish = host_finish,
+static const struct fwup_host_backend backend = {
+    .now_us = b_now_us,
+    .wake_at = b_wake_at,
+    .submit = b_submit,
+    .control = b_control,
+    .progress = b_progress,
+    .log = b_log,
+    .finish = b_finish,
 };
 
 static uint8_t *read_image(const char *path, size_t *len)
@@ -269,16 +346,26 @@ int main(int argc, char **argv)
 
     size_t imglen;
     uint8_t *img = read_image(argv[optind], &imglen);
-    struct fwup_segment seg = {.address = address, .len = (uint32_t)imglen, .data = img};
-    struct fwup_image image = {.segments = &seg, .nsegments = 1, .total = imglen};
-    /* simtty_make_raw sets 8N1; without --baud the speed is not ours to tell. */
-    struct fwup_link_params link = {baud, 8, 'N', 1, FWUP_FLOW_CONTROL_NONE};
+    struct fwup_segment seg = {.address = address, .len = (uint32_t)imglen, .data = img, .alt = -1};
+    struct fwup_image image = {.struct_size = sizeof(image),
+                               .segment_size = sizeof(seg),
+                               .segments = &seg,
+                               .nsegments = 1,
+                               .total = imglen};
+    /* simtty_make_raw sets 8N1; without --baud the speed is not ours to
+     * tell (0: unknown). */
+    struct fwup_serial_info serial = {sizeof(serial), baud, 8, 'N', 1, FWUP_FLOW_CONTROL_NONE};
+    struct fwup_link_info link = {.struct_size = sizeof(link),
+                                  .kind = FWUP_LINK_SERIAL,
+                                  .name = tty ? tty : "fd",
+                                  .serial = &serial};
     struct fwup_job_params params = {
+        .struct_size = sizeof(params),
         .device_id = tty ? tty : "fd",
         .image = &image,
         .options = opts,
         .noptions = nopts,
-        .link = baud ? &link : NULL,
+        .link = &link,
     };
     char err[256] = "";
     if (proto->check_image && proto->check_image(&params, err, sizeof(err)) < 0)
@@ -303,6 +390,8 @@ int main(int argc, char **argv)
     }
     h.fd = fd;
     h.wfd = wfd;
+    h.baud = baud;
+    h.wake_at_us = FWUP_HOST_NEVER;
     if (tty && simtty_make_raw(fd, baud) < 0)
         fatal("cannot set up the tty: %s", strerror(errno));
     if (flush)
@@ -313,53 +402,49 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct fwup_engine *eng = proto->create(&params, &host_ops, NULL, err, sizeof(err));
-    if (!eng)
+    struct fwup_host_config hc = {
+        .proto = proto, .params = &params, .link = &link, .backend = &backend};
+    h.host = fwup_host_new(&hc, err, sizeof(err));
+    if (!h.host)
         fatal("cannot start the engine: %s", err);
 
     uint64_t t0 = simtty_now_ns();
-    uint64_t cancel_deadline = 0;
-    const char *giveup = "engine did not finish after cancel";
+    uint64_t lost_deadline = 0;
     int cancelled = 0;
-    proto->on_start(eng);
+    fwup_host_start(h.host);
     while (!h.finished) {
-        if (h.tx_done_pending) {
-            h.tx_done_pending = 0;
-            proto->on_tx_done(eng);
-            continue;
-        }
-        if (h.link_gone) {
-            /* The engine learns from send() returning -1; give it a chance
-             * to react, then stop waiting. */
-            if (!cancel_deadline) {
-                cancel_deadline = simtty_now_ns() + 1000000000ull;
-                giveup = "link lost";
-            }
+        uint64_t now = now_us();
+        if (h.link_gone && !lost_deadline)
+            lost_deadline = now + LINK_LOST_GRACE_US;
+        if (lost_deadline && now >= lost_deadline) {
+            /* The engine was told (LINK_DOWN) and did not finish. */
+            fwup_host_abort(h.host, FWUP_RESULT_TRANSIENT, "link lost");
+            break;
         }
         if (g_cancel && !cancelled) {
             cancelled = 1;
-            cancel_deadline = simtty_now_ns() + CANCEL_GRACE_NS;
-            proto->on_cancel(eng);
+            fwup_host_cancel(h.host);
             continue;
         }
-        uint64_t now = simtty_now_ns();
-        if (cancel_deadline && now >= cancel_deadline) {
-            host_finish(NULL, cancelled ? FWUP_RESULT_CANCELLED : FWUP_RESULT_TRANSIENT, giveup);
-            break;
-        }
-        if (h.timer_at && now >= h.timer_at) {
-            h.timer_at = 0;
-            proto->on_timer(eng);
+        if (h.nnq && h.nq[0].end <= h.tx_bytes && (!h.drain_at_us || now >= h.drain_at_us)) {
+            complete_sent();
             continue;
         }
-        uint64_t deadline = h.timer_at;
-        if (cancel_deadline && (!deadline || cancel_deadline < deadline))
-            deadline = cancel_deadline;
+        if (now >= h.wake_at_us) {
+            h.wake_at_us = FWUP_HOST_NEVER;
+            fwup_host_wake(h.host);
+            continue;
+        }
+        uint64_t deadline = h.wake_at_us;
+        if (h.drain_at_us && h.drain_at_us < deadline)
+            deadline = h.drain_at_us;
+        if (lost_deadline && lost_deadline < deadline)
+            deadline = lost_deadline;
         int timeout = -1;
-        if (deadline) {
+        if (deadline != FWUP_HOST_NEVER) {
             /* Round up: waking early would only spin. */
             uint64_t wait = deadline > now ? deadline - now : 0;
-            timeout = (int)((wait + 999999) / 1000000);
+            timeout = (int)((wait + 999) / 1000);
         }
         struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = wfd}};
         if (h.txlen && !h.link_gone)
@@ -376,10 +461,10 @@ int main(int argc, char **argv)
             ssize_t n = read(fd, buf, sizeof(buf));
             if (n > 0) {
                 h.rx_bytes += (uint64_t)n;
-                proto->on_rx(eng, buf, (size_t)n);
+                fwup_host_rx(h.host, FWUP_UNIT_BYTES, buf, (size_t)n, NULL);
             } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
                 /* EIO from a pty whose other side went away. */
-                h.link_gone = 1;
+                link_lost(n < 0 ? strerror(errno) : "end of file");
             }
         }
     }
@@ -388,7 +473,7 @@ int main(int argc, char **argv)
     tx_pump();
     if (isatty(wfd))
         tcdrain(wfd);
-    proto->destroy(eng);
+    fwup_host_free(h.host);
     if (!h.quiet)
         fprintf(stderr, "\n");
 
@@ -411,6 +496,7 @@ int main(int argc, char **argv)
         close(fd);
     free(img);
     free(h.txq);
+    free(h.nq);
     dlclose(so);
     return rc;
 }
