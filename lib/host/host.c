@@ -254,6 +254,9 @@ static void post_in(struct fwup_host *h, const struct qev *ev)
 static void end_job(struct fwup_host *h, enum fwup_host_state state, enum fwup_result result,
                     const char *msg)
 {
+    /* A cancel wins over whatever failure the abort provoked. */
+    if (h->cancelling && result != FWUP_RESULT_OK)
+        result = FWUP_RESULT_CANCELLED;
     h->state = state;
     for (size_t i = 0; i < FWUP_MAX_TIMERS; i++)
         h->timers[i].due = FWUP_HOST_NEVER;
@@ -528,9 +531,6 @@ static void op_finish(void *host, enum fwup_result result, const char *msg)
     struct fwup_host *h = host;
     if (refused(h, "a second finish"))
         return;
-    /* A cancel wins over whatever failure the abort provoked. */
-    if (h->cancelling && result != FWUP_RESULT_OK)
-        result = FWUP_RESULT_CANCELLED;
     enter(h);
     end_job(h, FWUP_HOST_FINISHED, result, msg);
     leave(h);

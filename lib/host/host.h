@@ -26,10 +26,12 @@
 
 #include <fwupgw/protocol.h>
 
+#include "defaults.h"
+
 #define FWUP_HOST_NEVER UINT64_MAX
 /* The engine's time to abort after FWUP_EV_CANCEL before the host ends the
  * job itself. */
-#define FWUP_HOST_CANCEL_GRACE_MS 5000
+#define FWUP_HOST_CANCEL_GRACE_MS FWUP_DEFAULT_CANCEL_GRACE_MS
 /* A unit whose timeout_ms is 0 times out this long after it should have
  * left the link (after its line time on a serial link of known speed). */
 #define FWUP_HOST_UNIT_TIMEOUT_MS 5000
@@ -100,8 +102,8 @@ void fwup_host_link_down(struct fwup_host *h, const char *why);
 void fwup_host_link_up(struct fwup_host *h, const struct fwup_link_info *info);
 void fwup_host_bus_state(struct fwup_host *h, enum fwup_bus_state state);
 /* FWUP_EV_CANCEL; the job ends CANCELLED after the grace period if the
- * engine has not finished by then (before START: at once). A failure the
- * engine reports after a cancel is reported as CANCELLED. */
+ * engine has not finished by then (before START: at once). A failure after
+ * a cancel (the engine's or fwup_host_abort's) is reported as CANCELLED. */
 void fwup_host_cancel(struct fwup_host *h);
 /* Ends the job from outside (a watchdog, a broken link) with this outcome. */
 void fwup_host_abort(struct fwup_host *h, enum fwup_result result, const char *msg);

@@ -793,6 +793,13 @@ START_TEST(test_abort)
     ck_assert_str_eq(w->msg, "device stopped answering");
     ck_assert_int_eq(fwup_host_state(w->h), FWUP_HOST_ENDED);
     world_free(w);
+
+    /* A watchdog firing while the engine aborts: the cancel wins. */
+    w = world_started(FWUP_LINK_SERIAL, NULL);
+    fwup_host_cancel(w->h);
+    fwup_host_abort(w->h, FWUP_RESULT_TRANSIENT, "device stopped answering");
+    ck_assert_int_eq(w->result, FWUP_RESULT_CANCELLED);
+    world_free(w);
 }
 END_TEST
 
