@@ -22,65 +22,6 @@
  * guards against a runaway peer. */
 #define CLIENT_MAX_LINE (64u * 1024 * 1024)
 
-void fwup_linebuf_init(struct fwup_linebuf *lb, size_t max)
-{
-    memset(lb, 0, sizeof(*lb));
-    lb->max = max;
-}
-
-void fwup_linebuf_free(struct fwup_linebuf *lb)
-{
-    free(lb->buf);
-    memset(lb, 0, sizeof(*lb));
-}
-
-int fwup_linebuf_feed(struct fwup_linebuf *lb, const void *data, size_t n)
-{
-    if (lb->start == lb->len) {
-        lb->start = lb->len = lb->scan = 0;
-    } else if (lb->start > 0 && lb->len + n + 1 > lb->cap) {
-        /* Move the partial line down before growing. */
-        memmove(lb->buf, lb->buf + lb->start, lb->len - lb->start);
-        lb->len -= lb->start;
-        lb->start = 0;
-    }
-    if (lb->len + n + 1 > lb->cap) {
-        size_t cap = lb->cap ? lb->cap : 4096;
-        while (cap < lb->len + n + 1)
-            cap *= 2;
-        char *b = realloc(lb->buf, cap);
-        if (!b)
-            return -1;
-        lb->buf = b;
-        lb->cap = cap;
-    }
-    memcpy(lb->buf + lb->len, data, n);
-    lb->len += n;
-    return 0;
-}
-
-int fwup_linebuf_next(struct fwup_linebuf *lb, char **line, size_t *len)
-{
-    size_t pending = lb->len - lb->start;
-    if (pending == 0)
-        return 0;
-    char *from = lb->buf + lb->start + lb->scan;
-    char *nl = memchr(from, '\n', pending - lb->scan);
-    if (!nl) {
-        lb->scan = pending;
-        return pending > lb->max ? -1 : 0;
-    }
-    size_t l = (size_t)(nl - (lb->buf + lb->start));
-    if (l > lb->max)
-        return -1;
-    *nl = '\0';
-    *line = lb->buf + lb->start;
-    *len = l;
-    lb->start += l + 1;
-    lb->scan = 0;
-    return 1;
-}
-
 enum fwup_msg_kind fwup_msg_classify(const json_t *msg, json_int_t want_id)
 {
     if (!json_is_object(msg))
@@ -295,22 +236,14 @@ int fwup_client_call(struct fwup_client *c, const char *method, json_t *params, 
         json_pack("{s:i, s:I, s:s}", "v", FWUP_SOCKAPI_VERSION, "id", id, "method", method);
     if (params)
         json_object_set_new(req, "params", params);
-    char *s = json_dumps(req, JSON_COMPACT);
+    size_t len;
+    char *line = fwup_jsonl_encode(req, &len);
     json_decref(req);
-    if (!s) {
+    if (!line) {
         snprintf(c->err, sizeof(c->err), "cannot encode the request");
         return FWUP_CLIENT_EDAEMON;
     }
-    size_t len = strlen(s);
-    char *line = realloc(s, len + 2);
-    if (!line) {
-        free(s);
-        snprintf(c->err, sizeof(c->err), "out of memory");
-        return FWUP_CLIENT_EDAEMON;
-    }
-    line[len] = '\n';
-    line[len + 1] = '\0';
-    int rc = fwup_client_send_line(c, line, len + 1, fds, nfds);
+    int rc = fwup_client_send_line(c, line, len, fds, nfds);
     free(line);
     bool send_failed = rc == FWUP_CLIENT_ELOST && c->fd >= 0;
     if (rc != FWUP_CLIENT_OK && !send_failed)

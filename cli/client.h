@@ -4,8 +4,8 @@
  * read newline-delimited replies, match them to the request id, and queue
  * the event notifications that arrive in between for whoever watches.
  *
- * The line splitter and the message classifier are pure so the unit tests
- * can drive them without a socket.
+ * The framing is lib/jsonl's; the message classifier is pure so the unit
+ * tests can drive it without a socket.
  */
 #ifndef FWUPCTL_CLIENT_H
 #define FWUPCTL_CLIENT_H
@@ -16,24 +16,7 @@
 
 #include <jansson.h>
 
-/* Splits a byte stream into '\n'-terminated lines of any length up to max. */
-struct fwup_linebuf {
-    char *buf;
-    size_t len; /* bytes held */
-    size_t cap;
-    size_t start; /* first byte not yet returned as a line */
-    size_t scan;  /* bytes before this (from start) hold no '\n' */
-    size_t max;   /* longest line accepted, excluding the '\n' */
-};
-
-void fwup_linebuf_init(struct fwup_linebuf *lb, size_t max);
-void fwup_linebuf_free(struct fwup_linebuf *lb);
-/* Appends bytes; invalidates lines returned earlier. 0, or -1 out of memory. */
-int fwup_linebuf_feed(struct fwup_linebuf *lb, const void *data, size_t n);
-/* Takes the next complete line: 1 and *line (NUL-terminated, no '\n', valid
- * until the next feed) / *len; 0 if no complete line is buffered; -1 if the
- * pending partial line is already longer than max. */
-int fwup_linebuf_next(struct fwup_linebuf *lb, char **line, size_t *len);
+#include "jsonl.h"
 
 enum fwup_msg_kind {
     FWUP_MSG_REPLY,        /* answer to the request we wait for */

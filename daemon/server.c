@@ -29,6 +29,7 @@
 
 #include <fwupgw/sockapi.h>
 
+#include "jsonl.h"
 #include "log.h"
 
 #define READ_CHUNK          (64 * 1024)
@@ -65,12 +66,8 @@ struct fwup_conn {
     int privileged;
     void *data;
 
-    /* Unprocessed input: bytes [in_start, in_len) of in; in[0] is at stream
-     * offset in_base. in_scan: bytes from in_start already known to hold no
-     * '\n', so a long partial line is not rescanned on every read. */
-    char *in;
-    size_t in_start, in_len, in_cap, in_scan;
-    uint64_t in_base;
+    /* Unprocessed input; its stream offsets match descriptors to lines. */
+    struct fwup_linebuf in;
 
     struct pending_fd fds[FWUP_SOCKAPI_MAX_FDS];
     size_t nfds;
@@ -253,8 +250,8 @@ static void on_conn_closed(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    srv->in_total -= in_excess(c->in_cap);
-    free(c->in);
+    srv->in_total -= in_excess(c->in.cap);
+    fwup_linebuf_free(&c->in);
     free(c->out);
     free(c);
     srv->nhandles--;
@@ -461,12 +458,10 @@ static void conn_abort(struct fwup_conn *c, const char *message)
 static void refuse_fd(int fd, const char *message)
 {
     json_t *msg = error_message(FWUP_E_BUSY, message);
-    char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-    if (line) {
-        size_t n = strlen(line);
-        line[n] = '\n'; /* json_dumps leaves room only for its NUL: replace it */
-        (void)!send(fd, line, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
+    size_t n;
+    char *line = msg ? fwup_jsonl_encode(msg, &n) : NULL;
+    if (line)
+        (void)!send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     free(line);
     json_decref(msg);
     close(fd);
@@ -602,32 +597,18 @@ static void conn_process(struct fwup_conn *c)
 {
     struct fwup_server *srv = c->srv;
     while (!c->dead && !c->draining && !c->paused) {
-        char *start = c->in + c->in_start;
-        size_t avail = c->in_len - c->in_start;
-        char *nl = memchr(start + c->in_scan, '\n', avail - c->in_scan);
-        if (!nl) {
-            c->in_scan = avail;
-            /* +1: the partial line may end in the '\r' of a CRLF */
-            if (avail > srv->max_line + 1)
-                too_large(c);
+        char *start;
+        size_t len;
+        int r = fwup_linebuf_next(&c->in, &start, &len);
+        if (r < 0) {
+            too_large(c); /* closes the descriptors that came with it */
             break;
         }
-        size_t len = (size_t)(nl - start);
-        uint64_t line_end = c->in_base + c->in_start + len;
-        c->in_start += len + 1;
-        c->in_scan = 0;
-
+        if (r == 0)
+            break;
         int fds[FWUP_SOCKAPI_MAX_FDS];
         size_t nfds;
-        take_fds(c, line_end, fds, &nfds);
-
-        if (len > 0 && start[len - 1] == '\r')
-            len--;
-        if (len > srv->max_line) {
-            close_fds(fds, nfds);
-            too_large(c);
-            break;
-        }
+        take_fds(c, fwup_linebuf_offset(&c->in) - 1, fds, &nfds); /* up to its '\n' */
         if (len == 0) {
             close_fds(fds, nfds);
             continue;
@@ -638,35 +619,22 @@ static void conn_process(struct fwup_conn *c)
             c->paused = 1;
         }
     }
-    if (c->in_start == c->in_len) {
-        c->in_base += c->in_len;
-        c->in_start = c->in_len = 0;
-        if (c->in_cap > READ_CHUNK) {
-            /* a long request is done: do not keep its buffer for an idle client */
-            srv->in_total -= in_excess(c->in_cap);
-            free(c->in);
-            c->in = NULL;
-            c->in_cap = 0;
-        }
-    }
+    /* a long request is done: do not keep its buffer for an idle client */
+    size_t cap = c->in.cap;
+    fwup_linebuf_trim(&c->in, READ_CHUNK);
+    srv->in_total -= in_excess(cap) - in_excess(c->in.cap);
     conn_update_poll(c);
 }
 
 /* One recvmsg(). Returns 1 to keep reading, 0 on EAGAIN, -1 when closed. */
 static int conn_read_once(struct fwup_conn *c)
 {
-    if (c->in_start > 0) {
-        memmove(c->in, c->in + c->in_start, c->in_len - c->in_start);
-        c->in_base += c->in_start;
-        c->in_len -= c->in_start;
-        c->in_start = 0;
-    }
-    if (c->in_cap - c->in_len < READ_CHUNK) {
-        struct fwup_server *srv = c->srv;
-        size_t cap = c->in_len + READ_CHUNK;
+    struct fwup_server *srv = c->srv;
+    size_t cap = fwup_linebuf_space_cap(&c->in, READ_CHUNK);
+    if (cap != c->in.cap) {
         /* Every client may have one chunk; a request longer than that is
          * received only while all such requests fit in max_input_total. */
-        size_t more = in_excess(cap) - in_excess(c->in_cap);
+        size_t more = in_excess(cap) - in_excess(c->in.cap);
         if (more > 0 && srv->in_total + more > srv->max_input_total) {
             char why[256];
             snprintf(why, sizeof(why),
@@ -678,21 +646,21 @@ static int conn_read_once(struct fwup_conn *c)
             conn_abort(c, why);
             return -1;
         }
-        char *p = realloc(c->in, cap);
-        if (!p) {
-            conn_close(c);
-            return -1;
-        }
         srv->in_total += more;
-        c->in = p;
-        c->in_cap = cap;
+    }
+    size_t room;
+    char *to = fwup_linebuf_space(&c->in, READ_CHUNK, &room);
+    if (!to) {
+        srv->in_total -= in_excess(cap) - in_excess(c->in.cap);
+        conn_close(c);
+        return -1;
     }
 
     union {
         char buf[CMSG_SPACE(sizeof(int) * FWUP_SOCKAPI_MAX_FDS)];
         struct cmsghdr align;
     } cbuf;
-    struct iovec iov = {.iov_base = c->in + c->in_len, .iov_len = c->in_cap - c->in_len};
+    struct iovec iov = {.iov_base = to, .iov_len = room};
     struct msghdr mh = {.msg_iov = &iov,
                         .msg_iovlen = 1,
                         .msg_control = cbuf.buf,
@@ -713,7 +681,7 @@ static int conn_read_once(struct fwup_conn *c)
      * into the same read. Tagging them with the last byte read therefore
      * assigns them to the line whose sendmsg() carried them. */
     int overflow = (mh.msg_flags & MSG_CTRUNC) != 0;
-    uint64_t tag = c->in_base + c->in_len + (n > 0 ? (uint64_t)n - 1 : 0);
+    uint64_t tag = fwup_linebuf_end(&c->in) + (n > 0 ? (uint64_t)n - 1 : 0);
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
@@ -750,7 +718,7 @@ static int conn_read_once(struct fwup_conn *c)
         conn_close_after_flush(c);
         return -1;
     }
-    c->in_len += (size_t)n;
+    fwup_linebuf_commit(&c->in, (size_t)n);
     conn_process(c);
     return c->dead || c->draining || c->paused ? -1 : 1;
 }
@@ -884,6 +852,8 @@ static void accept_one(struct fwup_server *srv, int fd)
         return;
     }
     c->srv = srv;
+    fwup_linebuf_init(&c->in, srv->max_line);
+    c->in.crlf = 1; /* a CRLF from a terminal or socat ends a line too */
     c->fd = fd;
     c->pid = cred.pid;
     c->uid = cred.uid;
@@ -956,6 +926,8 @@ static size_t or_default(size_t v, size_t def)
 void fwup_server_set_limits(struct fwup_server *srv, const struct fwup_server_options *opt)
 {
     srv->max_line = or_default(opt->max_line, FWUP_SOCKAPI_MAX_LINE);
+    for (struct fwup_conn *c = srv->conns; c; c = c->next)
+        c->in.max = srv->max_line; /* as for new clients, from their next line on */
     srv->max_pending_out = or_default(opt->max_pending_out, DEFAULT_PENDING_OUT);
     srv->max_input_total = or_default(opt->max_input_total, DEFAULT_INPUT_TOTAL);
     srv->max_output_total = or_default(opt->max_output_total, DEFAULT_OUTPUT_TOTAL);

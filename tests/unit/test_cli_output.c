@@ -1,6 +1,6 @@
 /* fwupctl's pure pieces: size/rate/ETA/time formatting, progress bars, job
- * lines, the rate estimator, tables, the reply-line splitter and message
- * classifier, and the client's round trip over a socketpair (descriptor
+ * lines, the rate estimator, tables, the message classifier, and the
+ * client's round trip over a socketpair (descriptor
  * passing, notification queueing, errors, long lines). */
 #include "client.h"
 #include "output.h"
@@ -401,64 +401,6 @@ START_TEST(test_image_summary)
 }
 END_TEST
 
-START_TEST(test_linebuf)
-{
-    struct fwup_linebuf lb;
-    char *line;
-    size_t len;
-    fwup_linebuf_init(&lb, 16);
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 0);
-    ck_assert_int_eq(fwup_linebuf_feed(&lb, "a\nb", 3), 0);
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 1);
-    ck_assert_str_eq(line, "a");
-    ck_assert_uint_eq(len, 1);
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 0);
-    ck_assert_int_eq(fwup_linebuf_feed(&lb, "c\n\nd\ne", 6), 0);
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 1);
-    ck_assert_str_eq(line, "bc");
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 1);
-    ck_assert_str_eq(line, "");
-    ck_assert_uint_eq(len, 0);
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 1);
-    ck_assert_str_eq(line, "d");
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 0);
-    /* Byte by byte: "e" + "fghijklmnopqrst" is exactly 16, the maximum. */
-    const char *rest = "fghijklmnopqrst\n";
-    for (const char *p = rest; *p; p++) {
-        ck_assert_int_eq(fwup_linebuf_feed(&lb, p, 1), 0);
-        int r = fwup_linebuf_next(&lb, &line, &len);
-        ck_assert_int_eq(r, p[1] ? 0 : 1);
-    }
-    ck_assert_str_eq(line, "efghijklmnopqrst");
-    ck_assert_uint_eq(len, 16);
-    /* One byte more than the maximum, with or without its newline. */
-    ck_assert_int_eq(fwup_linebuf_feed(&lb, "0123456789abcdefg", 17), 0);
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), -1);
-    fwup_linebuf_free(&lb);
-
-    fwup_linebuf_init(&lb, 16);
-    ck_assert_int_eq(fwup_linebuf_feed(&lb, "0123456789abcdefg\n", 18), 0);
-    ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), -1);
-    fwup_linebuf_free(&lb);
-
-    /* Many lines in one feed, and a buffer that must grow and compact. */
-    fwup_linebuf_init(&lb, 1 << 20);
-    char big[10000];
-    size_t o = 0;
-    for (int i = 0; i < 1000; i++)
-        o += (size_t)snprintf(big + o, sizeof(big) - o, "%d\n", i);
-    for (int round = 0; round < 3; round++) {
-        ck_assert_int_eq(fwup_linebuf_feed(&lb, big, o), 0);
-        for (int i = 0; i < 1000; i++) {
-            ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 1);
-            ck_assert_int_eq(atoi(line), i);
-        }
-        ck_assert_int_eq(fwup_linebuf_next(&lb, &line, &len), 0);
-    }
-    fwup_linebuf_free(&lb);
-}
-END_TEST
-
 static enum fwup_msg_kind classify(const char *text, json_int_t want)
 {
     json_t *m = json_loads(text, JSON_DECODE_ANY, NULL);
@@ -737,7 +679,6 @@ static Suite *suite(void)
     tcase_add_test(t, test_image_summary);
     suite_add_tcase(s, t);
     t = tcase_create("client");
-    tcase_add_test(t, test_linebuf);
     tcase_add_test(t, test_classify);
     tcase_add_test(t, test_client_roundtrip);
     tcase_add_test(t, test_client_lost);
