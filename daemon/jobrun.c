@@ -5,21 +5,24 @@
 #include <string.h>
 
 #include "ctrlrun.h"
+#include "host.h"
+#include "link.h"
 #include "log.h"
-#include "serial.h"
+
+/* How often the stall and phase watchdogs look. */
+#define WATCHDOG_MS 250
 
 struct fwup_run {
     struct fwup_run_params p;
-    struct fwup_engine *engine;
-    struct fwup_serial *port;
+    struct fwup_host *host;
+    struct fwup_link *link;
     struct fwup_option *options;
     struct fwup_job_params job;
-    struct fwup_link_params link;
+    struct fwup_link_req req;
 
-    /* engine_timer is the engine's own; watchdog covers stall and phase
-     * timeouts; defer runs on_start and on_done outside any callback;
-     * grace bounds a cancel. */
-    uv_timer_t engine_timer, watchdog, defer, grace;
+    /* wake is the host core's one wake-up; watchdog covers stall and phase
+     * timeouts; defer runs the start and on_done outside any callback. */
+    uv_timer_t wake, watchdog, defer;
     int open_handles;
 
     /* Entry and exit sequences on the device's control lines. */
@@ -29,7 +32,8 @@ struct fwup_run {
     struct fwup_seq_run *seq;
     int entering, exiting;
 
-    int started, cancelling, ended, reported, freeing;
+    int started, ended, reported, freeing;
+    int reattach_expected; /* the engine asked the link to come back */
     enum fwup_result result;
     char msg[512];
     char phase[32];
@@ -38,34 +42,55 @@ struct fwup_run {
 };
 
 static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg);
-static void on_engine_timer(uv_timer_t *t);
 
-/* --- host ops given to the engine ---------------------------------------- */
-
-static int host_send(void *host, const uint8_t *data, size_t len)
+/* Ends the job through the core, so that the engine hears nothing more; the
+ * core's finish comes back to end_run. */
+static void stop(struct fwup_run *r, enum fwup_result result, const char *msg)
 {
-    struct fwup_run *r = host;
-    if (r->ended)
-        return -1;
-    return fwup_serial_write(r->port, data, len);
+    if (r->host)
+        fwup_host_abort(r->host, result, msg);
+    end_run(r, result, msg); /* no-op if the core already ended it */
 }
 
-static void host_timer(void *host, uint32_t ms)
+/* --- the host core's backend ---------------------------------------------- */
+
+static uint64_t b_now_us(void *ctx)
 {
-    struct fwup_run *r = host;
-    if (r->ended)
+    struct fwup_run *r = ctx;
+    return uv_now(r->p.loop) * 1000u;
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    struct fwup_run *r = t->data;
+    fwup_host_wake(r->host);
+}
+
+static void b_wake_at(void *ctx, uint64_t t_us)
+{
+    struct fwup_run *r = ctx;
+    if (t_us == FWUP_HOST_NEVER) {
+        uv_timer_stop(&r->wake);
         return;
-    if (ms == 0)
-        uv_timer_stop(&r->engine_timer);
-    else
-        uv_timer_start(&r->engine_timer, on_engine_timer, ms, 0);
+    }
+    uint64_t now = b_now_us(r);
+    /* Rounded up: libuv's clock counts milliseconds. */
+    uv_timer_start(&r->wake, on_wake, t_us > now ? (t_us - now + 999) / 1000 : 0, 0);
 }
 
-static void host_flush_rx(void *host)
+static int b_submit(void *ctx, const struct fwup_unit *u)
 {
-    struct fwup_run *r = host;
-    if (!r->ended)
-        fwup_serial_flush_rx(r->port);
+    struct fwup_run *r = ctx;
+    return fwup_link_submit(r->link, u);
+}
+
+static int b_control(void *ctx, const struct fwup_control *c)
+{
+    struct fwup_run *r = ctx;
+    int rc = fwup_link_control(r->link, c);
+    if (rc >= 0 && c->op == FWUP_CTL_EXPECT_REATTACH)
+        r->reattach_expected = 1;
+    return rc;
 }
 
 static uint32_t phase_timeout(const struct fwup_run *r, const char *phase)
@@ -76,9 +101,9 @@ static uint32_t phase_timeout(const struct fwup_run *r, const char *phase)
     return 0;
 }
 
-static void host_progress(void *host, const char *phase, uint64_t done, uint64_t total)
+static void b_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
-    struct fwup_run *r = host;
+    struct fwup_run *r = ctx;
     if (r->ended)
         return;
     r->last_activity_ms = uv_now(r->p.loop);
@@ -90,57 +115,79 @@ static void host_progress(void *host, const char *phase, uint64_t done, uint64_t
     r->p.on_progress(r->p.ctx, phase, done, total);
 }
 
-static void host_log(void *host, enum fwup_log_prio prio, const char *msg)
+static void b_log(void *ctx, enum fwup_log_prio prio, const char *msg)
 {
-    struct fwup_run *r = host;
+    struct fwup_run *r = ctx;
     fwup_log((int)prio, "%s: %s", r->p.dev->id, msg);
 }
 
-static void host_finish(void *host, enum fwup_result result, const char *msg)
+static void b_finish(void *ctx, enum fwup_result result, const char *msg)
 {
-    end_run(host, result, msg);
+    end_run(ctx, result, msg);
 }
 
-static const struct fwup_host_ops host_ops = {
-    .send = host_send,
-    .timer = host_timer,
-    .flush_rx = host_flush_rx,
-    .progress = host_progress,
-    .log = host_log,
-    .finish = host_finish,
+static const struct fwup_host_backend backend = {
+    .now_us = b_now_us,
+    .wake_at = b_wake_at,
+    .submit = b_submit,
+    .control = b_control,
+    .progress = b_progress,
+    .log = b_log,
+    .finish = b_finish,
 };
 
-/* --- transport callbacks -------------------------------------------------- */
+/* --- link callbacks ------------------------------------------------------- */
 
-static void port_data(void *ctx, const uint8_t *data, size_t len)
+static void link_rx(void *ctx, uint32_t unit_kind, const uint8_t *data, size_t len,
+                    const struct fwup_can_frame *frame)
 {
     struct fwup_run *r = ctx;
     if (r->ended || !r->started)
         return;
     r->last_activity_ms = uv_now(r->p.loop);
-    r->p.proto->on_rx(r->engine, data, len);
+    fwup_host_rx(r->host, unit_kind, data, len, frame);
 }
 
-static void port_tx_done(void *ctx)
+static void link_complete(void *ctx, uint32_t tag, enum fwup_status status, const uint8_t *data,
+                          size_t len)
 {
     struct fwup_run *r = ctx;
-    if (!r->ended && r->started && r->p.proto->on_tx_done)
-        r->p.proto->on_tx_done(r->engine);
+    fwup_host_complete(r->host, tag, status, data, len);
 }
 
-static void port_error(void *ctx, const char *msg)
+static void link_down(void *ctx, const char *why)
 {
-    end_run(ctx, FWUP_RESULT_TRANSIENT, msg);
+    struct fwup_run *r = ctx;
+    /* Gone for good unless the engine said it would come back: the job
+     * fails with the link's reason, the engine is not asked. */
+    if (!r->reattach_expected)
+        stop(r, FWUP_RESULT_TRANSIENT, why);
+    else
+        fwup_host_link_down(r->host, why);
 }
 
-/* --- timers --------------------------------------------------------------- */
-
-static void on_engine_timer(uv_timer_t *t)
+static void link_up(void *ctx, const struct fwup_link_info *info)
 {
-    struct fwup_run *r = t->data;
-    if (!r->ended)
-        r->p.proto->on_timer(r->engine);
+    struct fwup_run *r = ctx;
+    r->reattach_expected = 0;
+    fwup_host_link_up(r->host, info);
 }
+
+static void link_bus_state(void *ctx, enum fwup_bus_state state)
+{
+    struct fwup_run *r = ctx;
+    fwup_host_bus_state(r->host, state);
+}
+
+static const struct fwup_link_callbacks link_cb = {
+    .on_rx = link_rx,
+    .on_complete = link_complete,
+    .on_down = link_down,
+    .on_up = link_up,
+    .on_bus_state = link_bus_state,
+};
+
+/* --- watchdogs and sequences ---------------------------------------------- */
 
 static void on_watchdog(uv_timer_t *t)
 {
@@ -152,25 +199,19 @@ static void on_watchdog(uv_timer_t *t)
     if (r->p.stall_timeout_ms && now - r->last_activity_ms >= r->p.stall_timeout_ms) {
         snprintf(msg, sizeof(msg), "device stopped answering: nothing for %u ms in phase '%s'",
                  r->p.stall_timeout_ms, r->phase);
-        end_run(r, FWUP_RESULT_TRANSIENT, msg);
+        stop(r, FWUP_RESULT_TRANSIENT, msg);
     } else if (r->phase_deadline_ms && now >= r->phase_deadline_ms) {
         snprintf(msg, sizeof(msg), "phase '%s' timed out after %u ms", r->phase,
                  phase_timeout(r, r->phase));
-        end_run(r, FWUP_RESULT_TRANSIENT, msg);
+        stop(r, FWUP_RESULT_TRANSIENT, msg);
     }
-}
-
-static void on_grace(uv_timer_t *t)
-{
-    struct fwup_run *r = t->data;
-    end_run(r, FWUP_RESULT_CANCELLED, "cancelled (the protocol did not confirm the abort)");
 }
 
 static void start_engine(struct fwup_run *r)
 {
     r->started = 1;
     r->last_activity_ms = uv_now(r->p.loop);
-    r->p.proto->on_start(r->engine);
+    fwup_host_start(r->host);
 }
 
 static void entry_done(void *ctx, const char *err)
@@ -181,13 +222,13 @@ static void entry_done(void *ctx, const char *err)
     r->entering = 0;
     if (err) {
         snprintf(msg, sizeof(msg), "entry sequence: %s", err);
-        end_run(r, FWUP_RESULT_TRANSIENT, msg);
+        stop(r, FWUP_RESULT_TRANSIENT, msg);
         return;
     }
     start_engine(r);
 }
 
-/* on_start and on_done both run from here, so neither is ever re-entrant. */
+/* The start and on_done both run from here, so neither is ever re-entrant. */
 static void on_defer(uv_timer_t *t)
 {
     struct fwup_run *r = t->data;
@@ -206,9 +247,8 @@ static void on_defer(uv_timer_t *t)
     }
     if (r->ended && !r->reported) {
         r->reported = 1;
-        uv_timer_stop(&r->engine_timer);
+        uv_timer_stop(&r->wake);
         uv_timer_stop(&r->watchdog);
-        uv_timer_stop(&r->grace);
         r->p.on_done(r->p.ctx, r->result, r->msg);
     }
 }
@@ -228,13 +268,14 @@ static void exit_done(void *ctx, const char *err)
     uv_timer_start(&r->defer, on_defer, 0, 0);
 }
 
+/* The outcome, once: from the core's finish (the engine's, a cancel's
+ * grace, an abort) or from a failure before the core exists. */
 static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg)
 {
     if (r->ended)
         return;
     r->ended = 1;
-    /* A cancel wins over whatever failure the abort provoked. */
-    r->result = r->cancelling && result != FWUP_RESULT_OK ? FWUP_RESULT_CANCELLED : result;
+    r->result = result;
     snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
     if (r->entering) {
         fwup_seq_abort(r->seq);
@@ -257,13 +298,42 @@ static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg
 
 /* --- life cycle ----------------------------------------------------------- */
 
-void fwup_link_apply_framing(struct fwup_cfg_link *link, const struct fwup_protocol *proto)
+/* The job as the engine sees it: the device's options, image and flash. */
+static int build_job(struct fwup_run *r, char *err, size_t errlen)
 {
-    /* A link that leaves parity open gets the protocol's framing. */
-    if (!link->parity_set && proto->serial_framing && strcmp(proto->serial_framing, "8E1") == 0) {
-        link->parity = FWUP_PARITY_EVEN;
-        link->parity_from = proto->name;
+    const struct fwup_cfg_device *dev = r->p.dev;
+    r->options = calloc(dev->noptions + 1, sizeof(*r->options));
+    if (!r->options) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
+    for (size_t i = 0; i < dev->noptions; i++) {
+        r->options[i].name = dev->options[i].name;
+        r->options[i].value = dev->options[i].value;
+    }
+    r->job = (struct fwup_job_params){
+        .struct_size = sizeof(r->job),
+        .device_id = dev->id,
+        .image = r->p.image,
+        .options = r->options,
+        .noptions = dev->noptions,
+        .flash_base = dev->flash_base,
+        .flash_size = dev->flash_size,
+    };
+    return 0;
+}
+
+/* What the link must provide: the caller's, or the protocol's answer. */
+static int link_requirements(struct fwup_run *r, char *err, size_t errlen)
+{
+    if (r->p.link_req) {
+        r->req = *r->p.link_req;
+        return 0;
+    }
+    r->req = (struct fwup_link_req){.struct_size = sizeof(r->req), .usb_alt = -1};
+    if (r->p.proto->link_req && r->p.proto->link_req(&r->job, &r->req, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err, size_t errlen)
@@ -274,77 +344,59 @@ int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char 
         return -1;
     }
     r->p = *p;
-    r->options = calloc(p->dev->noptions + 1, sizeof(*r->options));
-    if (!r->options) {
+    if (build_job(r, err, errlen) < 0) {
         free(r);
-        snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (size_t i = 0; i < p->dev->noptions; i++) {
-        r->options[i].name = p->dev->options[i].name;
-        r->options[i].value = p->dev->options[i].value;
+    if (link_requirements(r, err, errlen) < 0) {
+        free(r->options);
+        free(r);
+        return FWUP_RUN_EPERM;
     }
-    r->job.device_id = p->dev->id;
-    r->job.image = p->image;
-    r->job.options = r->options;
-    r->job.noptions = p->dev->noptions;
-    r->job.flash_base = p->dev->flash_base;
-    r->job.flash_size = p->dev->flash_size;
-
-    static const struct fwup_serial_callbacks port_cb = {port_data, port_tx_done, port_error};
-    struct fwup_cfg_link link = *p->link;
-    fwup_link_apply_framing(&link, p->proto);
-    /* The engine times the line from what the port is opened with. */
-    static const char parities[] = {
-        [FWUP_PARITY_NONE] = 'N', [FWUP_PARITY_EVEN] = 'E', [FWUP_PARITY_ODD] = 'O'};
-    static const uint8_t flows[] = {[FWUP_FLOW_NONE] = FWUP_FLOW_CONTROL_NONE,
-                                    [FWUP_FLOW_RTSCTS] = FWUP_FLOW_CONTROL_RTSCTS,
-                                    [FWUP_FLOW_XONXOFF] = FWUP_FLOW_CONTROL_XONXOFF};
-    r->link = (struct fwup_link_params){link.baud, (uint8_t)link.data_bits, parities[link.parity],
-                                        (uint8_t)link.stop_bits, flows[link.flow]};
-    r->job.link = &r->link;
-    int rc = fwup_serial_open(p->loop, &link, &port_cb, r, &r->port, err, errlen);
+    int rc = fwup_link_open(p->loop, p->link, p->dev, &r->req, &link_cb, r, &r->link, err, errlen);
     if (rc < 0) {
         free(r->options);
         free(r);
-        return rc == FWUP_SERIAL_EPERM ? FWUP_RUN_EPERM : -1;
+        return rc == FWUP_LINK_EPERM ? FWUP_RUN_EPERM : -1;
     }
     if (p->line_ops) {
         r->line_ops = p->line_ops;
         r->line_ctx = p->line_ctx;
     } else if (p->dev->entry.n || p->dev->exit.n) {
-        r->hw = fwup_line_hw_new(fwup_serial_fd(r->port), "fwupgw");
+        r->hw = fwup_line_hw_new(fwup_link_fd(r->link), "fwupgw");
         r->line_ops = &fwup_line_hw_ops;
         r->line_ctx = r->hw;
     }
     /* Timers exist before the engine does: create() may already arm one. */
-    uv_timer_t *timers[] = {&r->engine_timer, &r->watchdog, &r->defer, &r->grace};
-    for (size_t i = 0; i < 4; i++) {
+    uv_timer_t *timers[] = {&r->wake, &r->watchdog, &r->defer};
+    for (size_t i = 0; i < 3; i++) {
         uv_timer_init(p->loop, timers[i]);
         timers[i]->data = r;
         r->open_handles++;
     }
-    r->engine = p->proto->create(&r->job, &host_ops, r, err, errlen);
-    if (!r->engine) {
+    struct fwup_host_config hc = {
+        .proto = p->proto,
+        .params = &r->job,
+        .link = fwup_link_info(r->link),
+        .cancel_grace_ms = p->cancel_grace_ms,
+        .backend = &backend,
+        .ctx = r,
+    };
+    r->host = fwup_host_new(&hc, err, errlen);
+    if (!r->host) {
         fwup_run_free(r);
         return -1;
     }
     uv_timer_start(&r->defer, on_defer, 0, 0);
-    uv_timer_start(&r->watchdog, on_watchdog, 250, 250);
+    uv_timer_start(&r->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
     *out = r;
     return 0;
 }
 
 void fwup_run_cancel(struct fwup_run *r)
 {
-    if (r->ended || r->cancelling)
-        return;
-    r->cancelling = 1;
-    uv_timer_start(&r->grace, on_grace, r->p.cancel_grace_ms ? r->p.cancel_grace_ms : 5000, 0);
-    if (r->started && !r->ended)
-        r->p.proto->on_cancel(r->engine);
-    else
-        end_run(r, FWUP_RESULT_CANCELLED, "cancelled before the protocol started");
+    if (!r->ended)
+        fwup_host_cancel(r->host);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -366,12 +418,11 @@ void fwup_run_free(struct fwup_run *r)
     r->seq = NULL;
     fwup_line_hw_free(r->hw);
     r->hw = NULL;
-    if (r->engine)
-        r->p.proto->destroy(r->engine);
-    r->engine = NULL;
-    fwup_serial_close(r->port);
-    uv_close((uv_handle_t *)&r->engine_timer, on_handle_closed);
+    fwup_host_free(r->host);
+    r->host = NULL;
+    fwup_link_close(r->link);
+    r->link = NULL;
+    uv_close((uv_handle_t *)&r->wake, on_handle_closed);
     uv_close((uv_handle_t *)&r->watchdog, on_handle_closed);
     uv_close((uv_handle_t *)&r->defer, on_handle_closed);
-    uv_close((uv_handle_t *)&r->grace, on_handle_closed);
 }

@@ -1,8 +1,10 @@
 /*
- * One job run: the host side of a protocol engine. It binds the engine to
- * its link (serial port), its timer and the daemon's watchdogs (stall, phase
- * timeouts, cancel grace), and reports progress and the outcome. It knows
- * nothing of the store or retry policy; the scheduler does.
+ * One job run: the daemon's backend of the host core (lib/host). It opens
+ * the device's link (daemon/link, whatever its kind), runs the entry and
+ * exit sequences around the engine, puts the core's one wake-up on a libuv
+ * timer, adds the daemon's watchdogs (stall, phase timeouts), and reports
+ * progress and the outcome. It knows nothing of the store or retry policy;
+ * the scheduler does.
  */
 #ifndef FWUPGW_JOBRUN_H
 #define FWUPGW_JOBRUN_H
@@ -20,8 +22,10 @@ struct fwup_run_params {
     const struct fwup_cfg_link *link;
     const struct fwup_cfg_device *dev;
     const struct fwup_image *image; /* owned by the caller until on_done */
-    uint32_t stall_timeout_ms;      /* no rx and no progress for this long */
-    uint32_t cancel_grace_ms;       /* engine's time to abort after cancel */
+    /* What the link must provide; NULL: the protocol's link_req(). */
+    const struct fwup_link_req *link_req;
+    uint32_t stall_timeout_ms; /* no rx and no progress for this long */
+    uint32_t cancel_grace_ms;  /* engine's time to abort after cancel */
     const struct fwup_cfg_phase_timeout *phase_timeouts;
     size_t nphase_timeouts;
     /* Control-line driver for the entry/exit sequences; NULL: the real one
@@ -39,17 +43,13 @@ struct fwup_run_params {
 
 /* Opens the link and creates the engine; the engine starts on the next
  * loop iteration. -1 with a reason if the run could not start, or
- * FWUP_RUN_EPERM if it never will with this config (the link's settings
- * are refused by the port). */
+ * FWUP_RUN_EPERM if it never will with this config (the link refuses its
+ * settings, or the protocol the device's). */
 #define FWUP_RUN_EPERM (-2)
 int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err,
                    size_t errlen);
 /* Ask the engine to abort; after cancel_grace_ms it is stopped regardless. */
 void fwup_run_cancel(struct fwup_run *r);
 void fwup_run_free(struct fwup_run *r);
-
-/* The framing a run opens its link with: the link's own parity if the config
- * gives one, else what the protocol asks for (serial_framing). */
-void fwup_link_apply_framing(struct fwup_cfg_link *link, const struct fwup_protocol *proto);
 
 #endif

@@ -4,6 +4,6 @@ fwup_add_check_test(test_ctrlseq
           ${CMAKE_SOURCE_DIR}/daemon/jobrun.c
           ${CMAKE_SOURCE_DIR}/daemon/ctrlrun.c ${CMAKE_SOURCE_DIR}/daemon/ctrlline_hw.c
           ${CMAKE_SOURCE_DIR}/daemon/log.c
-  LIBS fwup_link fwup_config PkgConfig::UV PkgConfig::GPIOD
+  LIBS fwup_link fwup_host fwup_config PkgConfig::UV PkgConfig::GPIOD
   LABELS unit)
 target_include_directories(test_ctrlseq PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
