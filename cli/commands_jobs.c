@@ -1,7 +1,6 @@
 /*
  * Single-job commands: fwupctl queue, status, cancel.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,20 +14,7 @@
 #include "fwupctl.h"
 #include "image.h"
 #include "output.h"
-
-/* 64 hex digits, lowered in place. */
-static bool valid_sha256(char *s)
-{
-    size_t n = strlen(s);
-    if (n != 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!isxdigit((unsigned char)s[i]))
-            return false;
-        s[i] = (char)tolower((unsigned char)s[i]);
-    }
-    return true;
-}
+#include "sha256hex.h"
 
 static void queue_help(void)
 {
@@ -108,8 +94,9 @@ int fwupctl_cmd_queue(const struct fwupctl_ctx *ctx, int argc, char **argv)
             version = optarg;
             break;
         case 's':
-            if (!valid_sha256(optarg))
+            if (fwup_sha256_hex_check(optarg, &(size_t){0}) < 0)
                 return fwupctl_usage("queue", "--sha256 needs 64 hex digits");
+            fwup_sha256_hex_lower(optarg, optarg);
             sha = optarg;
             break;
         case 'm':

@@ -5,6 +5,7 @@
  */
 #include "manifest.h"
 #include "image.h"
+#include "sha256hex.h"
 #include "yamlutil.h"
 
 #include <ctype.h>
@@ -79,15 +80,12 @@ static int parse_sha256(struct yu_doc *d, const yaml_node_t *v, struct fwup_mani
     const char *s;
     if (yu_text(d, v, "sha256", &s) < 0)
         return -1;
-    size_t len = strlen(s);
-    if (len != 64)
+    size_t len = strlen(s), bad;
+    if (len != FWUP_SHA256_HEX_LEN)
         return yu_fail(d, v, "'sha256' must be 64 hex digits, not %zu characters", len);
-    for (size_t i = 0; i < 64; i++) {
-        if (!isxdigit((unsigned char)s[i]))
-            return yu_fail(d, v, "'sha256' has a non-hex character '%c' at offset %zu", s[i], i);
-        t->sha256[i] = (char)tolower((unsigned char)s[i]);
-    }
-    t->sha256[64] = '\0';
+    if (fwup_sha256_hex_check(s, &bad) < 0)
+        return yu_fail(d, v, "'sha256' has a non-hex character '%c' at offset %zu", s[bad], bad);
+    fwup_sha256_hex_lower(s, t->sha256);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fs.h"
 #include "store.h"
 
 void fwup_sha256_hex(const uint8_t *data, size_t len, char out[65])
@@ -20,24 +21,6 @@ void fwup_sha256_hex(const uint8_t *data, size_t len, char out[65])
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, data, len);
     sodium_bin2hex(out, 65, h, sizeof(h));
-}
-
-int fwup_mkdirs(const char *path, unsigned mode)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-        return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len)

@@ -28,9 +28,6 @@ int fwup_read_file(const char *path, size_t max, uint8_t **data, size_t *len, ch
                    size_t errlen);
 int fwup_read_fd(int fd, size_t max, uint8_t **data, size_t *len, char *err, size_t errlen);
 
-/* mkdir -p with mode for missing components. */
-int fwup_mkdirs(const char *path, unsigned mode);
-
 /* A shortage that passes (descriptors, memory, I/O, space): the same
  * operation may succeed if tried again later. */
 int fwup_errno_transient(int e);

@@ -29,6 +29,7 @@
 
 #include <fwupgw/sockapi.h>
 
+#include "fs.h"
 #include "jsonl.h"
 #include "log.h"
 
@@ -953,37 +954,6 @@ void fwup_server_set_limits(struct fwup_server *srv, const struct fwup_server_op
         srv->max_per_uid = srv->max_clients;
 }
 
-static int mkdir_parents(const char *path)
-{
-    char *dir = strdup(path);
-    if (!dir)
-        return -1;
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) {
-        free(dir);
-        return 0;
-    }
-    *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            struct stat st;
-            /* an existing ancestor we may not write to is fine */
-            if (mkdir(dir, 0755) < 0 && errno != EEXIST &&
-                !(stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
-                free(dir);
-                return -1;
-            }
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
-    free(dir);
-    return 0;
-}
-
 /* 1 if a live server answers on the path, 0 if the file is stale. */
 static int socket_is_live(const struct sockaddr_un *sa)
 {
@@ -1017,7 +987,7 @@ int fwup_server_start(uv_loop_t *loop, const struct fwup_server_options *opt,
     }
     memcpy(sa.sun_path, path, plen + 1);
 
-    if (mkdir_parents(path) < 0) {
+    if (fwup_mkdirs_parent(path, 0755) < 0) {
         snprintf(err, errlen, "cannot create the directory of %s: %s", path, strerror(errno));
         return -1;
     }

@@ -2,7 +2,7 @@
 fwup_add_check_test(test_server
   SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_server.c ${CMAKE_SOURCE_DIR}/daemon/server.c
     ${CMAKE_SOURCE_DIR}/daemon/log.c
-  LIBS fwup_jsonl PkgConfig::UV PkgConfig::JANSSON
+  LIBS fwup_jsonl fwup_util PkgConfig::UV PkgConfig::JANSSON
   LABELS unit)
 target_include_directories(test_server PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
 # Exit 77: passed, but the root-only test could not run (said on stderr).
