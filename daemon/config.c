@@ -5,6 +5,7 @@
  * run as written.
  */
 #include "config.h"
+#include "baud.h"
 #include "defaults.h"
 #include "fwupgw/sockapi.h"
 #include "units.h"
@@ -267,17 +268,9 @@ static int parse_daemon(struct yu_doc *d, const yaml_node_t *n, struct fwup_conf
 
 static const char *const bool_words[] = {"false", "true", "no", "yes", NULL};
 
-static const unsigned std_bauds[] = {
-    50,     75,     110,     134,     150,     200,     300,     600,     1200,    1800,
-    2400,   4800,   9600,    19200,   38400,   57600,   115200,  230400,  460800,  500000,
-    576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
-
 static int baud_supported(uint64_t b)
 {
-    for (size_t i = 0; i < sizeof std_bauds / sizeof std_bauds[0]; i++)
-        if (std_bauds[i] == b)
-            return 1;
-    return 0;
+    return b <= UINT32_MAX && fwup_baud_speed((unsigned long)b) != B0;
 }
 
 /* A uint32 in decimal or 0x hex within [min, max]: 0, or -1. */

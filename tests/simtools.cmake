@@ -3,6 +3,7 @@
 # fwup_sim (device models) comes from tests/sim.cmake, included before us.
 add_library(fwup_simtty STATIC ${CMAKE_CURRENT_SOURCE_DIR}/sim/simtty.c)
 target_include_directories(fwup_simtty PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sim)
+target_link_libraries(fwup_simtty PUBLIC fwup_util)
 
 add_executable(fwupsend ${CMAKE_CURRENT_SOURCE_DIR}/sim/fwupsend.c)
 target_link_libraries(fwupsend PRIVATE fwup_simtty fwup_host ${CMAKE_DL_LIBS})

@@ -11,32 +11,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baud.h"
+#include "clock.h"
+
 uint64_t simtty_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return fwup_clock_mono_ns();
 }
 
 static int baud_to_speed(unsigned baud, speed_t *out)
 {
-    static const struct {
-        unsigned baud;
-        speed_t speed;
-    } table[] = {
-        {1200, B1200},       {2400, B2400},       {4800, B4800},       {9600, B9600},
-        {19200, B19200},     {38400, B38400},     {57600, B57600},     {115200, B115200},
-        {230400, B230400},   {460800, B460800},   {500000, B500000},   {576000, B576000},
-        {921600, B921600},   {1000000, B1000000}, {1500000, B1500000}, {2000000, B2000000},
-        {3000000, B3000000}, {4000000, B4000000},
-    };
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        if (table[i].baud == baud) {
-            *out = table[i].speed;
-            return 0;
-        }
-    }
-    return -1;
+    *out = fwup_baud_speed(baud);
+    return *out == B0 ? -1 : 0;
 }
 
 int simtty_make_raw(int fd, unsigned baud)

@@ -1,5 +1,6 @@
 /* lib/util: mkdir -p on a real file system, SHA-256 hex digests at their
  * edges, the system clocks. */
+#include "baud.h"
 #include "clock.h"
 #include "fs.h"
 #include "sha256hex.h"
@@ -112,6 +113,21 @@ START_TEST(test_clock)
 }
 END_TEST
 
+/* Every standard rate from 50 to 4000000 baud, nothing else. */
+START_TEST(test_baud)
+{
+    ck_assert_uint_eq(fwup_baud_speed(50), B50);
+    ck_assert_uint_eq(fwup_baud_speed(115200), B115200);
+    ck_assert_uint_eq(fwup_baud_speed(1152000), B1152000);
+    ck_assert_uint_eq(fwup_baud_speed(4000000), B4000000);
+    ck_assert_uint_eq(fwup_baud_speed(0), B0);
+    ck_assert_uint_eq(fwup_baud_speed(49), B0);
+    ck_assert_uint_eq(fwup_baud_speed(115201), B0);
+    ck_assert_uint_eq(fwup_baud_speed(4000001), B0);
+    ck_assert_uint_eq(fwup_baud_speed(4294967296ul + 9600), B0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util");
@@ -120,6 +136,7 @@ int main(void)
     tcase_add_test(t, test_mkdirs);
     tcase_add_test(t, test_sha256_hex);
     tcase_add_test(t, test_clock);
+    tcase_add_test(t, test_baud);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
