@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "host.h"
+#include "simlink.h"
 
 /* ---- the scripted engine -------------------------------------------------- */
 
@@ -878,6 +879,99 @@ START_TEST(test_controls)
 }
 END_TEST
 
+/* ---- on the simulated line (simlink is a backend of the core) ----------- */
+
+struct fwup_engine_w {
+    const struct fwup_host_ops *ops;
+    void *host;
+    uint64_t done_us[3];
+    int ndone;
+};
+static struct fwup_engine_w wire_eng;
+static uint64_t wire_done[3];
+
+static struct fwup_engine *w_create(const struct fwup_job_params *p, const struct fwup_host_ops *o,
+                                    void *host, char *err, size_t errlen)
+{
+    (void)p, (void)err, (void)errlen;
+    wire_eng = (struct fwup_engine_w){.ops = o, .host = host};
+    return (struct fwup_engine *)&wire_eng;
+}
+
+static void w_destroy(struct fwup_engine *e)
+{
+    (void)e;
+}
+
+static void w_event(struct fwup_engine *e, const struct fwup_event *ev)
+{
+    struct fwup_engine_w *w = (struct fwup_engine_w *)e;
+    static const uint8_t block[100] = {0};
+    if (ev->type == FWUP_EV_START) {
+        for (uint32_t tag = 1; tag <= 2; tag++) {
+            struct fwup_unit u = {.struct_size = sizeof(u),
+                                  .kind = FWUP_UNIT_BYTES,
+                                  .tag = tag,
+                                  .flags = tag == 1 ? FWUP_SUBMIT_NOTIFY : FWUP_SUBMIT_ON_WIRE,
+                                  .data = block,
+                                  .len = sizeof(block)};
+            ck_assert_int_eq(w->ops->submit(w->host, &u), 0);
+        }
+    } else if (ev->type == FWUP_EV_COMPLETE) {
+        ck_assert_uint_eq(ev->tag, (uint32_t)w->ndone + 1);
+        wire_done[w->ndone++] = ev->time_us;
+        if (w->ndone == 2)
+            w->ops->finish(w->host, FWUP_RESULT_OK, NULL);
+    }
+}
+
+static const struct fwup_protocol wproto = {
+    .abi_version = FWUP_PROTOCOL_ABI_VERSION,
+    .struct_size = sizeof(struct fwup_protocol),
+    .name = "wire",
+    .transports = FWUP_TRANSPORT_SERIAL,
+    .create = w_create,
+    .destroy = w_destroy,
+    .on_event = w_event,
+};
+
+/* 10000 baud 8N1: a byte per millisecond. Two 100-byte units: the first
+ * (NOTIFY) completes once what is left of it fits the host's transmit
+ * buffer, the second (ON_WIRE) when its last byte reaches the device. */
+static void run_wire(uint32_t tx_buffer)
+{
+    struct fwup_segment seg = {0, 1, (const uint8_t *)"x", -1};
+    struct fwup_image img = {.struct_size = sizeof(img),
+                             .segment_size = sizeof(seg),
+                             .segments = &seg,
+                             .nsegments = 1,
+                             .total = 1};
+    struct fwup_job_params p = {.struct_size = sizeof(p), .device_id = "d", .image = &img};
+    struct simlink_config c = {.proto = &wproto,
+                               .params = &p,
+                               .dev_class = simdev_find("xmodem"),
+                               .baud = 10000,
+                               .host_tx_buffer = tx_buffer};
+    struct simlink_result r;
+    ck_assert_ptr_nonnull(c.dev_class);
+    ck_assert_int_eq(simlink_run(&c, &r), 0);
+    ck_assert_msg(r.engine_finished, "%s", r.message);
+    ck_assert_uint_eq(r.protocol_errors, 0);
+    ck_assert_uint_eq(r.bytes_host_to_dev, 200);
+    simlink_result_free(&r);
+}
+
+START_TEST(test_simlink_notify_and_on_wire)
+{
+    run_wire(50);
+    ck_assert_uint_eq(wire_done[0], 50000);
+    ck_assert_uint_eq(wire_done[1], 200000);
+    run_wire(0); /* no buffer: NOTIFY too waits for the last byte */
+    ck_assert_uint_eq(wire_done[0], 100000);
+    ck_assert_uint_eq(wire_done[1], 200000);
+}
+END_TEST
+
 static Suite *host_suite(void)
 {
     Suite *s = suite_create("host");
@@ -899,6 +993,7 @@ static Suite *host_suite(void)
     tcase_add_test(t, test_abort);
     tcase_add_test(t, test_link_down_up);
     tcase_add_test(t, test_controls);
+    tcase_add_test(t, test_simlink_notify_and_on_wire);
     suite_add_tcase(s, t);
     return s;
 }
