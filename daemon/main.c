@@ -18,6 +18,7 @@
 #include "api.h"
 #include "blobstore.h"
 #include "core.h"
+#include "link.h"
 #include "fwupgw/sockapi.h"
 #include "log.h"
 #include "outcomes.h"
@@ -35,8 +36,8 @@ static void notify_systemd(struct fwupd *d)
                d->conf->cfg->ndevices, degraded ? "; degraded: " : "", degraded ? degraded : "");
 }
 
-/* Everything the YAML parser cannot know: protocols exist, speak serial,
- * and accept the device's options. */
+/* Everything the YAML parser cannot know: protocols exist, run on the
+ * device's kind of link, and accept the device's options. */
 static int validate(const struct fwup_config *cfg, const struct fwup_plugins *plugins, char *err,
                     size_t errlen)
 {
@@ -50,11 +51,10 @@ static int validate(const struct fwup_config *cfg, const struct fwup_plugins *pl
                      dev->protocol);
             return -1;
         }
-        if (!(p->transports & FWUP_TRANSPORT_SERIAL)) {
-            snprintf(err, errlen,
-                     "%s:%d:%d: device '%s': protocol '%s' cannot run on a serial "
-                     "link",
-                     cfg->path, dev->pos.line, dev->pos.col, dev->id, dev->protocol);
+        const struct fwup_cfg_link *link = fwup_config_find_link(cfg, dev->link);
+        if (fwup_link_kind_for(link, dev, p->transports, why, sizeof(why)) == FWUP_LINK_NONE) {
+            snprintf(err, errlen, "%s:%d:%d: device '%s': %s", cfg->path, dev->protocol_pos.line,
+                     dev->protocol_pos.col, dev->id, why);
             return -1;
         }
         for (size_t k = 0; k < dev->noptions; k++)

@@ -42,8 +42,18 @@ static int load_one(struct fwup_plugins *p, const char *path)
     }
     const struct fwup_protocol *proto = dlsym(h, FWUP_PROTOCOL_SYMBOL_NAME);
     if (!proto) {
-        log_err("plugin %s: no %s symbol: not an fwupgw protocol plugin (ABI %d)", path,
-                FWUP_PROTOCOL_SYMBOL_NAME, FWUP_PROTOCOL_ABI_VERSION);
+        /* ABI 1 and 2 exported another symbol; their descriptor starts
+         * with the same abi_version. Their byte-stream entry points cannot
+         * drive typed links, so no adapter: the plugin must be rebuilt. */
+        const uint32_t *old = dlsym(h, FWUP_PROTOCOL_OLD_SYMBOL_NAME);
+        if (old)
+            log_err("plugin %s: built for plugin ABI %" PRIu32 " (symbol %s); this daemon loads "
+                    "ABI %d to %d: rebuild the plugin against the ABI %d headers",
+                    path, *old, FWUP_PROTOCOL_OLD_SYMBOL_NAME, FWUP_PROTOCOL_ABI_MIN,
+                    FWUP_PROTOCOL_ABI_VERSION, FWUP_PROTOCOL_ABI_VERSION);
+        else
+            log_err("plugin %s: no %s symbol: not an fwupgw protocol plugin (ABI %d)", path,
+                    FWUP_PROTOCOL_SYMBOL_NAME, FWUP_PROTOCOL_ABI_VERSION);
         goto refuse;
     }
     if (proto->abi_version < FWUP_PROTOCOL_ABI_MIN ||
@@ -53,10 +63,18 @@ static int load_one(struct fwup_plugins *p, const char *path)
                 path, proto->abi_version, FWUP_PROTOCOL_ABI_MIN, FWUP_PROTOCOL_ABI_VERSION);
         goto refuse;
     }
-    if (proto->struct_size < sizeof(struct fwup_protocol) || !proto->name || !proto->create ||
-        !proto->destroy || !proto->on_start || !proto->on_rx || !proto->on_timer ||
-        !proto->on_cancel) {
-        log_err("plugin %s: incomplete protocol descriptor", path);
+    /* A descriptor only grows by appending: one shorter than ABI 3's lacks
+     * fields this daemon reads. */
+    if (proto->struct_size < sizeof(struct fwup_protocol)) {
+        log_err("plugin %s: protocol descriptor of %" PRIu32 " bytes, ABI %d's has %zu: "
+                "rebuild the plugin",
+                path, proto->struct_size, FWUP_PROTOCOL_ABI_VERSION, sizeof(struct fwup_protocol));
+        goto refuse;
+    }
+    if (!proto->name || !proto->create || !proto->destroy || !proto->on_event) {
+        log_err("plugin %s: incomplete protocol descriptor (name, create, destroy and on_event "
+                "are required)",
+                path);
         goto refuse;
     }
     if (fwup_plugins_find(p, proto->name)) {

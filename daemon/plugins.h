@@ -12,7 +12,9 @@
 
 struct fwup_plugins;
 
-/* Loads every plugin in `dir`. A plugin with a mismatched ABI, a missing
+/* Loads every plugin in `dir`. A plugin outside ABI FWUP_PROTOCOL_ABI_MIN
+ * .. FWUP_PROTOCOL_ABI_VERSION (one of ABI 1 or 2, found by its old symbol,
+ * is told to rebuild), with a descriptor shorter than this ABI's, a missing
  * symbol or a duplicate name is refused with an error log and skipped; an
  * unreadable directory is an error. */
 int fwup_plugins_load(const char *dir, struct fwup_plugins **out, char *err, size_t errlen);

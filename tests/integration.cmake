@@ -1,10 +1,16 @@
 # Integration tests: fwupgwd + fwupsim on real pseudo-terminals + fwupctl.
-# Plugins claiming the ABI before the oldest loaded (0), the oldest (1) and
-# the one after this daemon's (3): refused, loaded, refused.
-foreach(abi 0 1 3)
-  add_library(abi_v${abi}_plugin MODULE ${CMAKE_CURRENT_SOURCE_DIR}/integration/abi_plugin.c)
-  target_compile_definitions(abi_v${abi}_plugin PRIVATE TEST_ABI=${abi})
-  set_target_properties(abi_v${abi}_plugin PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+# Plugins for the loader (integration/abi_plugin.c): ABI 2 and 4 through
+# the ABI 3 symbol (refused), ABI 3 (loaded), an ABI 3 descriptor one field
+# short and an ABI 2 plugin with its old symbol (refused, told to rebuild).
+foreach(p v2:current:2 v3:current:3 v4:current:4 short:short:3 old:old:2)
+  string(REPLACE ":" ";" p "${p}")
+  list(GET p 0 name)
+  list(GET p 1 kind)
+  list(GET p 2 abi)
+  string(TOUPPER "${kind}" kind)
+  add_library(abi_${name}_plugin MODULE ${CMAKE_CURRENT_SOURCE_DIR}/integration/abi_plugin.c)
+  target_compile_definitions(abi_${name}_plugin PRIVATE TEST_ABI=${abi} TEST_KIND=KIND_${kind})
+  set_target_properties(abi_${name}_plugin PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
     LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endforeach()
 

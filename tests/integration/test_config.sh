@@ -33,15 +33,30 @@ out=$("${fwupgwd[@]}" --check-config -c "$work/bad.yaml" 2>&1) && fail "--check-
 echo "$out" | grep -q "$same" || fail "--check-config: expected '$same' in: $out"
 "${fwupgwd[@]}" --check-config -c "$work/fwupgw.yaml" | grep -q OK || fail "distinct ports refused"
 
-# A plugin built for an ABI this daemon cannot host is refused with a clear
-# message; one built for an older ABI it still hosts is loaded.
+# Typed links: can and usb links load (their modules come later); a device
+# whose protocol cannot run on its link's kind is refused, naming both.
+sed 's|^devices:|  - {name: bus0, type: can, interface: vcan0, bitrate: 500000}\n  - {name: dfu0, type: usb, port: 1-1.4}\ndevices:|' \
+    "$work/fwupgw.yaml" >"$work/typed.yaml"
+"${fwupgwd[@]}" --check-config -c "$work/typed.yaml" | grep -q "OK (4 link(s)" || fail "typed links refused"
+sed 's|link: uart1,|link: bus0,|' "$work/typed.yaml" >"$work/bad.yaml"
+check_refused "bad.yaml:[0-9]*:[0-9]*: device 'dev-1': protocol 'xmodem' cannot run on can link 'bus0' (it runs on: serial)"
+
+# Plugins of another ABI are refused, each with a clear message, and the
+# good ones keep working: ABI 3 only (ABI 1 and 2 could only be adapted
+# to byte streams), a newer ABI, a descriptor shorter than ABI 3's, and a
+# plugin built before typed links, found by its old symbol.
 mkdir -p "$work/plugins"
-cp "$build/plugins/"*.so "$build/tests/"abi_v[013]_plugin.so "$work/plugins/"
+cp "$build/plugins/"*.so "$build/tests/"abi_{v2,v3,v4,short,old}_plugin.so "$work/plugins/"
 out=$(FWUPGW_PLUGIN_DIR=$work/plugins "${fwupgwd[@]}" -v --check-config -c "$work/fwupgw.yaml" 2>&1)
-for v in 0 3; do
-    echo "$out" | grep -q "abi_v${v}_plugin.so: ABI version $v, this daemon loads 1 to 2" ||
+for v in 2 4; do
+    echo "$out" | grep -q "abi_v${v}_plugin.so: ABI version $v, this daemon loads 3 to 3: rebuild the plugin" ||
         fail "ABI $v not refused: $out"
 done
-echo "$out" | grep -q "abi_v1_plugin.so: protocol 'abi-v1' loaded" || fail "ABI 1 not loaded: $out"
+echo "$out" | grep -q "abi_short_plugin.so: protocol descriptor of [0-9]* bytes, ABI 3's has [0-9]*: rebuild the plugin" ||
+    fail "short descriptor not refused: $out"
+echo "$out" | grep -q "abi_old_plugin.so: built for plugin ABI 2 (symbol fwup_protocol_v1); this daemon loads ABI 3 to 3: rebuild the plugin against the ABI 3 headers" ||
+    fail "old plugin not refused: $out"
+echo "$out" | grep -q "abi_v3_plugin.so: protocol 'abi-v3' loaded" || fail "ABI 3 not loaded: $out"
+if echo "$out" | grep -q "protocol 'abi-\(v2\|v4\|short\|old\)' loaded"; then fail "a refused plugin loaded: $out"; fi
 echo "$out" | grep -q "OK (.*, 4 protocol(s))" || fail "the good plugins stopped working: $out"
 echo "PASS"
