@@ -43,7 +43,7 @@ r=$(rpc "$(queue_req 100)")
 echo "$r" | jq -e '.result.job.max_attempts == 100' >/dev/null || fail "jobs.queue max_attempts 100: $r"
 
 # --- A 65-character id is unknown to the daemon and refused by the config.
-"${ctl[@]}" --json status "$id65" 2>err && fail "status of a 65-character id succeeded"
+"${ctl[@]}" --json queue "$id65" a.bin 2>err && fail "a job for a 65-character id was queued"
 jq -e '.error.code == "not_found"' err >/dev/null || fail "65-character id: $(cat err)"
 sed "s/id: $id64,/id: $id65,/" fwupgw.yaml >long.yaml
 rc=0
