@@ -64,22 +64,27 @@ static int ref_byte(const struct test_image *t, uint64_t addr)
  * image bytes; nothing written past the window. */
 static void check_all_windows(const struct test_image *t, uint64_t from, uint64_t to, size_t maxlen)
 {
-    uint8_t out[0x200 + 1];
-    ck_assert_uint_lt(maxlen, sizeof(out));
+    int ref[0x400];
+    uint8_t out[0x100 + 1], want[0x100];
+    ck_assert_uint_le(to - from + maxlen, sizeof(ref) / sizeof(ref[0]));
+    ck_assert_uint_lt(maxlen, sizeof(want));
+    for (uint64_t a = from; a < to + maxlen; a++)
+        ref[a - from] = ref_byte(t, a);
     for (uint64_t lo = from; lo < to; lo++) {
         for (size_t len = 0; len <= maxlen; len++) {
-            memset(out, 0xEE, sizeof(out));
-            uint64_t n = fwup_image_copy(&t->img, lo, len, 0xC3, out);
             uint64_t want_n = 0;
             for (size_t k = 0; k < len; k++) {
-                int b = ref_byte(t, lo + k);
+                int b = ref[lo - from + k];
+                want[k] = (uint8_t)(b >= 0 ? b : 0xC3);
                 want_n += b >= 0;
-                ck_assert_msg(out[k] == (b >= 0 ? b : 0xC3),
-                              "window 0x%llx+%zu: byte %zu is 0x%02x, want 0x%02x",
-                              (unsigned long long)lo, len, k, out[k], b >= 0 ? b : 0xC3);
             }
-            ck_assert_uint_eq(n, want_n);
-            ck_assert_uint_eq(out[len], 0xEE);
+            memset(out, 0xEE, sizeof(out));
+            uint64_t n = fwup_image_copy(&t->img, lo, len, 0xC3, out);
+            ck_assert_msg(n == want_n && memcmp(out, want, len) == 0 && out[len] == 0xEE,
+                          "window 0x%llx+%zu: %llu image bytes (want %llu), contents %s",
+                          (unsigned long long)lo, len, (unsigned long long)n,
+                          (unsigned long long)want_n,
+                          memcmp(out, want, len) ? "differ" : "as expected");
         }
     }
 }
