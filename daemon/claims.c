@@ -66,6 +66,16 @@ unsigned fwup_claims_count(const struct fwup_claims *c, const char *key)
     return n;
 }
 
+/* Why nothing else may use the bus `held` is on, or NULL. */
+static const char *holds_whole_bus(const struct claim *held)
+{
+    if (held->kind != FWUP_CLAIM_BUS)
+        return "used by a link of another kind";
+    if (held->exclusive)
+        return "held whole (exclusive protocol)";
+    return held->nfilters ? NULL : "held whole (no CAN ids declared)";
+}
+
 /* Why `req` cannot be held alongside `held` (same key), or NULL. */
 static const char *conflict(const struct claim *held, const struct fwup_claim_req *req)
 {
@@ -73,14 +83,23 @@ static const char *conflict(const struct claim *held, const struct fwup_claim_re
         return "used by a link of another kind";
     if (req->kind == FWUP_CLAIM_PORT)
         return "in use";
-    if (held->exclusive)
-        return "held whole (exclusive protocol)";
+    const char *whole = holds_whole_bus(held);
+    if (whole)
+        return whole;
     if (req->exclusive)
         return "in use, and this protocol needs the whole bus";
     if (fwup_filters_overlap(held->filters, held->nfilters, req->filters, req->nfilters))
-        return held->nfilters && req->nfilters ? "in use with overlapping CAN ids"
-                                               : "held whole (no CAN ids declared)";
+        return req->nfilters ? "in use with overlapping CAN ids"
+                             : "held whole (no CAN ids declared)";
     return NULL;
+}
+
+static int bus_full(const char *key, unsigned cap, unsigned on_key, char *why, size_t whylen)
+{
+    if (!cap || on_key < cap)
+        return 0;
+    snprintf(why, whylen, "bus %s: %u jobs running, its limit", key, on_key);
+    return 1;
 }
 
 int fwup_claims_take(struct fwup_claims *c, const struct fwup_claim_req *req, uint64_t owner,
@@ -108,10 +127,8 @@ int fwup_claims_take(struct fwup_claims *c, const struct fwup_claim_req *req, ui
             return 1;
         }
     }
-    if (req->kind == FWUP_CLAIM_BUS && req->bus_cap && on_key >= req->bus_cap) {
-        snprintf(why, whylen, "bus %s: %u jobs running, its limit", req->key, on_key);
+    if (req->kind == FWUP_CLAIM_BUS && bus_full(req->key, req->bus_cap, on_key, why, whylen))
         return 1;
-    }
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 8;
         struct claim *nv = realloc(c->v, ncap * sizeof(*nv));
@@ -134,6 +151,24 @@ int fwup_claims_take(struct fwup_claims *c, const struct fwup_claim_req *req, ui
 oom:
     snprintf(why, whylen, "out of memory");
     return -1;
+}
+
+int fwup_claims_bus_closed(const struct fwup_claims *c, const char *key, unsigned bus_cap,
+                           char *why, size_t whylen)
+{
+    unsigned on_key = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct claim *h = &c->v[i];
+        if (strcmp(h->key, key) != 0)
+            continue;
+        on_key++;
+        const char *what = holds_whole_bus(h);
+        if (what) {
+            snprintf(why, whylen, "bus %s: %s by job %" PRIu64, key, what, h->owner);
+            return 1;
+        }
+    }
+    return bus_full(key, bus_cap, on_key, why, whylen);
 }
 
 void fwup_claims_release(struct fwup_claims *c, uint64_t owner)

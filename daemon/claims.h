@@ -51,6 +51,13 @@ void fwup_claims_free(struct fwup_claims *c);
 int fwup_claims_take(struct fwup_claims *c, const struct fwup_claim_req *req, uint64_t owner,
                      char *why, size_t whylen);
 
+/* Whether no BUS claim on `key` can be taken now, whatever its ids: a
+ * holder has the whole bus, or `bus_cap` (0: none) jobs run on it. 1 with
+ * the reason in why, else 0. Lets a caller skip the work of finding a
+ * job's ids while the bus is closed to it anyway. */
+int fwup_claims_bus_closed(const struct fwup_claims *c, const char *key, unsigned bus_cap,
+                           char *why, size_t whylen);
+
 /* Releases what `owner` holds; nothing if it holds nothing. */
 void fwup_claims_release(struct fwup_claims *c, uint64_t owner);
 

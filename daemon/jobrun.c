@@ -298,29 +298,52 @@ static void end_run(struct fwup_run *r, enum fwup_result result, const char *msg
 
 /* --- life cycle ----------------------------------------------------------- */
 
-/* The job as the engine sees it: the device's options, image and flash. */
-static int build_job(struct fwup_run *r, char *err, size_t errlen)
+/* The job as the engine sees it: the device's options, image and flash.
+ * *options (freed by the caller) backs out->options. */
+static int job_params(const struct fwup_cfg_device *dev, const struct fwup_image *image,
+                      struct fwup_option **options, struct fwup_job_params *out, char *err,
+                      size_t errlen)
 {
-    const struct fwup_cfg_device *dev = r->p.dev;
-    r->options = calloc(dev->noptions + 1, sizeof(*r->options));
-    if (!r->options) {
+    *options = calloc(dev->noptions + 1, sizeof(**options));
+    if (!*options) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < dev->noptions; i++) {
-        r->options[i].name = dev->options[i].name;
-        r->options[i].value = dev->options[i].value;
+        (*options)[i].name = dev->options[i].name;
+        (*options)[i].value = dev->options[i].value;
     }
-    r->job = (struct fwup_job_params){
-        .struct_size = sizeof(r->job),
+    *out = (struct fwup_job_params){
+        .struct_size = sizeof(*out),
         .device_id = dev->id,
-        .image = r->p.image,
-        .options = r->options,
+        .image = image,
+        .options = *options,
         .noptions = dev->noptions,
         .flash_base = dev->flash_base,
         .flash_size = dev->flash_size,
     };
     return 0;
+}
+
+static int build_job(struct fwup_run *r, char *err, size_t errlen)
+{
+    return job_params(r->p.dev, r->p.image, &r->options, &r->job, err, errlen);
+}
+
+int fwup_run_link_req(const struct fwup_protocol *proto, const struct fwup_cfg_device *dev,
+                      const struct fwup_image *image, struct fwup_link_req *req, char *err,
+                      size_t errlen)
+{
+    struct fwup_option *options;
+    struct fwup_job_params job;
+    *req = (struct fwup_link_req){.struct_size = sizeof(*req), .usb_alt = -1};
+    if (!proto->link_req)
+        return 0;
+    if (job_params(dev, image, &options, &job, err, errlen) < 0)
+        return -1;
+    int rc = proto->link_req(&job, req, err, errlen);
+    free(options);
+    return rc < 0 ? -1 : 0;
 }
 
 /* What the link must provide: the caller's, or the protocol's answer. */
@@ -330,10 +353,7 @@ static int link_requirements(struct fwup_run *r, char *err, size_t errlen)
         r->req = *r->p.link_req;
         return 0;
     }
-    r->req = (struct fwup_link_req){.struct_size = sizeof(r->req), .usb_alt = -1};
-    if (r->p.proto->link_req && r->p.proto->link_req(&r->job, &r->req, err, errlen) < 0)
-        return -1;
-    return 0;
+    return fwup_run_link_req(r->p.proto, r->p.dev, r->p.image, &r->req, err, errlen);
 }
 
 int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err, size_t errlen)

@@ -48,6 +48,13 @@ struct fwup_run_params {
 #define FWUP_RUN_EPERM (-2)
 int fwup_run_start(const struct fwup_run_params *p, struct fwup_run **out, char *err,
                    size_t errlen);
+/* What the link must provide for this device and image: the protocol's
+ * link_req() on the job's params (defaults if it has none). The scheduler
+ * claims resources from it and passes it to the run. 0, or -1 with a
+ * reason. */
+int fwup_run_link_req(const struct fwup_protocol *proto, const struct fwup_cfg_device *dev,
+                      const struct fwup_image *image, struct fwup_link_req *req, char *err,
+                      size_t errlen);
 /* Ask the engine to abort; after cancel_grace_ms it is stopped regardless. */
 void fwup_run_cancel(struct fwup_run *r);
 void fwup_run_free(struct fwup_run *r);

@@ -2,13 +2,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blobstore.h"
+#include "claims.h"
 #include "image.h"
-#include "jobrun.h"
+#include "link.h"
 #include "log.h"
 #include "outcomes.h"
 
@@ -19,6 +21,7 @@ struct active {
     struct fwupd_config *conf;
     const struct fwup_cfg_device *dev;
     struct fwup_parsed_image img;
+    struct fwup_link_req req; /* what the run's link must provide */
     struct fwup_run *run;
     int interrupt;          /* daemon shutdown: back to queued, run not counted */
     char cancel_reason[96]; /* why the run was cancelled, if not the user's cancel */
@@ -35,10 +38,20 @@ struct active {
     char why[700];
 };
 
+/* A queued job that could have run at the last scan but for its resource. */
+struct wait {
+    int64_t job;
+    char why[200];
+};
+
 struct fwup_sched {
     struct fwupd *d;
     fwup_sched_notify_fn notify;
     void *ctx;
+    const struct fwup_run_ops *ops;
+    struct fwup_claims *claims; /* what running jobs hold, by job id */
+    struct wait *waits;
+    size_t nwaits, capwaits;
     uv_timer_t wake; /* deferred scan, and the next back-off expiry */
     struct active *active;
     size_t nactive;
@@ -112,19 +125,6 @@ void fwup_sched_store_wrote(struct fwup_sched *s, int rc)
     }
 }
 
-static const struct fwup_cfg_link *find_link(const struct active *a)
-{
-    return fwup_config_find_link(a->conf->cfg, a->dev->link);
-}
-
-static int link_busy(const struct fwup_sched *s, const char *link)
-{
-    for (const struct active *a = s->active; a; a = a->next)
-        if (strcmp(a->dev->link, link) == 0)
-            return 1;
-    return 0;
-}
-
 static void unlink_active(struct fwup_sched *s, struct active *a)
 {
     for (struct active **p = &s->active; *p; p = &(*p)->next)
@@ -137,7 +137,7 @@ static void unlink_active(struct fwup_sched *s, struct active *a)
 
 static void free_active(struct active *a)
 {
-    fwup_run_free(a->run);
+    a->s->ops->free(a->run);
     fwup_image_free(&a->img);
     fwupd_config_unref(a->conf);
     free(a);
@@ -234,6 +234,8 @@ static int settle(struct fwup_sched *s, struct active *a, enum fwup_result res, 
     struct fwup_store *st = s->d->store;
     const struct fwup_job *j = &a->job;
 
+    /* The run is over, exit sequence included: its port or bus is free. */
+    fwup_claims_release(s->claims, (uint64_t)j->id);
     /* Commit the final byte count; progress commits are throttled. */
     if (a->run) {
         int rc = fwup_store_job_progress(st, j->id, j->phase, j->bytes_done, j->bytes_total,
@@ -252,7 +254,7 @@ static int settle(struct fwup_sched *s, struct active *a, enum fwup_result res, 
         fwup_outcomes_set(s->d->outcomes, j->id, j->attempt, FWUP_OUTCOME_SUCCEEDED) < 0)
         log_err("job %" PRId64 ": recording its success outside the store: %s", j->id,
                 strerror(errno));
-    fwup_run_free(a->run);
+    s->ops->free(a->run);
     a->run = NULL;
     fwup_image_free(&a->img);
     snprintf(a->job.phase, sizeof(a->job.phase), "outcome pending commit");
@@ -408,48 +410,176 @@ static enum fwup_result load_image(struct fwup_sched *s, struct active *a, char 
     return res;
 }
 
+/* The resource a job's run holds (claims.h). */
+struct resource {
+    struct fwup_claim_req req;
+    char key[PATH_MAX];
+    struct fwup_can_filter ids[FWUP_LINK_REQ_MAX_FILTERS];
+};
+
+/* One exact CAN id: 11 bits, or 29 with its FWUP_CAN_EFF flag. */
+static struct fwup_can_filter can_id(uint32_t id)
+{
+    uint32_t bits = id & FWUP_CAN_EFF ? FWUP_CAN_EFF_MASK : FWUP_CAN_SFF_MASK;
+    return (struct fwup_can_filter){id, FWUP_CAN_EFF | bits};
+}
+
+/* What the link gives the claim: a port's key, or a bus and its cap. */
+static void link_resource(const struct fwup_cfg_link *l, struct resource *r)
+{
+    memset(&r->req, 0, sizeof(r->req));
+    r->req.key = r->key;
+    switch (l->type) {
+    case FWUP_LINK_CAN:
+        r->req.kind = FWUP_CLAIM_BUS;
+        r->req.bus_cap = l->can.max_jobs;
+        snprintf(r->key, sizeof(r->key), "%s", l->can.interface);
+        break;
+    case FWUP_LINK_USB:
+        /* The port path stays when the device re-enumerates (DFU detach);
+         * without one, the match rule is what names the device. */
+        r->req.kind = FWUP_CLAIM_PORT;
+        if (l->usb.port)
+            snprintf(r->key, sizeof(r->key), "usb:%s", l->usb.port);
+        else
+            snprintf(r->key, sizeof(r->key), "usb:%04x:%04x/%04x:%04x/%s", l->usb.app.vid,
+                     l->usb.app.pid, l->usb.dfu.vid, l->usb.dfu.pid,
+                     l->usb.serial ? l->usb.serial : "");
+        break;
+    default:
+        /* Resolved as the config compares ports: a by-id symlink is the
+         * node it points at. */
+        r->req.kind = FWUP_CLAIM_PORT;
+        if (!realpath(l->path, r->key))
+            snprintf(r->key, sizeof(r->key), "%s", l->path);
+    }
+}
+
+/* The ids a job uses on its bus: ISO-TP its rx id; raw CAN the protocol's
+ * filters, else the device's configured ids; none: the whole bus. */
+static void bus_ids(struct resource *r, enum fwup_link_kind kind, const struct fwup_cfg_device *dev,
+                    const struct fwup_link_req *lr)
+{
+    size_t n = 0;
+    if (kind == FWUP_LINK_ISOTP) {
+        r->ids[n++] = can_id(dev->can.rx_id);
+    } else if (lr->nfilters) {
+        n = lr->nfilters < FWUP_LINK_REQ_MAX_FILTERS ? lr->nfilters : FWUP_LINK_REQ_MAX_FILTERS;
+        memcpy(r->ids, lr->filters, n * sizeof(r->ids[0]));
+    } else if (dev->can.set) {
+        r->ids[n++] = can_id(dev->can.tx_id);
+        r->ids[n++] = can_id(dev->can.rx_id);
+    }
+    r->req.filters = r->ids;
+    r->req.nfilters = n;
+    r->req.exclusive = lr->exclusive_bus != 0;
+}
+
+static void note_wait(struct fwup_sched *s, int64_t job, const char *why)
+{
+    if (s->nwaits == s->capwaits) {
+        size_t cap = s->capwaits ? s->capwaits * 2 : 16;
+        struct wait *nv = realloc(s->waits, cap * sizeof(*nv));
+        if (!nv)
+            return; /* only the explanation is lost */
+        s->waits = nv, s->capwaits = cap;
+    }
+    s->waits[s->nwaits].job = job;
+    snprintf(s->waits[s->nwaits].why, sizeof(s->waits[0].why), "%s", why);
+    s->nwaits++;
+}
+
+/* Claims the job's resource: 0, or 1 when it must wait (a is freed). A bus
+ * is first only checked open (probe), since the ids a job uses there need
+ * its image and the protocol. */
+static int claim(struct fwup_sched *s, struct active *a, const struct resource *r, int probe)
+{
+    char why[200];
+    int rc = probe && r->req.kind == FWUP_CLAIM_BUS
+                 ? fwup_claims_bus_closed(s->claims, r->key, r->req.bus_cap, why, sizeof(why))
+                 : fwup_claims_take(s->claims, &r->req, (uint64_t)a->job.id, why, sizeof(why));
+    if (rc == 0)
+        return 0;
+    if (rc < 0)
+        log_err("job %" PRId64 " (%s): claiming %s: %s", a->job.id, a->dev->id, r->key, why);
+    note_wait(s, a->job.id, why);
+    free_active(a);
+    return 1;
+}
+
+/* Commit "running" (attempt + 1) before touching the device: if we die
+ * from here on, the restart sees the attempt and the loop breaker works. */
+static int commit_start(struct fwup_sched *s, struct active *a)
+{
+    struct fwupd *d = s->d;
+    int64_t id = a->job.id;
+    int rc = fwup_store_job_start(d->store, id, fwupd_now_ms(d));
+    if (rc != 0) {
+        store_error(s, "starting", id);
+        fwup_sched_store_wrote(s, rc < 0 ? -1 : 0);
+        return -1;
+    }
+    if (fwup_store_get_job(d->store, id, &a->job) != 0) {
+        a->job.state = FWUP_JOB_RUNNING;
+        a->job.attempt++;
+    }
+    emit(s, &a->job, "state", 0);
+    log_info("job %" PRId64 " (%s): attempt %d of %d starting", id, a->dev->id, a->job.attempt,
+             a->job.max_attempts);
+    return 0;
+}
+
+/* Starts a queued job whose device is free, once its resource is claimed;
+ * else it stays queued and the reason is noted. */
 static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
                       const struct fwup_cfg_device *dev)
 {
     struct fwupd *d = s->d;
     const struct fwup_protocol *proto = fwup_plugins_find(d->plugins, dev->protocol);
+    const struct fwup_cfg_link *link = fwup_config_find_link(d->conf->cfg, dev->link);
+    enum fwup_result res = FWUP_RESULT_OK;
+    enum fwup_link_kind kind = FWUP_LINK_NONE;
+    struct resource r;
     char err[512];
 
-    /* Commit "running" (attempt + 1) before touching the device: if we die
-     * from here on, the restart sees the attempt and the loop breaker works. */
-    int started = fwup_store_job_start(d->store, queued->id, fwupd_now_ms(s->d));
-    if (started != 0) {
-        store_error(s, "starting", queued->id);
-        fwup_sched_store_wrote(s, started < 0 ? -1 : 0);
-        return;
-    }
     struct active *a = calloc(1, sizeof(*a));
     if (!a) {
-        int64_t now = fwupd_now_ms(s->d);
-        fwup_store_job_retry(d->store, queued->id, now + 1000, "out of memory", now);
-        fwup_sched_kick(s);
+        log_err("job %" PRId64 " (%s): out of memory, left queued", queued->id, dev->id);
         return;
     }
     a->s = s;
     a->conf = fwupd_config_ref(d->conf);
     a->dev = dev;
-    if (fwup_store_get_job(d->store, queued->id, &a->job) != 0) {
-        a->job = *queued;
-        a->job.state = FWUP_JOB_RUNNING;
-        a->job.attempt++;
-    }
-    emit(s, &a->job, "state", 0);
-    log_info("job %" PRId64 " (%s): attempt %d of %d starting", a->job.id, dev->id, a->job.attempt,
-             a->job.max_attempts);
+    a->job = *queued;
 
+    /* What stops the job for good still counts as an attempt (below). */
     if (!proto) {
         snprintf(err, sizeof(err), "protocol '%s' is not loaded", dev->protocol);
-        fail_started(s, a, FWUP_RESULT_PERMANENT, err);
+        res = FWUP_RESULT_PERMANENT;
+    } else if ((kind = fwup_link_kind_for(link, dev, proto->transports, err, sizeof(err))) ==
+               FWUP_LINK_NONE) {
+        res = FWUP_RESULT_PERMANENT;
+    } else {
+        link_resource(link, &r);
+        if (claim(s, a, &r, 1))
+            return;
+        res = load_image(s, a, err, sizeof(err));
+        if (res == FWUP_RESULT_OK &&
+            fwup_run_link_req(proto, dev, &a->img.view, &a->req, err, sizeof(err)) < 0)
+            res = FWUP_RESULT_PERMANENT;
+        if (res == FWUP_RESULT_OK && r.req.kind == FWUP_CLAIM_BUS) {
+            bus_ids(&r, kind, dev, &a->req);
+            if (claim(s, a, &r, 0))
+                return;
+        }
+    }
+    if (commit_start(s, a) < 0) {
+        fwup_claims_release(s->claims, (uint64_t)a->job.id);
+        free_active(a);
         return;
     }
-    enum fwup_result loaded = load_image(s, a, err, sizeof(err));
-    if (loaded != FWUP_RESULT_OK) {
-        fail_started(s, a, loaded, err);
+    if (res != FWUP_RESULT_OK) {
+        fail_started(s, a, res, err);
         return;
     }
     a->job.bytes_total = a->img.view.total;
@@ -457,9 +587,10 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
     struct fwup_run_params p = {
         .loop = d->loop,
         .proto = proto,
-        .link = find_link(a),
+        .link = link,
         .dev = dev,
         .image = &a->img.view,
+        .link_req = &a->req,
         .stall_timeout_ms = a->conf->cfg->stall_timeout_ms,
         .cancel_grace_ms = a->conf->cfg->cancel_grace_ms,
         .phase_timeouts = a->conf->cfg->phase_timeouts,
@@ -468,7 +599,7 @@ static void start_job(struct fwup_sched *s, const struct fwup_job *queued,
         .on_done = run_done,
         .ctx = a,
     };
-    int rc = fwup_run_start(&p, &a->run, err, sizeof(err));
+    int rc = s->ops->start(&p, &a->run, err, sizeof(err));
     if (rc < 0) {
         /* Port missing or busy: worth retrying later; settings the port
          * refuses need a config change first. */
@@ -514,6 +645,7 @@ static void scan(uv_timer_t *t)
 
     if (s->closing || d->stopping)
         return;
+    s->nwaits = 0;
     if (fwup_store_list_jobs(d->store, &f, collect, &c) != 0) {
         log_err("listing queued jobs: %s", fwup_store_errmsg(d->store));
         free(c.v);
@@ -541,8 +673,6 @@ static void scan(uv_timer_t *t)
                 emit_stored(s, j->id);
             continue;
         }
-        if (link_busy(s, dev->link))
-            continue;
         start_job(s, j, dev);
     }
     free(c.v);
@@ -560,6 +690,13 @@ void fwup_sched_kick(struct fwup_sched *s)
         uv_timer_start(&s->wake, scan, 0, 0);
 }
 
+static const struct fwup_run_ops jobrun_ops = {fwup_run_start, fwup_run_cancel, fwup_run_free};
+
+void fwup_sched_set_run_ops(struct fwup_sched *s, const struct fwup_run_ops *ops)
+{
+    s->ops = ops;
+}
+
 int fwup_sched_new(struct fwupd *d, fwup_sched_notify_fn notify, void *ctx, struct fwup_sched **out)
 {
     struct fwup_sched *s = calloc(1, sizeof(*s));
@@ -568,6 +705,11 @@ int fwup_sched_new(struct fwupd *d, fwup_sched_notify_fn notify, void *ctx, stru
     s->d = d;
     s->notify = notify;
     s->ctx = ctx;
+    s->ops = &jobrun_ops;
+    if (!(s->claims = fwup_claims_new())) {
+        free(s);
+        return -1;
+    }
     uv_timer_init(d->loop, &s->wake);
     s->wake.data = s;
     uv_timer_init(d->loop, &s->pending_timer);
@@ -580,8 +722,11 @@ int fwup_sched_new(struct fwupd *d, fwup_sched_notify_fn notify, void *ctx, stru
 static void on_timer_closed(uv_handle_t *h)
 {
     struct fwup_sched *s = h->data;
-    if (--s->open_timers == 0)
+    if (--s->open_timers == 0) {
+        fwup_claims_free(s->claims);
+        free(s->waits);
         free(s);
+    }
 }
 
 void fwup_sched_free(struct fwup_sched *s)
@@ -623,7 +768,7 @@ void fwup_sched_cancel_because(struct fwup_sched *s, int64_t job_id, const char 
         a->job.cancel_requested = 1;
         if (reason)
             snprintf(a->cancel_reason, sizeof(a->cancel_reason), "%s", reason);
-        fwup_run_cancel(a->run);
+        s->ops->cancel(a->run);
     }
 }
 
@@ -642,6 +787,14 @@ int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device)
 const char *fwup_sched_degraded(const struct fwup_sched *s)
 {
     return s && s->degraded[0] ? s->degraded : NULL;
+}
+
+const char *fwup_sched_waiting(const struct fwup_sched *s, int64_t job_id)
+{
+    for (size_t i = 0; i < s->nwaits; i++)
+        if (s->waits[i].job == job_id)
+            return s->waits[i].why;
+    return NULL;
 }
 
 void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job)
@@ -670,7 +823,7 @@ void fwup_sched_shutdown(struct fwup_sched *s, void (*done)(void *ctx), void *ct
     for (struct active *a = s->active; a; a = a->next) {
         a->interrupt = 1;
         /* Let the protocol leave the device clean (XMODEM: CAN CAN). */
-        fwup_run_cancel(a->run);
+        s->ops->cancel(a->run);
     }
     maybe_shutdown_done(s);
 }

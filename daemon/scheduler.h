@@ -1,13 +1,24 @@
 /*
- * The scheduler: decides which queued job runs next (one job per link, many
- * links in parallel up to max_concurrent_jobs, retry back-off), commits each
- * state change to the store before acting on it, and turns run outcomes into
- * job states (retry, fail, succeed, cancel).
+ * The scheduler: decides which queued job runs next (each run claims its
+ * resource, claims.h: a serial port, CAN ids or a whole bus, a USB port;
+ * runs whose resources do not clash go in parallel up to
+ * max_concurrent_jobs; retry back-off), commits each state change to the
+ * store before acting on it, and turns run outcomes into job states
+ * (retry, fail, succeed, cancel).
  */
 #ifndef FWUPGW_SCHEDULER_H
 #define FWUPGW_SCHEDULER_H
 
 #include "core.h"
+#include "jobrun.h"
+
+/* How the scheduler starts and stops runs: jobrun.c's fwup_run_* unless a
+ * test sets its own, to finish runs on command. */
+struct fwup_run_ops {
+    int (*start)(const struct fwup_run_params *p, struct fwup_run **out, char *err, size_t errlen);
+    void (*cancel)(struct fwup_run *r);
+    void (*free)(struct fwup_run *r); /* NULL is a no-op */
+};
 
 /* A job changed: type is "state" (state or phase) or "progress". */
 typedef void (*fwup_sched_notify_fn)(void *ctx, const struct fwup_job *job, const char *type,
@@ -16,6 +27,8 @@ typedef void (*fwup_sched_notify_fn)(void *ctx, const struct fwup_job *job, cons
 int fwup_sched_new(struct fwupd *d, fwup_sched_notify_fn notify, void *ctx,
                    struct fwup_sched **out);
 void fwup_sched_free(struct fwup_sched *s);
+/* Set before the first kick; ops must outlive s. */
+void fwup_sched_set_run_ops(struct fwup_sched *s, const struct fwup_run_ops *ops);
 
 /* Something was queued or a link freed up: look for work soon. */
 void fwup_sched_kick(struct fwup_sched *s);
@@ -26,6 +39,10 @@ void fwup_sched_cancel(struct fwup_sched *s, int64_t job_id);
 void fwup_sched_cancel_because(struct fwup_sched *s, int64_t job_id, const char *reason);
 /* Id of the job running on a device, 0 if none. */
 int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device);
+/* Why a queued job that could run waited at the last scan (its resource
+ * is held, e.g. "bus can0: in use with overlapping CAN ids by job 12"), or
+ * NULL. */
+const char *fwup_sched_waiting(const struct fwup_sched *s, int64_t job_id);
 /* Replace stored progress with the live figures if the job is running here. */
 void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job);
 size_t fwup_sched_running(const struct fwup_sched *s);

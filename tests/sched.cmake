@@ -3,3 +3,31 @@
 add_test(NAME integration_sched COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sched.sh)
 set_tests_properties(integration_sched PROPERTIES LABELS integration TIMEOUT 300
   ENVIRONMENT "FWUP_BINARY_DIR=${CMAKE_BINARY_DIR}")
+
+# The scheduler on a virtual clock: a real store file, real plugins that
+# only state link requirements (unit/sched_plugin.c: "test" on serial, raw
+# CAN and USB, "isotp" on ISO-TP), runs faked at the run ops.
+set(_sched_plugins ${CMAKE_CURRENT_BINARY_DIR}/sched-plugins)
+foreach(p test isotp)
+  add_library(sched_${p}_plugin MODULE ${CMAKE_CURRENT_SOURCE_DIR}/unit/sched_plugin.c)
+  set_target_properties(sched_${p}_plugin PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${_sched_plugins})
+  target_include_directories(sched_${p}_plugin PRIVATE ${CMAKE_SOURCE_DIR}/include)
+endforeach()
+target_compile_definitions(sched_test_plugin PRIVATE SCHED_NAME="test"
+  "SCHED_TRANSPORTS=FWUP_TRANSPORT_SERIAL|FWUP_TRANSPORT_CAN|FWUP_TRANSPORT_USB")
+target_compile_definitions(sched_isotp_plugin PRIVATE SCHED_NAME="isotp"
+  SCHED_TRANSPORTS=FWUP_TRANSPORT_ISOTP)
+if(TARGET fwup_store AND TARGET fwup_link)
+  set(_d ${CMAKE_SOURCE_DIR}/daemon)
+  fwup_add_check_test(test_sched
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sched.c ${_d}/scheduler.c ${_d}/claims.c
+      ${_d}/core.c ${_d}/outcomes.c ${_d}/log.c ${_d}/plugins.c ${_d}/jobrun.c ${_d}/ctrlrun.c
+      ${_d}/ctrlline_hw.c
+    LIBS fwup_store fwup_config fwup_image fwup_blobstore fwup_host fwup_link fwup_proto_common fwup_util
+      PkgConfig::UV PkgConfig::GPIOD ${CMAKE_DL_LIBS}
+    LABELS unit)
+  target_include_directories(test_sched PRIVATE ${_d})
+  target_compile_definitions(test_sched PRIVATE SCHED_PLUGIN_DIR="${_sched_plugins}")
+  add_dependencies(test_sched sched_test_plugin sched_isotp_plugin)
+endif()
