@@ -536,6 +536,29 @@ START_TEST(test_unknown_pid)
 }
 END_TEST
 
+/* AN3155's even parity is asked for as the link's default framing; nothing
+ * else of the link is. */
+START_TEST(test_link_req)
+{
+    struct testjob j;
+    struct fwup_link_req req;
+    char err[128];
+    job_init(&j, FLASH, 100, NULL);
+    memset(&req, 0, sizeof(req));
+    req.struct_size = sizeof(req);
+    req.usb_alt = -1;
+    ck_assert_ptr_nonnull(PROTO->link_req);
+    ck_assert_int_eq(PROTO->link_req(&j.params, &req, err, sizeof(err)), 0);
+    ck_assert_str_eq(req.framing, "8E1");
+    ck_assert_uint_eq(req.nfilters, 0);
+    ck_assert_uint_eq(req.exclusive_bus, 0);
+    ck_assert_uint_eq(req.fd, 0);
+    ck_assert_int_eq(req.usb_alt, -1);
+    ck_assert_ptr_null(req.usb_alt_name);
+    testjob_free(&j);
+}
+END_TEST
+
 START_TEST(test_image_outside_flash)
 {
     struct testjob j;
@@ -698,6 +721,7 @@ static Suite *stm32_suite(void)
     tcase_add_test(t, test_slow_erase);
     tcase_add_test(t, test_already_synced);
     tcase_add_test(t, test_unknown_pid);
+    tcase_add_test(t, test_link_req);
     tcase_add_test(t, test_image_outside_flash);
     tcase_add_test(t, test_read_protected);
     tcase_add_test(t, test_verify_mismatch);

@@ -486,6 +486,66 @@ START_TEST(test_engine_first_block_genuine_nak)
 }
 END_TEST
 
+/* What the engine does with its units' completions: only the latest unit's
+ * starts the answer's timeout; one that could not leave counts as a timeout;
+ * a lost link ends the job; events it does not know change nothing. */
+START_TEST(test_engine_completions)
+{
+    struct testjob j;
+    struct mock m = {0};
+    job_init(&j, 600, 42, "block", "128", NULL);
+    struct fwup_engine *e = start_with_backlog(&j, &m, "C");
+    uint32_t t1 = m.wire_tag;
+    event(e, (struct fwup_event){.type = 99});                           /* a later ABI's event */
+    event(e, (struct fwup_event){.type = FWUP_EV_TIMER, .timer_id = 5}); /* not armed */
+    ck_assert_uint_eq(m.nsent, 133);
+    ck_assert_uint_eq(m.timer, 0);
+    ck_assert(!m.finished);
+    on_wire(e, &m);
+    feed(e, "\x06", 1);
+    /* block 2, NAKed before it is on the wire: a second copy */
+    uint32_t t2 = m.wire_tag;
+    feed(e, "\x15", 1);
+    ck_assert_uint_eq(m.nsent, 3 * 133);
+    ck_assert_uint_ne(m.wire_tag, t2);
+    ck_assert_uint_ne(t2, t1);
+    event(e, (struct fwup_event){.type = FWUP_EV_COMPLETE, .tag = t2, .status = FWUP_STATUS_OK});
+    ck_assert_uint_eq(m.timer, 0); /* the first copy's: still waiting for the second */
+    on_wire(e, &m);
+    ck_assert_uint_eq(m.timer, 10000);
+    feed(e, "\x06", 1);
+    /* block 3 never leaves: a failure, answered as a timeout is */
+    int flushes = m.flushes;
+    event(e, (struct fwup_event){
+                 .type = FWUP_EV_COMPLETE, .tag = m.wire_tag, .status = FWUP_STATUS_TIMEOUT});
+    ck_assert_int_eq(m.flushes, flushes + 1);
+    ck_assert_uint_eq(m.timer, 1000);
+    ck_assert(!m.finished);
+    /* the link goes away under the resend */
+    ev_timer(e);
+    ck_assert_uint_eq(m.nsent, 5 * 133);
+    event(e, (struct fwup_event){
+                 .type = FWUP_EV_COMPLETE, .tag = m.wire_tag, .status = FWUP_STATUS_LINK_GONE});
+    ck_assert(m.finished);
+    ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_ptr_nonnull(strstr(m.msg, "link lost"));
+    event(e, (struct fwup_event){.type = FWUP_EV_LINK_DOWN});
+    ck_assert_int_eq(m.calls_after_finish, 0);
+    PROTO->destroy(e);
+
+    /* a link down while waiting for the receiver */
+    memset(&m, 0, sizeof(m));
+    e = PROTO->create(&j.params, &mock_ops, &m, (char[64]){0}, 64);
+    ev_start(e);
+    event(e, (struct fwup_event){.type = FWUP_EV_LINK_DOWN});
+    ck_assert(m.finished);
+    ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
+    ck_assert_uint_eq(m.timer, 0);
+    PROTO->destroy(e);
+    testjob_free(&j);
+}
+END_TEST
+
 /* ---- device model alone ---- */
 
 struct devio {
@@ -1228,6 +1288,7 @@ static Suite *xmodem_suite(void)
     tcase_add_test(t, test_engine_host_cancel);
     tcase_add_test(t, test_engine_stale_start_burst);
     tcase_add_test(t, test_engine_first_block_genuine_nak);
+    tcase_add_test(t, test_engine_completions);
     tcase_add_test(t, test_engine_slow_link);
     tcase_add_test(t, test_device_model_direct);
     suite_add_tcase(s, t);
