@@ -122,6 +122,36 @@ START_TEST(test_bus_cap)
 }
 END_TEST
 
+START_TEST(test_bus_closed)
+{
+    struct fwup_can_filter a = {0x100, STD}, b = {0x101, STD};
+    /* Open while nothing, or only jobs with ids, hold it below its cap. */
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can0", 2, why, sizeof(why)), 0);
+    ck_assert_int_eq(bus(1, "can0", &a, 1, 0, 2), 0);
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can0", 2, why, sizeof(why)), 0);
+    /* Closed at the cap, and not on another bus or without a cap. */
+    ck_assert_int_eq(bus(2, "can0", &b, 1, 0, 2), 0);
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can0", 2, why, sizeof(why)), 1);
+    ck_assert_ptr_nonnull(strstr(why, "2 jobs running, its limit"));
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can0", 0, why, sizeof(why)), 0);
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can1", 2, why, sizeof(why)), 0);
+    fwup_claims_release(c, 1);
+    fwup_claims_release(c, 2);
+    /* Closed while one job holds it whole: exclusive, or with no ids. */
+    ck_assert_int_eq(bus(3, "can0", &a, 1, 1, 0), 0);
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can0", 0, why, sizeof(why)), 1);
+    ck_assert_str_eq(why, "bus can0: held whole (exclusive protocol) by job 3");
+    fwup_claims_release(c, 3);
+    ck_assert_int_eq(bus(4, "can0", NULL, 0, 0, 0), 0);
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can0", 0, why, sizeof(why)), 1);
+    ck_assert_str_eq(why, "bus can0: held whole (no CAN ids declared) by job 4");
+    fwup_claims_release(c, 4);
+    ck_assert_int_eq(port(5, "can0"), 0);
+    ck_assert_int_eq(fwup_claims_bus_closed(c, "can0", 0, why, sizeof(why)), 1);
+    ck_assert_ptr_nonnull(strstr(why, "another kind"));
+}
+END_TEST
+
 START_TEST(test_kind_mismatch_and_malformed)
 {
     ck_assert_int_eq(port(1, "can0"), 0);
@@ -185,6 +215,7 @@ int main(void)
     tcase_add_test(t, test_bus_exclusive);
     tcase_add_test(t, test_bus_no_ids_is_whole_bus);
     tcase_add_test(t, test_bus_cap);
+    tcase_add_test(t, test_bus_closed);
     tcase_add_test(t, test_kind_mismatch_and_malformed);
     tcase_add_test(t, test_filter_overlap_rules);
     tcase_add_test(t, test_many_holders);
