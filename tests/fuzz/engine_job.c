@@ -78,13 +78,23 @@ int fz_job_init(struct fz_job *j, const struct fwup_protocol *p, unsigned i)
     if (t < 0 || !(j->data = simtty_random_bytes(FZ_IMAGE_LEN, 1)))
         return -1;
     j->v = &table[t].v[i % table[t].n];
-    j->seg = (struct fwup_segment){j->v->address, FZ_IMAGE_LEN, j->data};
-    j->img = (struct fwup_image){&j->seg, 1, FZ_IMAGE_LEN};
+    j->seg = (struct fwup_segment){j->v->address, FZ_IMAGE_LEN, j->data, -1};
+    j->img = (struct fwup_image){.struct_size = sizeof(j->img),
+                                 .segment_size = sizeof(j->seg),
+                                 .segments = &j->seg,
+                                 .nsegments = 1,
+                                 .total = FZ_IMAGE_LEN};
     size_t n = 0;
     for (const char *const *o = j->v->opts; *o && n < FZ_MAX_OPTIONS; o += 2, n++)
         j->opt[n] = (struct fwup_option){o[0], o[1]};
-    j->link = (struct fwup_link_params){115200, 8, table[t].parity, 1, FWUP_FLOW_CONTROL_NONE};
-    j->params = (struct fwup_job_params){.device_id = "fuzz-1",
+    j->serial = (struct fwup_serial_info){sizeof(j->serial), 115200, 8,
+                                          table[t].parity,   1,      FWUP_FLOW_CONTROL_NONE};
+    j->link = (struct fwup_link_info){.struct_size = sizeof(j->link),
+                                      .kind = FWUP_LINK_SERIAL,
+                                      .name = "fuzz",
+                                      .serial = &j->serial};
+    j->params = (struct fwup_job_params){.struct_size = sizeof(j->params),
+                                         .device_id = "fuzz-1",
                                          .image = &j->img,
                                          .options = j->opt,
                                          .noptions = n,

@@ -16,11 +16,13 @@
 #include <fwupgw/protocol.h>
 
 enum fz_op {
-    FZ_RX = 0,    /* bytes from the device */
-    FZ_TIMER,     /* the engine's timer fires (if armed) */
-    FZ_TX_DONE,   /* what was sent has left the host's buffers */
-    FZ_CANCEL,    /* the user cancels the job (once) */
-    FZ_LINK_GONE, /* from now on send() fails: the adapter was unplugged */
+    FZ_RX = 0,     /* bytes from the device */
+    FZ_TIMER,      /* the engine's armed timer due first fires (if any) */
+    FZ_TX_DONE,    /* the oldest unit awaiting completion completes OK */
+    FZ_CANCEL,     /* the user cancels the job (once) */
+    FZ_LINK_GONE,  /* the adapter is unplugged: pending units complete LINK_GONE,
+                    * then LINK_DOWN, and submit() fails from then on */
+    FZ_TX_TIMEOUT, /* the oldest unit awaiting completion times out */
     FZ_NOPS
 };
 
@@ -38,7 +40,8 @@ struct fz_job {
     struct fwup_segment seg;
     struct fwup_image img;
     struct fwup_option opt[FZ_MAX_OPTIONS];
-    struct fwup_link_params link;
+    struct fwup_serial_info serial;
+    struct fwup_link_info link;
     struct fwup_job_params params;
     uint8_t *data;
 };

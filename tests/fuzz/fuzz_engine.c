@@ -3,13 +3,16 @@
  * engine of the protocol linked in (its fwup_protocol table, as the daemon
  * sees it) runs one job on a small image against a host stub, and the fuzz
  * input is the stream of events (engine_job.h): device bytes in chunks of
- * any size, timer firings, tx-done, a cancel, a link that goes away.
+ * any size, timer firings, unit completions (done or timed out), a cancel,
+ * a link that goes away. Events are delivered one at a time, never from
+ * inside another, as the ABI promises.
  *
  * The engine must never crash, never call the host after finish() nor
  * finish twice, keep progress within its total and monotonic within a
- * phase, and at the end either have finished or still be waiting. Then the
- * device falls silent: delivering tx-done and firing the timer for as long
- * as the engine arms it must end the job (no engine retries forever).
+ * phase, submit only byte units, and at the end either have finished or
+ * still be waiting. Then the device falls silent: completing its units and
+ * firing its timers for as long as it arms them must end the job (no engine
+ * retries forever).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,13 +24,17 @@
 /* Timer firings a silent device may take before the engine gives up: far
  * above what the variants' retry counts and windows need. */
 #define MAX_SILENT_TIMERS 200000
+/* Units awaiting completion the stub keeps track of. */
+#define MAX_PENDING 64
 
 extern const struct fwup_protocol FWUP_PROTOCOL_SYMBOL;
 #define P (&FWUP_PROTOCOL_SYMBOL)
 
 struct host {
-    int finished, link_gone, tx_pending;
-    uint32_t timer_ms; /* armed: > 0 */
+    int finished, link_gone;
+    uint32_t timer_ms[FWUP_MAX_TIMERS]; /* armed: > 0 */
+    uint32_t pending[MAX_PENDING];      /* tags, oldest first */
+    size_t npending;
     char phase[32];
     uint64_t done;
     int progressed;
@@ -45,32 +52,43 @@ static void check_live(struct host *h)
         fail("host call after finish()");
 }
 
-static int h_send(void *host, const uint8_t *data, size_t len)
+static int h_submit(void *host, const struct fwup_unit *u)
 {
     struct host *h = host;
     check_live(h);
-    if (len && !data)
-        fail("send of NULL");
+    if (!u || u->struct_size < sizeof(*u) || u->kind != FWUP_UNIT_BYTES)
+        fail("a unit that is not bytes on a serial link");
+    if (u->len && !u->data)
+        fail("submit of NULL");
     volatile uint8_t sink = 0;
-    for (size_t i = 0; i < len; i++) /* the bytes must be readable */
-        sink ^= data[i];
+    for (size_t i = 0; i < u->len; i++) /* the bytes must be readable */
+        sink ^= u->data[i];
     (void)sink;
     if (h->link_gone)
         return -1;
-    h->tx_pending = 1;
+    if (u->flags & (FWUP_SUBMIT_NOTIFY | FWUP_SUBMIT_ON_WIRE)) {
+        if (h->npending == MAX_PENDING)
+            fail("too many units awaiting completion");
+        h->pending[h->npending++] = u->tag;
+    }
     return 0;
 }
 
-static void h_timer(void *host, uint32_t ms)
+static int h_control(void *host, const struct fwup_control *c)
+{
+    check_live(host);
+    if (!c || c->op != FWUP_CTL_FLUSH_RX)
+        fail("a control other than FLUSH_RX");
+    return 0;
+}
+
+static void h_timer(void *host, unsigned id, uint32_t ms)
 {
     struct host *h = host;
     check_live(h);
-    h->timer_ms = ms;
-}
-
-static void h_flush_rx(void *host)
-{
-    check_live(host);
+    if (id >= FWUP_MAX_TIMERS)
+        fail("timer id out of range");
+    h->timer_ms[id] = ms;
 }
 
 static void h_progress(void *host, const char *phase, uint64_t done, uint64_t total)
@@ -105,7 +123,8 @@ static void h_finish(void *host, enum fwup_result result, const char *msg)
     h->finished = 1;
 }
 
-static const struct fwup_host_ops ops = {h_send, h_timer, h_flush_rx, h_progress, h_log, h_finish};
+static const struct fwup_host_ops ops = {sizeof(ops), h_submit, h_control, h_timer,
+                                         h_progress,  h_log,    h_finish};
 
 static struct fz_job jobs[16];
 static size_t njobs;
@@ -125,10 +144,37 @@ static void init_jobs(void)
     }
 }
 
-static void fire_timer(struct fwup_engine *e, struct host *h)
+static void deliver(struct fwup_engine *e, struct host *h, struct fwup_event ev)
 {
-    h->timer_ms = 0; /* one-shot */
-    P->on_timer(e);
+    if (h->finished)
+        return;
+    ev.struct_size = sizeof(ev);
+    P->on_event(e, &ev);
+}
+
+/* The armed timer due first (the shortest, then the lowest id); 0 if none. */
+static int fire_timer(struct fwup_engine *e, struct host *h)
+{
+    unsigned id = FWUP_MAX_TIMERS;
+    for (unsigned i = 0; i < FWUP_MAX_TIMERS; i++)
+        if (h->timer_ms[i] && (id == FWUP_MAX_TIMERS || h->timer_ms[i] < h->timer_ms[id]))
+            id = i;
+    if (id == FWUP_MAX_TIMERS)
+        return 0;
+    h->timer_ms[id] = 0; /* one-shot */
+    deliver(e, h, (struct fwup_event){.type = FWUP_EV_TIMER, .timer_id = id});
+    return 1;
+}
+
+/* The oldest unit awaiting completion completes; 0 if there is none. */
+static int complete(struct fwup_engine *e, struct host *h, enum fwup_status status)
+{
+    if (h->npending == 0)
+        return 0;
+    uint32_t tag = h->pending[0];
+    memmove(h->pending, h->pending + 1, --h->npending * sizeof(h->pending[0]));
+    deliver(e, h, (struct fwup_event){.type = FWUP_EV_COMPLETE, .tag = tag, .status = status});
+    return 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
@@ -145,7 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         fprintf(stderr, "%s\n", err);
         fail("create refused a job its check_image accepted");
     }
-    P->on_start(e);
+    deliver(e, &h, (struct fwup_event){.type = FWUP_EV_START});
     int cancelled = 0;
     for (size_t i = 1; i < len && !h.finished;) {
         switch (data[i++] % FZ_NOPS) {
@@ -160,44 +206,46 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             memcpy(chunk, data + i, n);
             i += n;
             if (n)
-                P->on_rx(e, chunk, n);
+                deliver(
+                    e, &h,
+                    (struct fwup_event){
+                        .type = FWUP_EV_RX, .unit_kind = FWUP_UNIT_BYTES, .data = chunk, .len = n});
             free(chunk);
             break;
         }
         case FZ_TIMER:
-            if (h.timer_ms)
-                fire_timer(e, &h);
+            fire_timer(e, &h);
             break;
         case FZ_TX_DONE:
-            if (h.tx_pending) {
-                h.tx_pending = 0;
-                if (P->on_tx_done)
-                    P->on_tx_done(e);
-            }
+            complete(e, &h, FWUP_STATUS_OK);
+            break;
+        case FZ_TX_TIMEOUT:
+            complete(e, &h, FWUP_STATUS_TIMEOUT);
             break;
         case FZ_CANCEL:
-            if (!cancelled && P->on_cancel) {
+            if (!cancelled) {
                 cancelled = 1;
-                P->on_cancel(e);
+                deliver(e, &h, (struct fwup_event){.type = FWUP_EV_CANCEL});
             }
             break;
         case FZ_LINK_GONE:
-            h.link_gone = 1;
+            if (!h.link_gone) {
+                h.link_gone = 1;
+                while (complete(e, &h, FWUP_STATUS_LINK_GONE))
+                    ;
+                deliver(e, &h, (struct fwup_event){.type = FWUP_EV_LINK_DOWN});
+            }
             break;
         }
     }
     /* The device falls silent: the engine must give up on its own. */
     for (long firings = 0; !h.finished;) {
-        if (h.tx_pending && P->on_tx_done) {
-            h.tx_pending = 0;
-            P->on_tx_done(e);
-        } else if (h.timer_ms) {
-            if (++firings > MAX_SILENT_TIMERS)
-                fail("keeps re-arming its timer for a device that never answers");
-            fire_timer(e, &h);
-        } else {
-            fail("waits for a silent device with no timer armed");
-        }
+        if (complete(e, &h, FWUP_STATUS_OK))
+            continue;
+        if (++firings > MAX_SILENT_TIMERS)
+            fail("keeps re-arming its timer for a device that never answers");
+        if (!fire_timer(e, &h))
+            fail("waits for a silent device with no timer armed and no unit pending");
     }
     P->destroy(e);
     return 0;

@@ -41,32 +41,41 @@ static void op(enum fz_op o)
     put(&b, 1);
 }
 
-static void r_rx(struct fwup_engine *e, const uint8_t *d, size_t n)
+static void r_rx(const uint8_t *d, size_t n)
 {
     for (size_t off = 0; off < n; off += 255) { /* FZ_RX carries up to 255 */
         uint8_t hdr[2] = {FZ_RX, (uint8_t)(n - off > 255 ? 255 : n - off)};
         put(hdr, 2);
         put(d + off, hdr[1]);
     }
-    P->on_rx(e, d, n);
 }
 
-static void r_timer(struct fwup_engine *e)
+/* Every event in the harness's encoding, then to the engine. START is the
+ * harness's own; a lost link's LINK_GONE completions come with its
+ * LINK_DOWN, which FZ_LINK_GONE replays whole. */
+static void r_event(struct fwup_engine *e, const struct fwup_event *ev)
 {
-    op(FZ_TIMER);
-    P->on_timer(e);
-}
-
-static void r_tx_done(struct fwup_engine *e)
-{
-    op(FZ_TX_DONE);
-    P->on_tx_done(e);
-}
-
-static void r_cancel(struct fwup_engine *e)
-{
-    op(FZ_CANCEL);
-    P->on_cancel(e);
+    switch (ev->type) {
+    case FWUP_EV_RX:
+        r_rx(ev->data, ev->len);
+        break;
+    case FWUP_EV_TIMER:
+        op(FZ_TIMER);
+        break;
+    case FWUP_EV_COMPLETE:
+        if (ev->status != FWUP_STATUS_LINK_GONE)
+            op(ev->status == FWUP_STATUS_OK ? FZ_TX_DONE : FZ_TX_TIMEOUT);
+        break;
+    case FWUP_EV_CANCEL:
+        op(FZ_CANCEL);
+        break;
+    case FWUP_EV_LINK_DOWN:
+        op(FZ_LINK_GONE);
+        break;
+    default:
+        break;
+    }
+    P->on_event(e, ev);
 }
 
 int main(int argc, char **argv)
@@ -76,10 +85,7 @@ int main(int argc, char **argv)
         return 2;
     }
     struct fwup_protocol taped = *P;
-    taped.on_rx = r_rx;
-    taped.on_timer = r_timer;
-    taped.on_tx_done = P->on_tx_done ? r_tx_done : NULL;
-    taped.on_cancel = r_cancel;
+    taped.on_event = r_event;
     const struct simdev_class *dev = simdev_find(fz_device_model(P));
     static const struct {
         const char *name;
