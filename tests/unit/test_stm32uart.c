@@ -680,10 +680,10 @@ START_TEST(test_paced_goodput)
 }
 END_TEST
 
-/* A 2400-baud 8E1 line behind a UART driver's 4 KiB buffer: on_tx_done
- * comes at once while a 256-byte write spends 1.2 s on the wire, longer
- * than write_timeout (1 s). The engine times the line from the link the host
- * reports, so the default timeouts hold at any speed. */
+/* A 2400-baud 8E1 line behind a UART driver's 4 KiB buffer: the kernel
+ * takes a 256-byte write at once while it spends 1.2 s on the wire, longer
+ * than write_timeout (1 s). The engine times the answer from when the write
+ * has left the UART, so the default timeouts hold at any speed. */
 START_TEST(test_slow_link)
 {
     struct testjob j;

@@ -1187,7 +1187,7 @@ END_TEST
 START_TEST(test_link_slow_line_tx_done)
 {
     /* At 1200 baud a 1K block takes 8.6 s, longer than block_timeout: the
-     * timer must count from the end of transmission (on_tx_done). */
+     * timer must count from the end of transmission (on the wire). */
     struct testjob j;
     struct simlink_config c;
     struct simlink_result r;
@@ -1254,9 +1254,10 @@ START_TEST(test_link_bad_setup)
 }
 END_TEST
 
-/* A 600-baud line behind a UART driver's 4 KiB buffer: on_tx_done comes at
- * once while a 1K block spends 17 s on the wire, longer than block_timeout
- * (10 s). The engine times the line from the link the host reports. */
+/* A 600-baud line behind a UART driver's 4 KiB buffer: the kernel takes a
+ * 1K block at once while it spends 17 s on the wire, longer than
+ * block_timeout (10 s). The engine times the answer from when the block has
+ * left the UART. */
 START_TEST(test_engine_slow_link)
 {
     struct testjob j;
