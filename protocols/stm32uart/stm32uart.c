@@ -789,7 +789,6 @@ static int next_block(struct fwup_engine *e, uint64_t from, struct blk *b)
     hi = (hi + 3) & ~(uint64_t)3;
     b->addr = (uint32_t)lo;
     b->len = (uint32_t)(hi - lo);
-    memset(b->data, 0xff, sizeof(b->data));
     b->image_bytes = (uint32_t)fwup_image_copy(e->image, lo, b->len, 0xff, b->data);
     return 1;
 }
