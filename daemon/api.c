@@ -65,9 +65,12 @@ static json_t *job_json(struct fwup_api *api, struct fwup_job *j)
         "created", (json_int_t)j->created_ms, "updated", (json_int_t)j->updated_ms, "started",
         (json_int_t)j->started_ms, "finished", (json_int_t)j->finished_ms, "not_before",
         (json_int_t)j->not_before_ms);
-    if (o)
+    if (o) {
+        const char *why = fwup_sched_waiting(api->d->sched, j->id);
         json_object_set_new(o, "waiting_for",
                             j->waiting_for ? json_integer(j->waiting_for) : json_null());
+        json_object_set_new(o, "waiting", why ? json_string(why) : json_null());
+    }
     /* A row json_pack cannot encode (bytes that are not UTF-8) must not
      * take the whole reply down with it. */
     return o ? o

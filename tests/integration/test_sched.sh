@@ -149,11 +149,16 @@ start_daemon
 make_image "$work/b.bin" 20000
 ja=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
 jb=$("${ctl[@]}" --json queue dev-1 "$work/b.bin" | jq -r .job.id)
+saw_wait=0
 until finished "$ja" && finished "$jb"; do
     n=$("${ctl[@]}" --json status | jq '[.jobs[] | select(.state == "running")] | length')
     [ "$n" -le 1 ] || fail "$n jobs running on one link"
+    # The waiting job says what it waits for: the port, held by the other.
+    case $(job_field "$jb" waiting) in "port "*": in use by job $ja") saw_wait=1 ;; esac
     sleep 0.05
 done
+[ "$saw_wait" = 1 ] || fail "job $jb never said it waited for job $ja's port"
+[ "$(job_field "$jb" waiting)" = null ] || fail "finished job $jb: $(job_field "$jb" waiting)"
 for j in "$ja" "$jb"; do
     job_state_is "$j" succeeded || fail "job $j: $(job_field "$j" last_error)"
     [ "$(job_field "$j" attempt)" = 1 ] || fail "job $j needed $(job_field "$j" attempt) runs"
