@@ -6,10 +6,14 @@
  * submit order, come from the loop, never from inside submit or control:
  *
  *   NOTIFY   the kernel took every byte of the unit
- *   ON_WIRE  and the port's output queue (TIOCOUTQ) holds none of them (on
- *            a pty: the peer has read them); it is polled on a timer set
- *            to the time the queued bytes take at the line rate, capped so
- *            that a faster drain is seen soon: no busy loop
+ *   ON_WIRE  and the port's output queue (TIOCOUTQ) holds none of them,
+ *            and no sooner than the line rate lets them out. The queue is
+ *            polled on a timer set to the time the queued bytes take at the
+ *            line rate, capped so that a faster drain is seen soon: no busy
+ *            loop. The line-rate floor matters twice: a UART's FIFO still
+ *            holds bytes when the kernel's queue is empty, and a pty has no
+ *            output queue at all (TIOCOUTQ is always 0) while the device
+ *            behind it may well read at the configured rate
  *   BREAK    (control) after the bytes before it are on the wire, like
  *            tcsendbreak(), but without blocking the loop
  */
@@ -54,7 +58,10 @@ struct serial_link {
     uint8_t *out; /* bytes not yet written: out[out_off .. out_len) */
     size_t out_len, out_off, out_cap;
     uint64_t queued, written; /* stream offsets */
-    struct pending *pend;     /* pend[pend_head .. pend_n) */
+    /* Loop time (µs) at which the line, at its nominal rate, has sent
+     * every byte written so far. */
+    uint64_t line_free_us;
+    struct pending *pend; /* pend[pend_head .. pend_n) */
     size_t pend_head, pend_n, pend_cap;
 };
 
@@ -62,6 +69,11 @@ struct serial_link {
 static uint64_t wire_ms(const struct serial_link *s, uint64_t bytes)
 {
     return (bytes * s->bits_per_char * 1000 + s->serial.baud - 1) / s->serial.baud;
+}
+
+static uint64_t wire_us(const struct serial_link *s, uint64_t bytes)
+{
+    return (bytes * s->bits_per_char * 1000000 + s->serial.baud - 1) / s->serial.baud;
 }
 
 /* Character size and parity of a c_cflag (PARODD means nothing without
@@ -211,6 +223,9 @@ static int flush_out(struct serial_link *s)
         }
         s->out_off += (size_t)n;
         s->written += (uint64_t)n;
+        uint64_t now_us = uv_now(s->loop) * 1000;
+        s->line_free_us =
+            (s->line_free_us > now_us ? s->line_free_us : now_us) + wire_us(s, (uint64_t)n);
     }
     if (s->out_off == s->out_len)
         s->out_off = s->out_len = 0;
@@ -255,7 +270,12 @@ static void service(struct serial_link *s)
             /* Its bytes have left once what is queued is no more than
              * what was written after them (nothing, before a break). */
             uint64_t q = outq(s), after = s->written - p->end;
-            if (q > after)
+            /* At the nominal rate its last byte leaves before the bytes
+             * written after it. */
+            uint64_t left_us = s->line_free_us - wire_us(s, after), now_us = now * 1000;
+            if (now_us < left_us)
+                wait = (left_us - now_us + 999) / 1000;
+            else if (q > after)
                 wait = wire_ms(s, q - after) < DRAIN_POLL_MAX_MS ? wire_ms(s, q - after)
                                                                  : DRAIN_POLL_MAX_MS;
             else if (p->brk) {

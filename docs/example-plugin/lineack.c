@@ -75,7 +75,9 @@ static void on_line(struct fwup_engine *e, const char *line)
         return;
     }
     unsigned long sum;
-    if (e->state == S_SUM && sscanf(line, "OK %8lx", &sum) == 1) {
+    /* The answer may come before the completion of the bytes it answers:
+     * the device can read faster than the nominal line rate. */
+    if ((e->state == S_SENDING || e->state == S_SUM) && sscanf(line, "OK %8lx", &sum) == 1) {
         uint32_t want = 0;
         for (uint32_t i = 0; i < e->seg->len; i++)
             want += e->seg->data[i];
@@ -105,8 +107,8 @@ static void on_rx(struct fwup_engine *e, const uint8_t *data, size_t len)
         e->line[e->linelen] = 0;
         e->linelen = 0;
         on_line(e, e->line);
-        if (e->state != S_READY && e->state != S_SUM)
-            return; /* finished, or the rest of this read answers nothing */
+        if (e->state == S_DONE)
+            return;
     }
 }
 

@@ -47,6 +47,7 @@ cmp -s "$work/img.bin" "$work/received.bin" || fail "device holds something else
 # called a success, the reason names both sums.
 stop_daemon
 kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true
+rm -f "$work/sim/toy"
 rm -f "$work/received.bin"
 python3 "$src/docs/example-plugin/lineack-device.py" "$work/sim/toy" "$work/received.bin" --bad-sum \
     >"$work/fwupsim.log" 2>&1 &
