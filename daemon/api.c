@@ -159,24 +159,29 @@ struct blob {
     uint8_t *data;
     size_t len;
     char sha[65];
+    struct blob *next; /* inline images */
 };
 
 struct blobs {
     int *fds;
     size_t nfds;
     struct blob *byfd; /* lazily read, one per descriptor */
-    struct blob *inl;  /* inline images, one per reference */
-    size_t ninl;
+    /* Inline images, one per reference, each allocated on its own: the
+     * targets checked so far keep pointers to theirs. */
+    struct blob *inl;
 };
 
 static void blobs_free(struct blobs *b)
 {
     for (size_t i = 0; b->byfd && i < b->nfds; i++)
         free(b->byfd[i].data);
-    for (size_t i = 0; i < b->ninl; i++)
-        free(b->inl[i].data);
     free(b->byfd);
-    free(b->inl);
+    while (b->inl) {
+        struct blob *bl = b->inl;
+        b->inl = bl->next;
+        free(bl->data);
+        free(bl);
+    }
 }
 
 static int blob_get(struct blobs *b, json_t *image, const char *where, const struct blob **out,
@@ -216,19 +221,15 @@ static int blob_get(struct blobs *b, json_t *image, const char *where, const str
         return failf(f, FWUP_E_PARAMS, "%simage data must be a base64 string", where);
     const char *s = json_string_value(datav);
     size_t slen = json_string_length(datav);
-    struct blob *nv = realloc(b->inl, (b->ninl + 1) * sizeof(*nv));
-    if (!nv)
+    struct blob *bl = calloc(1, sizeof(*bl));
+    if (!bl)
         return failf(f, FWUP_E_INTERNAL, "out of memory");
-    b->inl = nv;
-    struct blob *bl = &b->inl[b->ninl];
-    memset(bl, 0, sizeof(*bl));
+    bl->next = b->inl;
+    b->inl = bl;
     bl->data = malloc(slen / 4 * 3 + 3);
     if (!bl->data || sodium_base642bin(bl->data, slen / 4 * 3 + 3, s, slen, "\n\r ", &bl->len, NULL,
-                                       sodium_base64_VARIANT_ORIGINAL) != 0) {
-        free(bl->data);
+                                       sodium_base64_VARIANT_ORIGINAL) != 0)
         return failf(f, FWUP_E_PARAMS, "%simage data is not valid base64", where);
-    }
-    b->ninl++;
     fwup_sha256_hex(bl->data, bl->len, bl->sha);
     *out = bl;
     return 0;

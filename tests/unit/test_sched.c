@@ -13,91 +13,8 @@
 #include <unistd.h>
 
 #include "blobstore.h"
-#include "outcomes.h"
-#include "scheduler.h"
+#include "vcore.h"
 
-#define T0 1764000000000LL
-
-/* --- fake runs: the test finishes them --------------------------------- */
-
-struct fwup_run {
-    struct fwup_run_params p;
-    struct fwup_link_req req;
-    int cancelled;
-    struct fwup_run *next;
-};
-
-static struct fwup_run *runs;
-static int fail_next_start; /* the next start fails (-1) */
-
-static int f_start(const struct fwup_run_params *p, struct fwup_run **out, char *err, size_t errlen)
-{
-    if (fail_next_start) {
-        fail_next_start = 0;
-        snprintf(err, errlen, "port vanished");
-        return -1;
-    }
-    struct fwup_run *r = calloc(1, sizeof(*r));
-    ck_assert_ptr_nonnull(r);
-    r->p = *p;
-    ck_assert_ptr_nonnull(p->link_req);
-    r->req = *p->link_req;
-    r->next = runs;
-    runs = r;
-    *out = r;
-    return 0;
-}
-
-static void f_cancel(struct fwup_run *r)
-{
-    r->cancelled = 1;
-}
-
-static void f_free(struct fwup_run *r)
-{
-    for (struct fwup_run **p = &runs; *p; p = &(*p)->next)
-        if (*p == r) {
-            *p = r->next;
-            break;
-        }
-    free(r);
-}
-
-static const struct fwup_run_ops fake_ops = {f_start, f_cancel, f_free};
-
-static struct fwup_run *run_of(const char *device)
-{
-    for (struct fwup_run *r = runs; r; r = r->next)
-        if (strcmp(r->p.dev->id, device) == 0)
-            return r;
-    return NULL;
-}
-
-static size_t nruns(void)
-{
-    size_t n = 0;
-    for (struct fwup_run *r = runs; r; r = r->next)
-        n++;
-    return n;
-}
-
-/* --- the daemon's core on a virtual clock ------------------------------ */
-
-static int64_t vwall;
-static int64_t v_wall(void *ctx)
-{
-    (void)ctx;
-    return vwall;
-}
-static uint64_t v_mono(void *ctx)
-{
-    (void)ctx;
-    return (uint64_t)(vwall - T0);
-}
-
-static uv_loop_t loop;
-static struct fwupd d;
-static char dir[] = "/tmp/fwup-sched-XXXXXX";
 static char sha[65];
 
 static const char *config_fmt =
@@ -133,101 +50,38 @@ static const char *config_fmt =
     "  - {id: u1, link: usb0, protocol: test}\n"
     "  - {id: u2, link: usb0, protocol: test}\n";
 
-static void write_file(const char *name, const void *data, size_t len)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
+/* The config took "alias" as written; its path becomes a symlink to ttyA
+ * only afterwards. */
 static void setup(void)
 {
-    char path[512], err[512];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    vwall = T0;
-    runs = NULL;
-    fail_next_start = 0;
-
-    /* The serial links' ports: "alias" names ttyA through a symlink made
-     * after the config is read (the config took it as written). */
-    write_file("ttyA", "", 0);
-    write_file("ttyB", "", 0);
-
+    char path[300], target[300];
+    vc_mkdir();
+    vc_write_file("ttyA", "", 0);
+    vc_write_file("ttyB", "", 0);
     char *text = NULL;
-    ck_assert_int_ge(asprintf(&text, config_fmt, dir, dir, dir), 0);
-    struct fwup_config *cfg;
-    ck_assert_msg(fwup_config_parse("sched.yaml", text, strlen(text), &cfg, err, sizeof(err)) == 0,
-                  "%s", err);
+    ck_assert_int_ge(asprintf(&text, config_fmt, vc_dir, vc_dir, vc_dir), 0);
+    vc_start(text, SCHED_PLUGIN_DIR, NULL, NULL);
     free(text);
-    snprintf(path, sizeof(path), "%s/by-id", dir);
-    char target[300];
-    snprintf(target, sizeof(target), "%s/ttyA", dir);
+    ck_assert_uint_eq(fwup_plugins_count(vc_d.plugins), 2);
+    snprintf(path, sizeof(path), "%s/by-id", vc_dir);
+    snprintf(target, sizeof(target), "%s/ttyA", vc_dir);
     ck_assert_int_eq(symlink(target, path), 0);
-
-    ck_assert_int_eq(uv_loop_init(&loop), 0);
-    fwupd_init(&d);
-    d.loop = &loop;
-    d.clock = (struct fwupd_clock){v_wall, v_mono, NULL};
-    d.conf = fwupd_config_new(cfg);
-    ck_assert_ptr_nonnull(d.conf);
-    snprintf(path, sizeof(path), "%s/state.db", dir);
-    ck_assert_msg(fwup_store_open(path, &d.store, err, sizeof(err)) == 0, "%s", err);
-    ck_assert_msg(fwup_outcomes_open(dir, &d.outcomes, err, sizeof(err)) == 0, "%s", err);
-    ck_assert_msg(fwup_plugins_load(SCHED_PLUGIN_DIR, &d.plugins, err, sizeof(err)) == 0, "%s",
-                  err);
-    ck_assert_uint_eq(fwup_plugins_count(d.plugins), 2);
 
     /* One stored image for every job. */
     uint8_t img[64];
     for (size_t i = 0; i < sizeof(img); i++)
         img[i] = (uint8_t)i;
-    write_file("image.bin", img, sizeof(img));
+    vc_write_file("image.bin", img, sizeof(img));
     fwup_sha256_hex(img, sizeof(img), sha);
-    struct fwup_image_row row = {.size = sizeof(img), .created_ms = T0};
+    struct fwup_image_row row = {.size = sizeof(img), .created_ms = VC_T0};
     memcpy(row.sha256, sha, sizeof(sha));
-    snprintf(row.path, sizeof(row.path), "%s/image.bin", dir);
-    ck_assert_int_eq(fwup_store_put_image(d.store, &row), 0);
-
-    ck_assert_int_eq(fwup_sched_new(&d, NULL, NULL, &d.sched), 0);
-    fwup_sched_set_run_ops(d.sched, &fake_ops);
-}
-
-static void shut_down(void *ctx)
-{
-    *(int *)ctx = 1;
+    snprintf(row.path, sizeof(row.path), "%s/image.bin", vc_dir);
+    ck_assert_int_eq(fwup_store_put_image(vc_d.store, &row), 0);
 }
 
 static void teardown(void)
 {
-    int down = 0;
-    char cmd[300];
-    fwup_sched_shutdown(d.sched, shut_down, &down);
-    /* The fake runs stop when told to: as a real run does after cancel. */
-    while (runs) {
-        ck_assert(runs->cancelled);
-        runs->p.on_done(runs->p.ctx, FWUP_RESULT_CANCELLED, "stopped");
-    }
-    ck_assert(down);
-    fwup_sched_free(d.sched);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(uv_loop_close(&loop), 0);
-    fwup_plugins_free(d.plugins);
-    fwup_outcomes_close(d.outcomes);
-    fwup_store_close(d.store);
-    fwupd_config_unref(d.conf);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    memcpy(dir + strlen(dir) - 6, "XXXXXX", 6);
-}
-
-/* Let the scheduler look for work, as a queued job or a freed link does. */
-static void step(void)
-{
-    fwup_sched_kick(d.sched);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    vc_stop();
 }
 
 static int64_t queue(const char *device, int max_attempts)
@@ -236,40 +90,22 @@ static int64_t queue(const char *device, int max_attempts)
     snprintf(j.device, sizeof(j.device), "%s", device);
     memcpy(j.image_sha256, sha, sizeof(sha));
     snprintf(j.format, sizeof(j.format), "bin");
-    ck_assert_int_eq(fwup_store_queue_job(d.store, &j, vwall), 0);
+    ck_assert_int_eq(fwup_store_queue_job(vc_d.store, &j, vc_wall), 0);
     return j.id;
 }
-
-static struct fwup_job job(int64_t id)
-{
-    struct fwup_job j;
-    ck_assert_int_eq(fwup_store_get_job(d.store, id, &j), 0);
-    return j;
-}
-
-static void finish(const char *device, enum fwup_result res, const char *msg)
-{
-    struct fwup_run *r = run_of(device);
-    ck_assert_msg(r != NULL, "no run on %s", device);
-    r->p.on_done(r->p.ctx, res, msg);
-    uv_run(&loop, UV_RUN_NOWAIT);
-}
-
-#define ck_running(dev) ck_assert_msg(run_of(dev) != NULL, "%s should run", dev)
-#define ck_idle(dev)    ck_assert_msg(run_of(dev) == NULL, "%s should not run", dev)
 
 /* The reason a queued job waits names what it waits for and who holds it. */
 static void ck_waits(int64_t id, const char *what, int64_t holder)
 {
-    const char *why = fwup_sched_waiting(d.sched, id);
+    const char *why = fwup_sched_waiting(vc_d.sched, id);
     char by[32];
     ck_assert_msg(why != NULL, "job %" PRId64 " gives no reason to wait", id);
     ck_assert_msg(strstr(why, what), "job %" PRId64 " waits for '%s', not '%s'", id, why, what);
     snprintf(by, sizeof(by), "job %" PRId64, holder);
     if (holder)
         ck_assert_msg(strstr(why, by), "'%s' does not name %s", why, by);
-    ck_assert_int_eq(job(id).state, FWUP_JOB_QUEUED);
-    ck_assert_int_eq(job(id).attempt, 0);
+    ck_assert_int_eq(vc_job(id).state, FWUP_JOB_QUEUED);
+    ck_assert_int_eq(vc_job(id).attempt, 0);
 }
 
 /* --- serial ports ------------------------------------------------------ */
@@ -277,25 +113,25 @@ static void ck_waits(int64_t id, const char *what, int64_t holder)
 START_TEST(test_serial_one_job_per_port)
 {
     int64_t a = queue("s1", 3), b = queue("s2", 3), c = queue("s3", 3), e = queue("s4", 3);
-    step();
+    vc_step();
     /* s1 and s2 share tty0; s4's link reaches the same port by a symlink. */
     ck_running("s1"), ck_idle("s2"), ck_running("s3"), ck_idle("s4");
-    ck_assert_uint_eq(nruns(), 2);
+    ck_assert_uint_eq(vc_nruns(), 2);
     char port[300];
-    snprintf(port, sizeof(port), "port %s/ttyA", dir);
+    snprintf(port, sizeof(port), "port %s/ttyA", vc_dir);
     ck_waits(b, port, a);
     ck_waits(e, port, a);
-    ck_assert_ptr_null(fwup_sched_waiting(d.sched, c));
+    ck_assert_ptr_null(fwup_sched_waiting(vc_d.sched, c));
     /* The run's link requirements reach it: the plugin's (none here). */
-    ck_assert_uint_eq(run_of("s1")->req.nfilters, 0);
-    ck_assert_int_eq(run_of("s1")->req.usb_alt, -1);
+    ck_assert_uint_eq(vc_run_of("s1")->req.nfilters, 0);
+    ck_assert_int_eq(vc_run_of("s1")->req.usb_alt, -1);
 
-    finish("s1", FWUP_RESULT_OK, NULL);
-    ck_assert_int_eq(job(a).state, FWUP_JOB_SUCCEEDED);
+    vc_finish("s1", FWUP_RESULT_OK, NULL);
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_SUCCEEDED);
     /* Queued first runs first. */
     ck_running("s2"), ck_idle("s4");
     ck_waits(e, port, b);
-    finish("s2", FWUP_RESULT_OK, NULL);
+    vc_finish("s2", FWUP_RESULT_OK, NULL);
     ck_running("s4");
 }
 END_TEST
@@ -303,32 +139,32 @@ END_TEST
 START_TEST(test_failed_start_frees_port)
 {
     int64_t a = queue("s1", 3), b = queue("s2", 3);
-    fail_next_start = 1;
-    step();
+    vc_fail_next_start = 1;
+    vc_step();
     /* s1's run could not start: retried later, and the port it claimed is
      * free for s2 at once. */
-    ck_assert_int_eq(job(a).state, FWUP_JOB_QUEUED);
-    ck_assert_int_eq(job(a).attempt, 1);
-    ck_assert_str_eq(job(a).last_error, "port vanished");
-    step();
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_QUEUED);
+    ck_assert_int_eq(vc_job(a).attempt, 1);
+    ck_assert_str_eq(vc_job(a).last_error, "port vanished");
+    vc_step();
     ck_running("s2");
-    ck_assert_int_eq(job(b).state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_RUNNING);
 }
 END_TEST
 
 START_TEST(test_link_req_refusal_is_permanent)
 {
     int64_t a = queue("s5", 3), b = queue("s3", 3);
-    step();
+    vc_step();
     /* The protocol refuses the link for s5: failed at its first attempt,
      * no run, and tty1 is free for s3. */
-    ck_assert_int_eq(job(a).state, FWUP_JOB_FAILED);
-    ck_assert_int_eq(job(a).attempt, 1);
-    ck_assert_str_eq(job(a).last_error, "no such framing");
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_FAILED);
+    ck_assert_int_eq(vc_job(a).attempt, 1);
+    ck_assert_str_eq(vc_job(a).last_error, "no such framing");
     ck_idle("s5");
-    step();
+    vc_step();
     ck_running("s3");
-    ck_assert_int_eq(job(b).state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_RUNNING);
 }
 END_TEST
 
@@ -337,18 +173,18 @@ END_TEST
 START_TEST(test_can_distinct_ids_share_bus)
 {
     int64_t a = queue("e1", 3), b = queue("e2", 3), c = queue("e3", 3);
-    step();
+    vc_step();
     ck_running("e1"), ck_running("e2"), ck_idle("e3");
     ck_waits(c, "bus vcan0: in use with overlapping CAN ids", a);
     /* Each run gets the filters its claim was made with. */
-    ck_assert_uint_eq(run_of("e1")->req.nfilters, 1);
-    ck_assert_uint_eq(run_of("e1")->req.filters[0].id, 0x7E8);
-    finish("e2", FWUP_RESULT_OK, NULL);
+    ck_assert_uint_eq(vc_run_of("e1")->req.nfilters, 1);
+    ck_assert_uint_eq(vc_run_of("e1")->req.filters[0].id, 0x7E8);
+    vc_finish("e2", FWUP_RESULT_OK, NULL);
     ck_idle("e3"); /* e1 still holds 0x7E8 */
-    ck_assert_int_eq(job(b).state, FWUP_JOB_SUCCEEDED);
-    finish("e1", FWUP_RESULT_OK, NULL);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_SUCCEEDED);
+    vc_finish("e1", FWUP_RESULT_OK, NULL);
     ck_running("e3");
-    ck_assert_uint_eq(run_of("e3")->req.nfilters, 2);
+    ck_assert_uint_eq(vc_run_of("e3")->req.nfilters, 2);
 }
 END_TEST
 
@@ -358,10 +194,10 @@ START_TEST(test_isotp_claims_rx_id)
      * waits for e2; i2 answers on 0x7EB and runs beside it. */
     int64_t a = queue("e2", 3), b = queue("i1", 3);
     queue("i2", 3);
-    step();
+    vc_step();
     ck_running("e2"), ck_idle("i1"), ck_running("i2");
     ck_waits(b, "overlapping CAN ids", a);
-    finish("e2", FWUP_RESULT_OK, NULL);
+    vc_finish("e2", FWUP_RESULT_OK, NULL);
     ck_running("i1");
 }
 END_TEST
@@ -372,10 +208,10 @@ START_TEST(test_can_configured_ids_without_filters)
      * are claimed, so k2, listening on 0x708, waits; e1 does not. */
     int64_t a = queue("k1", 3), b = queue("k2", 3);
     queue("e1", 3);
-    step();
+    vc_step();
     ck_running("k1"), ck_idle("k2"), ck_running("e1");
     ck_waits(b, "overlapping CAN ids", a);
-    ck_assert_uint_eq(run_of("k1")->req.nfilters, 0);
+    ck_assert_uint_eq(vc_run_of("k1")->req.nfilters, 0);
 }
 END_TEST
 
@@ -383,10 +219,10 @@ START_TEST(test_can_no_ids_holds_whole_bus)
 {
     /* w1 declares no ids and has none configured: the whole bus. */
     int64_t a = queue("w1", 3), b = queue("e1", 3);
-    step();
+    vc_step();
     ck_running("w1"), ck_idle("e1");
     ck_waits(b, "bus vcan0: held whole (no CAN ids declared)", a);
-    finish("w1", FWUP_RESULT_OK, NULL);
+    vc_finish("w1", FWUP_RESULT_OK, NULL);
     ck_running("e1");
 }
 END_TEST
@@ -394,48 +230,48 @@ END_TEST
 START_TEST(test_can_exclusive)
 {
     int64_t a = queue("e1", 3), b = queue("x1", 3), c = queue("e2", 3);
-    step();
+    vc_step();
     /* x1's own id (0x79) overlaps nobody's, but it needs the whole bus. */
     ck_running("e1"), ck_idle("x1"), ck_running("e2");
     ck_waits(b, "needs the whole bus", 0);
-    finish("e1", FWUP_RESULT_OK, NULL);
+    vc_finish("e1", FWUP_RESULT_OK, NULL);
     ck_idle("x1"); /* e2 still runs */
     ck_waits(b, "needs the whole bus", c);
-    finish("e2", FWUP_RESULT_OK, NULL);
+    vc_finish("e2", FWUP_RESULT_OK, NULL);
     ck_running("x1");
-    ck_assert(run_of("x1")->req.exclusive_bus);
+    ck_assert(vc_run_of("x1")->req.exclusive_bus);
     /* Now x1 holds the bus: even disjoint ids wait, and say why. */
     int64_t e = queue("e1", 3);
-    step();
+    vc_step();
     ck_idle("e1");
     ck_waits(e, "bus vcan0: held whole (exclusive protocol)", b);
-    finish("x1", FWUP_RESULT_OK, NULL);
+    vc_finish("x1", FWUP_RESULT_OK, NULL);
     ck_running("e1");
-    ck_assert_int_eq(job(a).state, FWUP_JOB_SUCCEEDED);
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_SUCCEEDED);
 }
 END_TEST
 
 START_TEST(test_bus_cap)
 {
     int64_t a = queue("c1", 3), b = queue("c2", 3), c = queue("c3", 3), e = queue("s1", 3);
-    step();
+    vc_step();
     /* bus1's cap is 2: the third waits though its ids are free, while a
      * job elsewhere still starts (max_concurrent_jobs is 3). */
     ck_running("c1"), ck_running("c2"), ck_idle("c3"), ck_running("s1");
     ck_waits(c, "bus vcan1: 2 jobs running, its limit", 0);
-    ck_assert_int_eq(job(e).state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(vc_job(e).state, FWUP_JOB_RUNNING);
     /* Another bus is not capped by it. */
-    finish("s1", FWUP_RESULT_OK, NULL);
+    vc_finish("s1", FWUP_RESULT_OK, NULL);
     ck_idle("c3");
     int64_t f = queue("e1", 3);
-    step();
+    vc_step();
     ck_running("e1");
-    ck_assert_int_eq(job(f).state, FWUP_JOB_RUNNING);
-    finish("e1", FWUP_RESULT_OK, NULL);
-    finish("c2", FWUP_RESULT_OK, NULL);
+    ck_assert_int_eq(vc_job(f).state, FWUP_JOB_RUNNING);
+    vc_finish("e1", FWUP_RESULT_OK, NULL);
+    vc_finish("c2", FWUP_RESULT_OK, NULL);
     ck_running("c3");
-    ck_assert_int_eq(job(b).state, FWUP_JOB_SUCCEEDED);
-    ck_assert_int_eq(job(a).state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_SUCCEEDED);
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_RUNNING);
 }
 END_TEST
 
@@ -444,21 +280,21 @@ END_TEST
 START_TEST(test_usb_port_held_across_reenumeration)
 {
     int64_t a = queue("u1", 3), b = queue("u2", 3);
-    step();
+    vc_step();
     ck_running("u1"), ck_idle("u2");
     ck_waits(b, "port usb:1-1.4", a);
     /* The device detaches and comes back in DFU mode (the run reports
      * its phases meanwhile): the port stays claimed. */
-    struct fwup_run *r = run_of("u1");
+    struct fwup_run *r = vc_run_of("u1");
     r->p.on_progress(r->p.ctx, "detach", 0, 64);
-    step();
+    vc_step();
     ck_idle("u2");
     r->p.on_progress(r->p.ctx, "download", 32, 64);
-    step();
+    vc_step();
     ck_idle("u2");
     ck_waits(b, "port usb:1-1.4", a);
     /* Released when the run ends, its exit sequence included. */
-    finish("u1", FWUP_RESULT_OK, NULL);
+    vc_finish("u1", FWUP_RESULT_OK, NULL);
     ck_running("u2");
 }
 END_TEST
@@ -469,36 +305,36 @@ START_TEST(test_max_concurrent_jobs)
 {
     queue("s1", 3), queue("s3", 3), queue("e1", 3);
     int64_t f = queue("e2", 3);
-    step();
-    ck_assert_uint_eq(nruns(), 3);
-    ck_assert_uint_eq(fwup_sched_running(d.sched), 3);
+    vc_step();
+    ck_assert_uint_eq(vc_nruns(), 3);
+    ck_assert_uint_eq(fwup_sched_running(vc_d.sched), 3);
     ck_idle("e2");
-    ck_assert_int_eq(job(f).state, FWUP_JOB_QUEUED);
-    finish("s3", FWUP_RESULT_OK, NULL);
+    ck_assert_int_eq(vc_job(f).state, FWUP_JOB_QUEUED);
+    vc_finish("s3", FWUP_RESULT_OK, NULL);
     ck_running("e2");
-    ck_assert_uint_eq(nruns(), 3);
+    ck_assert_uint_eq(vc_nruns(), 3);
 }
 END_TEST
 
 START_TEST(test_device_order)
 {
     int64_t a = queue("s3", 3), b = queue("s3", 3);
-    step();
-    ck_assert_int_eq(job(a).state, FWUP_JOB_RUNNING);
-    ck_assert_int_eq(job(b).state, FWUP_JOB_QUEUED);
+    vc_step();
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_QUEUED);
     /* An earlier job in back-off still goes first. */
-    finish("s3", FWUP_RESULT_TRANSIENT, "no answer");
-    ck_assert_int_eq(job(a).state, FWUP_JOB_QUEUED);
-    step();
+    vc_finish("s3", FWUP_RESULT_TRANSIENT, "no answer");
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_QUEUED);
+    vc_step();
     ck_idle("s3");
-    ck_assert_int_eq(job(b).state, FWUP_JOB_QUEUED);
-    vwall += 1000;
-    step();
-    ck_assert_int_eq(job(a).state, FWUP_JOB_RUNNING);
-    ck_assert_int_eq(job(b).state, FWUP_JOB_QUEUED);
-    finish("s3", FWUP_RESULT_OK, NULL);
-    ck_assert_int_eq(job(b).state, FWUP_JOB_RUNNING);
-    ck_assert_int_eq(job(b).attempt, 1);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_QUEUED);
+    vc_wall += 1000;
+    vc_step();
+    ck_assert_int_eq(vc_job(a).state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_QUEUED);
+    vc_finish("s3", FWUP_RESULT_OK, NULL);
+    ck_assert_int_eq(vc_job(b).state, FWUP_JOB_RUNNING);
+    ck_assert_int_eq(vc_job(b).attempt, 1);
 }
 END_TEST
 
@@ -507,26 +343,26 @@ START_TEST(test_backoff_schedule)
     /* initial 1 s, doubling, capped at 5 s: 1, 2, 4, 5; then it gives up. */
     static const int64_t waits[] = {1000, 2000, 4000, 5000};
     int64_t id = queue("s3", 5);
-    step();
+    vc_step();
     for (int i = 0; i < 4; i++) {
-        ck_assert_int_eq(job(id).attempt, i + 1);
-        vwall += 7; /* the run took a while: back-off counts from its end */
-        int64_t end = vwall;
-        finish("s3", FWUP_RESULT_TRANSIENT, "no answer");
-        struct fwup_job j = job(id);
+        ck_assert_int_eq(vc_job(id).attempt, i + 1);
+        vc_wall += 7; /* the run took a while: back-off counts from its end */
+        int64_t end = vc_wall;
+        vc_finish("s3", FWUP_RESULT_TRANSIENT, "no answer");
+        struct fwup_job j = vc_job(id);
         ck_assert_int_eq(j.state, FWUP_JOB_QUEUED);
         ck_assert_int_eq(j.not_before_ms, end + waits[i]);
         /* One millisecond early: still waiting. */
-        vwall = end + waits[i] - 1;
-        step();
+        vc_wall = end + waits[i] - 1;
+        vc_step();
         ck_idle("s3");
-        ck_assert_int_eq(job(id).attempt, i + 1);
-        vwall = end + waits[i];
-        step();
+        ck_assert_int_eq(vc_job(id).attempt, i + 1);
+        vc_wall = end + waits[i];
+        vc_step();
         ck_running("s3");
     }
-    finish("s3", FWUP_RESULT_TRANSIENT, "no answer");
-    struct fwup_job j = job(id);
+    vc_finish("s3", FWUP_RESULT_TRANSIENT, "no answer");
+    struct fwup_job j = vc_job(id);
     ck_assert_int_eq(j.state, FWUP_JOB_FAILED);
     ck_assert_int_eq(j.attempt, 5);
     ck_assert_str_eq(j.last_error, "no answer (gave up after 5 attempts)");
