@@ -93,7 +93,7 @@ static int sync_devices(struct fwupd *d)
         json_decref(arr);
         rows[i] = (struct fwup_device_row){dev->id, dev->link, dev->protocol, tags[i]};
     }
-    rc = fwup_store_sync_devices(d->store, rows, cfg->ndevices);
+    rc = fwup_store_sync_devices(d->store, rows, cfg->ndevices, fwupd_now_ms(d));
 out:
     for (size_t i = 0; tags && i < cfg->ndevices; i++)
         free(tags[i]);

@@ -14,7 +14,6 @@
  * earlier work intact for the caller to commit or roll back.
  */
 #include "store.h"
-#include "clock.h"
 #include "defaults.h"
 
 #include <inttypes.h>
@@ -685,9 +684,9 @@ static char *normalize_tags(struct fwup_store *st, const char *id, const char *t
     return out;
 }
 
-int fwup_store_sync_devices(struct fwup_store *st, const struct fwup_device_row *devs, size_t n)
+int fwup_store_sync_devices(struct fwup_store *st, const struct fwup_device_row *devs, size_t n,
+                            int64_t now)
 {
-    int64_t now = fwup_clock_wall_ms();
     sqlite3_stmt *clr = get_stmt(st, S_DEV_CLEAR);
     sqlite3_stmt *ins = get_stmt(st, S_DEV_INSERT);
     if (clr == NULL || ins == NULL)

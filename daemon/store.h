@@ -105,8 +105,9 @@ int fwup_store_commit(struct fwup_store *st);
 int fwup_store_rollback(struct fwup_store *st);
 
 /* Replace the device table with the configured devices (jobs keep their
- * device id even when the device leaves the config). */
-int fwup_store_sync_devices(struct fwup_store *st, const struct fwup_device_row *devs, size_t n);
+ * device id even when the device leaves the config), updated at now. */
+int fwup_store_sync_devices(struct fwup_store *st, const struct fwup_device_row *devs, size_t n,
+                            int64_t now);
 
 int fwup_store_put_image(struct fwup_store *st, const struct fwup_image_row *img);
 int fwup_store_get_image(struct fwup_store *st, const char *sha256, struct fwup_image_row *out);

@@ -1358,7 +1358,7 @@ START_TEST(test_sync_devices)
         {"dev1", "uart1", "xmodem", "[\"line-a\", \"bench\"]"},
         {"dev2", "can0", "isotp", NULL},
     };
-    ck_assert_int_eq(fwup_store_sync_devices(st, two, 2), 0);
+    ck_assert_int_eq(fwup_store_sync_devices(st, two, 2, 1234), 0);
     int64_t job = queue(st, "dev1", 0, 3, 1000);
     fwup_store_close(st);
     ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM devices"), 2);
@@ -1369,24 +1369,27 @@ START_TEST(test_sync_devices)
     ck_assert_str_eq(tags, "[]");
     raw_text(path, "SELECT protocol FROM devices WHERE id = 'dev2'", tags, sizeof tags);
     ck_assert_str_eq(tags, "isotp");
+    /* The caller's clock, not the system's. */
+    ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM devices WHERE updated = 1234"), 2);
 
     st = open_ok(path);
     struct fwup_device_row one[] = {{"dev9", "uart9", "stm32", "[\"x\"]"}};
-    ck_assert_int_eq(fwup_store_sync_devices(st, one, 1), 0);
+    ck_assert_int_eq(fwup_store_sync_devices(st, one, 1, 5678), 0);
     /* Bad input replaces nothing. */
     struct fwup_device_row bad[] = {
         {"devA", "uart1", "xmodem", "[]"},
         {"devB", "uart2", "xmodem", "{\"not\": \"an array\"}"},
     };
-    ck_assert_int_eq(fwup_store_sync_devices(st, bad, 2), -1);
+    ck_assert_int_eq(fwup_store_sync_devices(st, bad, 2, 9000), -1);
     struct fwup_device_row dup[] = {{"devA", "u", "p", NULL}, {"devA", "u", "p", NULL}};
-    ck_assert_int_eq(fwup_store_sync_devices(st, dup, 2), -1);
+    ck_assert_int_eq(fwup_store_sync_devices(st, dup, 2, 9000), -1);
     /* The job keeps its device although dev1 left the config. */
     ck_assert_str_eq(get(st, job).device, "dev1");
     fwup_store_close(st);
     ck_assert_int_eq(raw_int(path, "SELECT count(*) FROM devices"), 1);
     raw_text(path, "SELECT id FROM devices", tags, sizeof tags);
     ck_assert_str_eq(tags, "dev9");
+    ck_assert_int_eq(raw_int(path, "SELECT updated FROM devices"), 5678);
 }
 END_TEST
 
