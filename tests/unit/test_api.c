@@ -374,6 +374,9 @@ START_TEST(test_idempotency_keys)
     p = json_pack("{s:s s:[{s:s s:{s:s} s:s s:s}]}", "idempotency_key", "k1", "targets", "device",
                   "d1", "image", "data", b64, "format", "bin", "sha256", sha);
     refused(&admin, "manifest.apply", p, FWUP_E_PARAMS);
+    /* Even with the very same parameters. */
+    refused(&admin, "manifest.apply", queue_with("d1", "idempotency_key", json_string("k1")),
+            FWUP_E_PARAMS);
     ck_assert_uint_eq(njobs(), 1);
     /* Another key is another request. */
     queue_ok(queue_with("d1", "idempotency_key", json_string("k2")));
