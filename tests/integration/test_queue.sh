@@ -85,6 +85,33 @@ echo "$reply" | jq -e '.error.code == -32602' >/dev/null || fail "wrong type: $r
 head -c $((1100 * 1024)) /dev/zero | tr '\0' 'a' | socat -t 2 - UNIX-CONNECT:"$sock" >/dev/null || true
 "${ctl[@]}" version >/dev/null || fail "daemon stopped answering after bad input"
 
+# Boolean parameters of every method take true or false only: any other JSON
+# value (numbers and strings that read as booleans included) is invalid
+# params naming it, and nothing is queued, on otherwise valid requests.
+data=$(base64 -w0 "$work/a.bin")
+queue_params='"device":"dev-0","format":"bin","image":{"data":"'"$data"'"}'
+apply_params='"targets":[{"device":"dev-0","format":"bin","image":{"data":"'"$data"'"},"sha256":"'"$sha_a"'"}]'
+before=$(njobs)
+for param in jobs.queue:replace manifest.apply:replace manifest.apply:force manifest.apply:dry_run; do
+    method=${param%%:*} key=${param#*:}
+    params=$([ "$method" = jobs.queue ] && echo "$queue_params" || echo "$apply_params")
+    for v in 1 0 '"true"' '"false"' null '[]' '{}'; do
+        reply=$(rpc '{"id":1,"method":"'"$method"'","params":{'"$params"',"'"$key"'":'"$v"'}}')
+        echo "$reply" | jq -e --arg m "parameter '$key' must be a boolean" \
+            '.error.code == -32602 and .error.message == $m' >/dev/null ||
+            fail "$method with $key $v: $reply"
+    done
+done
+[ "$(njobs)" = "$before" ] || fail "a request with a non-boolean flag queued a job"
+# ... while true and false are taken.
+reply=$(rpc '{"id":1,"method":"manifest.apply","params":{'"$apply_params"',"dry_run":true,"replace":true,"force":false}}')
+echo "$reply" | jq -e '.result.plan | length == 1' >/dev/null || fail "dry run with flags: $reply"
+[ "$(njobs)" = "$before" ] || fail "a dry run with flags queued a job"
+reply=$(rpc '{"id":1,"method":"jobs.queue","params":{'"$queue_params"',"replace":false}}')
+j=$(echo "$reply" | jq -e .result.job.id) || fail "queue with replace false: $reply"
+wait_for job_state_is "$j" succeeded
+received_ok 0 "$work/a.bin" || fail "dev0 content after a queue with replace false"
+
 # Others than root/the daemon's uid/the group may read but not change.
 chmod 755 "$work"
 sed -i "s|^daemon:|daemon:\n  socket_mode: 0666|" "$work/fwupgw.yaml"
