@@ -191,6 +191,8 @@ static void h_log(void *host, enum fwup_log_prio prio, const char *msg)
         return;
     if (s->cfg->verbose)
         fprintf(stderr, "[%10.3f ms] <%d> %s\n", (double)s->now / NS_PER_MS, (int)prio, msg);
+    if (s->cfg->on_log)
+        s->cfg->on_log(s->cfg->log_ctx, prio, msg);
 }
 
 static void h_finish(void *host, enum fwup_result result, const char *msg)
@@ -206,6 +208,19 @@ static void h_finish(void *host, enum fwup_result result, const char *msg)
     s->host_timer_armed = 0;
     s->tx_done_pending = 0;
     s->cancel_pending = 0;
+}
+
+/* What a real host may deliver after finish(), from events it had already
+ * queued: each must be ignored (any host call counts in protocol_errors). */
+static void events_after_finish(struct sim *s)
+{
+    static const uint8_t byte = 0x06; /* XMODEM's ACK */
+    const struct fwup_protocol *p = s->cfg->proto;
+    p->on_cancel(s->eng);
+    p->on_timer(s->eng);
+    if (p->on_tx_done)
+        p->on_tx_done(s->eng);
+    p->on_rx(s->eng, &byte, 1);
 }
 
 static const struct fwup_host_ops host_ops = {
@@ -396,6 +411,8 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
     }
     if (!s.eng_finished)
         out->virtual_us = s.now / NS_PER_US;
+    else
+        events_after_finish(&s);
 
     out->dev_state = cfg->dev_class->state(s.dev);
     out->dev_completions = cfg->dev_class->completions(s.dev);

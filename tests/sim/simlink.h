@@ -61,6 +61,9 @@ struct simlink_config {
      * with the virtual time it was queued. */
     void (*tap)(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data, size_t len);
     void *tap_ctx;
+    /* Optional observer of the engine's log lines. */
+    void (*on_log)(void *ctx, enum fwup_log_prio prio, const char *msg);
+    void *log_ctx;
     int verbose; /* print engine log lines to stderr */
 };
 
@@ -79,7 +82,9 @@ struct simlink_result {
     unsigned dev_completions;
     int engine_finished; /* 0: time limit or deadlock (no pending event) */
     /* Engine misbehaviour: host calls after finish(), a second finish(),
-     * progress going backwards within a phase or beyond total. */
+     * progress going backwards within a phase or beyond total. Once the
+     * engine has finished, it is given one of each event a host may still
+     * have had queued (cancel, timer, tx done, a byte): it must ignore them. */
     unsigned protocol_errors;
 };
 

@@ -34,6 +34,7 @@ struct wire {
     int have_pgm;
     unsigned pings, pgm_frames, max_frame;
     unsigned cmds[0x20]; /* host frames by command byte */
+    uint64_t pgm_us[8];  /* when the first PGM_CLUSTER_VERIFY frames were queued */
 };
 
 static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
@@ -48,6 +49,8 @@ static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d
     if (d[2] == 0x07 && d[3] == 0)
         w->pings++;
     if (d[2] == 0x11 && d[3] == 0) {
+        if (w->pgm_frames < sizeof(w->pgm_us) / sizeof(w->pgm_us[0]))
+            w->pgm_us[w->pgm_frames] = t_us;
         w->pgm_frames++;
         if (!w->have_pgm) {
             w->have_pgm = 1;
@@ -518,6 +521,88 @@ START_TEST(test_fault_corrupt_verify)
 }
 END_TEST
 
+/* The engine's log line that starts with `prefix`. */
+struct logline {
+    const char *prefix;
+    char line[200];
+    unsigned n;
+};
+
+static void log_match(void *ctx, enum fwup_log_prio prio, const char *msg)
+{
+    struct logline *l = ctx;
+    (void)prio;
+    if (strncmp(msg, l->prefix, strlen(l->prefix)) == 0) {
+        snprintf(l->line, sizeof(l->line), "%s", msg);
+        l->n++;
+    }
+}
+
+/* GET_DEVICEID's id word is little-endian: every byte in its place, high
+ * bits included (ids whose bytes all differ and have bit 7 set or clear). */
+START_TEST(test_device_id)
+{
+    static const char *const ids[] = {"0xa1b2c3d4", "0x80ff7f01", "0x01800080", "0xffffffff",
+                                      "0x00000000"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct logline l = {"pic32cx-bz: device id ", "", 0};
+        char devopts[32], want[64];
+        snprintf(devopts, sizeof(devopts), "devid=%s", ids[i]);
+        snprintf(want, sizeof(want), "pic32cx-bz: device id %s", ids[i]);
+        job_init(&j, 0, 4096, 3, NULL);
+        base_cfg(&c, &j, devopts, NULL);
+        c.on_log = log_match;
+        c.log_ctx = &l;
+        run_ok(&c, &r);
+        ck_assert_uint_eq(l.n, 1);
+        ck_assert_str_eq(l.line, want);
+        simlink_result_free(&r);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
+/* A FAIL is the device's verdict on a frame it got: the cluster goes again
+ * at once. Silence may be a late answer: the engine waits RESYNC_MS (50) for
+ * it first. Each try of a cluster waits its 357 ms on a 115200 8N1 line plus
+ * the 300 ms timeout, so a silent try takes exactly 707 ms. */
+START_TEST(test_retry_timing)
+{
+    struct testjob j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct wire w;
+    const uint64_t line_us = 4112ull * 10 * 1000000 / 115200; /* 356944 */
+    job_init(&j, 0, 3 * 4096, 9, NULL);
+    base_cfg(&c, &j, "fail_cluster=2", &w);
+    run_ok(&c, &r);
+    ck_assert_uint_eq(w.pgm_frames, 4);
+    /* the second cluster, then its resend: line time, the device's 2 ms
+     * end-of-frame gap, 1 ms turnaround and the 4-byte answer; no wait */
+    uint64_t again = w.pgm_us[2] - w.pgm_us[1];
+    ck_assert_uint_ge(again, line_us + 3000);
+    ck_assert_uint_lt(again, line_us + 3000 + 1000);
+    check_content(&r, 0, j.data, 3 * 4096);
+    simlink_result_free(&r);
+    testjob_free(&j);
+
+    /* ping, GET_DEVICEID, PAGE_ERASE, then the first cluster is never answered */
+    job_init(&j, 0, 3 * 4096, 9, NULL);
+    base_cfg(&c, &j, "silent_after=3", &w);
+    run_fails(&c, &r, FWUP_RESULT_TRANSIENT, "no answer to PGM_CLUSTER_VERIFY at 0x01080000");
+    ck_assert_uint_eq(w.pgm_frames, 3);
+    ck_assert_uint_eq(w.pgm_us[1] - w.pgm_us[0], 707000);
+    ck_assert_uint_eq(w.pgm_us[2] - w.pgm_us[1], 707000);
+    /* the last try is given up on without the resync wait */
+    ck_assert_uint_eq(r.virtual_us - w.pgm_us[2], 657000);
+    simlink_result_free(&r);
+    testjob_free(&j);
+}
+END_TEST
+
 /* The device answers ping, GET_DEVICEID, PAGE_ERASE and two clusters, then
  * goes silent: TRANSIENT naming the phase and the third cluster. */
 START_TEST(test_fault_silent)
@@ -636,6 +721,7 @@ struct fwup_engine {
     const struct fwup_host_ops *ops;
     void *host;
     size_t step;
+    int finished; /* events after finish() are ignored, as the ABI asks */
 };
 
 static const struct script *g_script;
@@ -662,7 +748,10 @@ static void raw_destroy(struct fwup_engine *e)
 
 static void raw_next(struct fwup_engine *e)
 {
+    if (e->finished)
+        return;
     if (e->step == g_script->n) {
+        e->finished = 1;
         e->ops->finish(e->host, FWUP_RESULT_OK, NULL);
         return;
     }
@@ -675,7 +764,8 @@ static void raw_next(struct fwup_engine *e)
 
 static void raw_rx(struct fwup_engine *e, const uint8_t *d, size_t n)
 {
-    (void)e;
+    if (e->finished)
+        return;
     for (size_t i = 0; i < n && g_rxn < sizeof(g_rx); i++)
         g_rx[g_rxn++] = d[i];
 }
@@ -709,6 +799,7 @@ static void run_script(const struct script *s, const char *devopts, struct simli
     g_rxn = 0;
     ck_assert_int_eq(simlink_run(&c, r), 0);
     ck_assert(r->engine_finished);
+    ck_assert_uint_eq(r->protocol_errors, 0);
     testjob_free(&j);
 }
 
@@ -835,6 +926,8 @@ static Suite *pic32_suite(void)
     tcase_add_test(t, test_fault_fail_cluster_once);
     tcase_add_test(t, test_fault_corrupt_verify);
     tcase_add_test(t, test_fault_silent);
+    tcase_add_test(t, test_retry_timing);
+    tcase_add_test(t, test_device_id);
     tcase_add_loop_test(t, test_fault_line_noise, 0, 3);
     tcase_add_loop_test(t, test_fault_reply_noise, 0, 3);
     tcase_add_loop_test(t, test_fault_reply_noise_window, 0, 3);
