@@ -118,10 +118,35 @@ overlap() {
         "${ctl[@]}" --json status "$j" | jq -r '.job | "\(.started) 1\n\(.finished) -1"'
     done | sort -k1,1n -k2,2n | awk '{ n += $2; if (n > m) m = n } END { print m }'
 }
+# subscribe FILE: the raw event stream of one connection, into FILE, until
+# unsubscribe. Not a coproc: rpc's would replace it.
+subscribe() {
+    mkfifo "$work/sub.in"
+    socat - UNIX-CONNECT:"$sock" <"$work/sub.in" >"$1" &
+    sub_pid=$!
+    exec {sub_fd}>"$work/sub.in"
+    printf '{"id":1,"method":"events.subscribe"}\n' >&"$sub_fd"
+    wait_for grep -q '"subscribed":true' "$1"
+}
+unsubscribe() {
+    kill "$sub_pid"
+    wait "$sub_pid" || true
+    exec {sub_fd}>&-
+    rm "$work/sub.in"
+}
+# event_kinds FILE JOB: the job's events in order, "type state/phase" each,
+# a run of progress events in one phase as one line (state events never
+# merge: a repeated one is an error).
+event_kinds() {
+    jq -r --argjson j "$2" 'select(.method == "event" and .params.job.id == $j) |
+        "\(.params.type) \(.params.job.state)/\(.params.job.phase)"' "$1" |
+        awk '!/^progress/ || $0 != prev { print } { prev = $0 }' | paste -sd,
+}
 write_config 3 "max_concurrent_jobs: 2"
 # Paced (20000 bytes take about 2 s) so that the sampling sees the runs.
 start_sim 3 --baud 115200
 start_daemon
+subscribe "$work/events.jsonl"
 manifest "$work/all.yaml" dev-0 dev-1 dev-2
 b=$("${ctl[@]}" --json apply "$work/all.yaml" | jq -r .batch.id)
 mapfile -t jobs < <(batch_field "$b" 'jobs[].id')
@@ -138,6 +163,19 @@ done
 for i in 0 1 2; do received_ok "$i" "$work/a.bin" || fail "dev$i content"; done
 [ "$(overlap "${jobs[@]}")" = 2 ] || fail "runs at once: $(overlap "${jobs[@]}"), expected 2"
 [ "$peak" = 2 ] || fail "status showed at most $peak running"
+# Each job told subscribers of every state and phase change once, in order,
+# with progress (throttled) only while transferring, its byte count never
+# going back.
+unsubscribe
+want="state queued/,state running/,state running/connect,state running/transfer"
+want+=",progress running/transfer,state running/finish,state succeeded/finish"
+for j in "${jobs[@]}"; do
+    [ "$(event_kinds "$work/events.jsonl" "$j")" = "$want" ] ||
+        fail "job $j events: $(event_kinds "$work/events.jsonl" "$j")"
+    jq -s -e --argjson j "$j" '[.[] | select(.method == "event" and .params.job.id == $j) |
+        .params.job.bytes_done] | . == sort and .[-1] == 20000' "$work/events.jsonl" >/dev/null ||
+        fail "job $j byte counts in events"
+done
 stop_daemon
 
 # ---- 3. Two devices on one link: the second waits for the first, even as
