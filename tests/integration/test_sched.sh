@@ -211,4 +211,36 @@ wait_for finished "$(batch_field "$bm" 'jobs[1].id')"
     fail "batch $bm: $(batch_field "$bm" counts)"
 [ "$(batch_field "$bm" state)" = failed ] || fail "half-cancelled batch: $(batch_field "$bm" state)"
 stop_daemon
+
+# ---- 4. A device removed from the config (reload) while its job waits for
+# the link: the job ends failed, saying why, for good (a restart finds it so).
+# The link is held by dev-0's job, its device keeping back the ACK of EOT.
+stop_sim
+start_sim 3 --complete-delay-us 60000000
+start_daemon
+ja=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+holding() { [ "$(job_field "$ja" phase)" = finish ]; }
+wait_for holding
+jb=$("${ctl[@]}" --json queue dev-1 "$work/b.bin" | jq -r .job.id)
+job_state_is "$jb" queued || fail "job $jb did not wait for the link: $(job_field "$jb" state)"
+sed -i '/{id: dev-1,/,+1d' "$work/fwupgw.yaml"
+grep -q "dev-1" "$work/fwupgw.yaml" && fail "config edit"
+kill -HUP "$daemon_pid"
+two_devices() { [ "$("${ctl[@]}" --json devices | jq -c '[.devices[].id]')" = '["dev-0","dev-2"]' ]; }
+wait_for two_devices
+"${ctl[@]}" cancel "$ja" >/dev/null || fail "cancelling job $ja"
+# It starts and fails in one step: no client sees it running.
+left_queue() { ! job_state_is "$jb" queued; }
+wait_for left_queue
+gone_ok() { # JOB: failed on its first start, for the reason
+    job_state_is "$1" failed && [ "$(job_field "$1" last_error)" = "device is no longer configured" ] &&
+        [ "$(job_field "$1" attempt)" = 1 ]
+}
+gone_ok "$jb" || fail "job $jb: $(job_field "$jb" state) $(job_field "$jb" attempt) $(job_field "$jb" last_error)"
+job_state_is "$ja" cancelled || fail "job $ja: $(job_field "$ja" state)"
+stop_daemon
+start_daemon
+gone_ok "$jb" || fail "after a restart, job $jb: $(job_field "$jb" state) $(job_field "$jb" last_error)"
+job_state_is "$ja" cancelled || fail "after a restart, job $ja: $(job_field "$ja" state)"
+stop_daemon
 echo "PASS"
