@@ -180,6 +180,8 @@ static void h_progress(void *host, const char *phase, uint64_t done, uint64_t to
         (o->progress_calls && strcmp(o->last_phase, phase) == 0 && done < o->last_done))
         o->protocol_errors++;
     o->progress_calls++;
+    if (s->cfg->on_progress)
+        s->cfg->on_progress(s->cfg->progress_ctx, phase, done, total);
     snprintf(o->last_phase, sizeof(o->last_phase), "%s", phase ? phase : "");
     o->last_done = done;
 }

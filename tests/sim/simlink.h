@@ -61,9 +61,11 @@ struct simlink_config {
      * with the virtual time it was queued. */
     void (*tap)(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data, size_t len);
     void *tap_ctx;
-    /* Optional observer of the engine's log lines. */
+    /* Optional observers of the engine's log lines and progress reports. */
     void (*on_log)(void *ctx, enum fwup_log_prio prio, const char *msg);
     void *log_ctx;
+    void (*on_progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+    void *progress_ctx;
     int verbose; /* print engine log lines to stderr */
 };
 
