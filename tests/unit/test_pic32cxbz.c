@@ -11,6 +11,7 @@
 
 #include <fwupgw/protocol.h>
 
+#include "mockhost.h"
 #include "pic32cxbz.h"
 #include "simdev.h"
 #include "simlink.h"
@@ -588,6 +589,48 @@ START_TEST(test_fault_corrupt_verify)
 }
 END_TEST
 
+/* A command the host has not yet reported sent (no on_tx_done) is given 20
+ * more timeouts before it counts as unanswered; once it is reported sent,
+ * the next timeout counts. Driven call by call: the answer never comes. */
+START_TEST(test_tx_waits)
+{
+    static const struct {
+        int tx_done_after; /* timeouts before on_tx_done; -1: never */
+        unsigned gives_up_at;
+    } rows[] = {{0, 1}, {1, 2}, {19, 20}, {20, 21}, {21, 21}, {-1, 21}};
+    static const uint8_t ping_answer[4] = {0x01, 0x00, 0x07, 0x00};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct testjob j;
+        struct mockhost m = {0};
+        char err[128];
+        job_init(&j, 0, 4096, 3, "trigger", "gpio", "retries", "1", NULL);
+        struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
+        ck_assert_ptr_nonnull(e);
+        PROTO->on_start(e);
+        PROTO->on_rx(e, ping_answer, 4);
+        PROTO->on_timer(e); /* settled: GET_DEVICEID goes */
+        ck_assert_uint_eq(m.nsent, 8);
+        ck_assert_uint_eq(m.sent[6], 0x0a);
+        unsigned n = 0;
+        while (!m.finished && n < 40) {
+            if ((int)n == rows[i].tx_done_after)
+                PROTO->on_tx_done(e);
+            ck_assert_uint_eq(m.timer, 301); /* 300 ms + the frame's 1 ms on the line */
+            PROTO->on_timer(e);
+            n++;
+        }
+        ck_assert_msg(n == rows[i].gives_up_at, "tx done after %d: gave up at timeout %u",
+                      rows[i].tx_done_after, n);
+        ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
+        ck_assert_ptr_nonnull(strstr(m.msg, "no answer to GET_DEVICEID"));
+        ck_assert_uint_eq(m.nsent, 8); /* never sent again */
+        ck_assert_int_eq(m.calls_after_finish, 0);
+        PROTO->destroy(e);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
 /* The engine's log line that starts with `prefix`. */
 struct logline {
     const char *prefix;
@@ -996,6 +1039,7 @@ static Suite *pic32_suite(void)
     tcase_add_test(t, test_fault_silent);
     tcase_add_test(t, test_retry_timing);
     tcase_add_test(t, test_device_id);
+    tcase_add_test(t, test_tx_waits);
     tcase_add_loop_test(t, test_fault_line_noise, 0, 3);
     tcase_add_loop_test(t, test_fault_reply_noise, 0, 3);
     tcase_add_loop_test(t, test_fault_reply_noise_window, 0, 3);

@@ -11,6 +11,7 @@
 #include <fwupgw/protocol.h>
 
 #include "crc16.h"
+#include "mockhost.h"
 #include "simdev.h"
 #include "simlink.h"
 #include "testjob.h"
@@ -166,62 +167,6 @@ END_TEST
 
 /* ---- engine against a scripted mock host ---- */
 
-struct mock {
-    uint8_t sent[8192];
-    size_t nsent;
-    uint32_t timer;
-    int flushes;
-    int finished;
-    enum fwup_result result;
-    char msg[256];
-    int calls_after_finish;
-};
-
-static int m_send(void *h, const uint8_t *d, size_t n)
-{
-    struct mock *m = h;
-    m->calls_after_finish += m->finished;
-    ck_assert_uint_le(m->nsent + n, sizeof(m->sent));
-    memcpy(m->sent + m->nsent, d, n);
-    m->nsent += n;
-    return 0;
-}
-static void m_timer(void *h, uint32_t ms)
-{
-    struct mock *m = h;
-    m->calls_after_finish += m->finished;
-    m->timer = ms;
-}
-static void m_flush(void *h)
-{
-    struct mock *m = h;
-    m->flushes++;
-}
-static void m_progress(void *h, const char *p, uint64_t d, uint64_t t)
-{
-    struct mock *m = h;
-    (void)p;
-    (void)d;
-    (void)t;
-    m->calls_after_finish += m->finished;
-}
-static void m_log(void *h, enum fwup_log_prio p, const char *s)
-{
-    (void)h;
-    (void)p;
-    (void)s;
-}
-static void m_finish(void *h, enum fwup_result r, const char *msg)
-{
-    struct mock *m = h;
-    m->calls_after_finish += m->finished;
-    m->finished = 1;
-    m->result = r;
-    snprintf(m->msg, sizeof(m->msg), "%s", msg ? msg : "");
-}
-static const struct fwup_host_ops mock_ops = {m_send,     m_timer, m_flush,
-                                              m_progress, m_log,   m_finish};
-
 static void feed(struct fwup_engine *e, const char *s, size_t n)
 {
     PROTO->on_rx(e, (const uint8_t *)s, n);
@@ -230,10 +175,10 @@ static void feed(struct fwup_engine *e, const char *s, size_t n)
 START_TEST(test_engine_garbage_and_duplicate_start)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     char err[128];
     job_init(&j, 300, 7, "block", "128", NULL);
-    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
     PROTO->on_start(e);
     ck_assert_uint_eq(m.timer, 60000);
@@ -293,10 +238,10 @@ END_TEST
 START_TEST(test_engine_checksum_and_retries)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     char err[128];
     job_init(&j, 100, 3, "retries", "3", NULL);
-    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
     PROTO->on_start(e);
     feed(e, "\x15", 1); /* NAK start: checksum mode, so 128-byte blocks despite block=1k */
@@ -333,10 +278,10 @@ END_TEST
 START_TEST(test_engine_host_cancel)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     char err[128];
     job_init(&j, 100, 3, NULL);
-    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
     PROTO->on_start(e);
     feed(e, "C", 1);
     size_t before = m.nsent;
@@ -355,10 +300,11 @@ END_TEST
 
 /* A receiver that has waited before the job left its start bytes queued on
  * the line ('C' three times, then NAK after falling back to checksum). */
-static struct fwup_engine *start_with_backlog(struct testjob *j, struct mock *m, const char *burst)
+static struct fwup_engine *start_with_backlog(struct testjob *j, struct mockhost *m,
+                                              const char *burst)
 {
     char err[128];
-    struct fwup_engine *e = PROTO->create(&j->params, &mock_ops, m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j->params, &mockhost_ops, m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
     PROTO->on_start(e);
     feed(e, burst, strlen(burst));
@@ -368,7 +314,7 @@ static struct fwup_engine *start_with_backlog(struct testjob *j, struct mock *m,
 START_TEST(test_engine_stale_start_burst)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     job_init(&j, 2000, 40, NULL);
     /* the latest start byte is NAK: checksum mode, 128-byte blocks, and
      * one copy of block 1, however many stale bytes came before */
@@ -436,7 +382,7 @@ START_TEST(test_engine_first_block_genuine_nak)
      * goes again, once, after the resync window; NAKs during the guard that
      * follows predate the new copy. */
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     job_init(&j, 300, 41, "block", "128", NULL);
     struct fwup_engine *e = start_with_backlog(&j, &m, "C");
     ck_assert_uint_eq(m.nsent, 133);
