@@ -459,3 +459,13 @@ void simlink_record_h2d(void *ctx, enum simlink_dir dir, uint64_t t_us, const ui
     memcpy(w->data + w->len, data, len);
     w->len += len;
 }
+
+void simlink_match_log(void *ctx, enum fwup_log_prio prio, const char *msg)
+{
+    struct simlink_log_match *l = ctx;
+    (void)prio;
+    if (strncmp(msg, l->prefix, strlen(l->prefix)) == 0) {
+        snprintf(l->line, sizeof(l->line), "%s", msg);
+        l->n++;
+    }
+}

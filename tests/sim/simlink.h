@@ -108,4 +108,14 @@ struct simlink_h2d {
 void simlink_record_h2d(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data,
                         size_t len);
 
+/* A log observer (simlink_config.on_log, log_ctx pointing at a struct
+ * simlink_log_match with `prefix` set) that counts the engine's log lines
+ * starting with `prefix` and keeps the last of them. */
+struct simlink_log_match {
+    const char *prefix;
+    char line[200];
+    unsigned n;
+};
+void simlink_match_log(void *ctx, enum fwup_log_prio prio, const char *msg);
+
 #endif

@@ -631,23 +631,6 @@ START_TEST(test_tx_waits)
 }
 END_TEST
 
-/* The engine's log line that starts with `prefix`. */
-struct logline {
-    const char *prefix;
-    char line[200];
-    unsigned n;
-};
-
-static void log_match(void *ctx, enum fwup_log_prio prio, const char *msg)
-{
-    struct logline *l = ctx;
-    (void)prio;
-    if (strncmp(msg, l->prefix, strlen(l->prefix)) == 0) {
-        snprintf(l->line, sizeof(l->line), "%s", msg);
-        l->n++;
-    }
-}
-
 /* GET_DEVICEID's id word is little-endian: every byte in its place, high
  * bits included (ids whose bytes all differ and have bit 7 set or clear). */
 START_TEST(test_device_id)
@@ -658,13 +641,13 @@ START_TEST(test_device_id)
         struct testjob j;
         struct simlink_config c;
         struct simlink_result r;
-        struct logline l = {"pic32cx-bz: device id ", "", 0};
+        struct simlink_log_match l = {"pic32cx-bz: device id ", "", 0};
         char devopts[32], want[64];
         snprintf(devopts, sizeof(devopts), "devid=%s", ids[i]);
         snprintf(want, sizeof(want), "pic32cx-bz: device id %s", ids[i]);
         job_init(&j, 0, 4096, 3, NULL);
         base_cfg(&c, &j, devopts, NULL);
-        c.on_log = log_match;
+        c.on_log = simlink_match_log;
         c.log_ctx = &l;
         run_ok(&c, &r);
         ck_assert_uint_eq(l.n, 1);

@@ -602,11 +602,15 @@ START_TEST(test_already_synced)
     struct simlink_config c;
     struct simlink_result r;
     struct simlink_h2d w = {0};
+    struct simlink_log_match synced = {"stm32-uart: NACK to 0x7F: bootloader already synced", "",
+                                       0};
     job_init(&j, FLASH, 1000, NULL);
     base_cfg(&c, &j, NULL);
     c.dev_class = &presynced;
     c.tap = simlink_record_h2d;
     c.tap_ctx = &w;
+    c.on_log = simlink_match_log;
+    c.log_ctx = &synced;
     run_ok(&c, &r);
     check_flash(&r, &j, PAGE_410);
     /* the first 0x7F drew nothing; the second, after the sync timeout, a NACK */
@@ -614,8 +618,20 @@ START_TEST(test_already_synced)
     ck_assert_uint_eq(w.data[1], 0x7f);
     ck_assert_uint_eq(w.data[2], 0x00); /* then Get */
     ck_assert_uint_ge(r.virtual_us, 500000);
+    ck_assert_uint_eq(synced.n, 1);
     simlink_result_free(&r);
     free(w.data);
+    testjob_free(&j);
+
+    /* a device that answers the first 0x7F with ACK: nothing to say */
+    synced.n = 0;
+    job_init(&j, FLASH, 1000, NULL);
+    base_cfg(&c, &j, NULL);
+    c.on_log = simlink_match_log;
+    c.log_ctx = &synced;
+    run_ok(&c, &r);
+    ck_assert_uint_eq(synced.n, 0);
+    simlink_result_free(&r);
     testjob_free(&j);
 }
 END_TEST
