@@ -843,6 +843,19 @@ START_TEST(test_slow_link)
     ck_assert_int_eq(memcmp(r.dev_content, j.data, 1000), 0);
     simlink_result_free(&r);
     testjob_free(&j);
+
+    /* A host that cannot tell the line (no link): a 256-byte block read
+     * back takes 1.17 s at 2400 8E1, more than cmd_timeout (1 s); the
+     * read's reply is given twice that. Writes wait for on_tx_done. */
+    job_init(&j, FLASH, 1000, "verify", "block", NULL);
+    base_cfg(&c, &j, NULL);
+    c.baud = 2400;
+    c.bits_per_byte = 11;
+    c.turnaround_us = 1000;
+    run_ok(&c, &r);
+    check_flash(&r, &j, PAGE_410);
+    simlink_result_free(&r);
+    testjob_free(&j);
 }
 END_TEST
 
