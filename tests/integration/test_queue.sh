@@ -103,6 +103,22 @@ for param in jobs.queue:replace manifest.apply:replace manifest.apply:force mani
     done
 done
 [ "$(njobs)" = "$before" ] || fail "a request with a non-boolean flag queued a job"
+# A raw binary's address is any 32-bit unsigned integer: both ends are taken
+# (the image then lies outside the flash, or past the address space: image
+# errors naming the address), one past either end or another type is
+# invalid params.
+for a in -1 4294967296 '"0x08000000"' 1.5 null; do
+    reply=$(rpc '{"id":1,"method":"jobs.queue","params":{'"$queue_params"',"address":'"$a"'}}')
+    echo "$reply" | jq -e '.error.code == -32602 and
+        .error.message == "'\''address'\'' must be a 32-bit unsigned integer"' >/dev/null ||
+        fail "address $a: $reply"
+done
+for a in 0:0x00000000 4294967295:0xFFFFFFFF; do
+    reply=$(rpc '{"id":1,"method":"jobs.queue","params":{'"$queue_params"',"address":'"${a%:*}"'}}')
+    echo "$reply" | jq -e --arg at "${a#*:}" '.error.code == 3 and (.error.message | contains($at))' \
+        >/dev/null || fail "address ${a%:*}: $reply"
+done
+[ "$(njobs)" = "$before" ] || fail "a request with a refused address queued a job"
 # ... while true and false are taken.
 reply=$(rpc '{"id":1,"method":"manifest.apply","params":{'"$apply_params"',"dry_run":true,"replace":true,"force":false}}')
 echo "$reply" | jq -e '.result.plan | length == 1' >/dev/null || fail "dry run with flags: $reply"
