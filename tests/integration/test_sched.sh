@@ -118,22 +118,6 @@ overlap() {
         "${ctl[@]}" --json status "$j" | jq -r '.job | "\(.started) 1\n\(.finished) -1"'
     done | sort -k1,1n -k2,2n | awk '{ n += $2; if (n > m) m = n } END { print m }'
 }
-# subscribe FILE: the raw event stream of one connection, into FILE, until
-# unsubscribe. Not a coproc: rpc's would replace it.
-subscribe() {
-    mkfifo "$work/sub.in"
-    socat - UNIX-CONNECT:"$sock" <"$work/sub.in" >"$1" &
-    sub_pid=$!
-    exec {sub_fd}>"$work/sub.in"
-    printf '{"id":1,"method":"events.subscribe"}\n' >&"$sub_fd"
-    wait_for grep -q '"subscribed":true' "$1"
-}
-unsubscribe() {
-    kill "$sub_pid"
-    wait "$sub_pid" || true
-    exec {sub_fd}>&-
-    rm "$work/sub.in"
-}
 # event_kinds FILE JOB: the job's events in order, "type state/phase" each,
 # a run of progress events in one phase as one line (state events never
 # merge: a repeated one is an error).
