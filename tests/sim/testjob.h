@@ -27,6 +27,10 @@ struct testjob {
     uint8_t *data; /* first segment's bytes */
     size_t len;    /* and their count */
     uint8_t *owned[TESTJOB_MAX_SEGMENTS];
+    /* seg[img.nsegments], while there is room, overlaps the first segment
+     * with these other bytes: an engine that reads one segment past the
+     * count writes or compares them, and the flash checks see it. */
+    uint8_t poison[64];
 };
 
 /* A job for `device_id` with one segment of `len` random bytes from `seed`
