@@ -45,14 +45,16 @@ make_image "$work/a.bin" 40000
 make_image "$work/b.bin" 40000
 
 # 0. With room to spare a job never makes the daemon degraded, not even for
-# a moment: neither its log nor systemd hears of it. The status sent once
-# the job ended has come, so any sent while it ran has too.
+# a moment: neither its log nor systemd hears of it, and the log has no
+# error at all. The status sent once the job ended has come, so any sent
+# while it ran has too.
 make_image "$work/s.bin" 4000
 "${ctl[@]}" queue dev-1 "$work/s.bin" --wait >/dev/null || fail "job on dev-1"
 received_ok 1 "$work/s.bin" || fail "content of dev-1's job"
 ended() { statuses | sed -n '/^STATUS=1 job/,$p' | tail -1 | grep -qx 'STATUS=0 job(s) running on 2 device(s)'; }
 wait_for ended
 ! grep degraded "$work/fwupgwd.log" "$work/notify.log" || fail "degraded with room to spare"
+! grep '^<[0-3]>' "$work/fwupgwd.log" || fail "errors logged with room to spare"
 
 # 1. The disk fills mid-transfer: the transfer goes on, its outcome waits
 # for space and is recorded once there is some.
