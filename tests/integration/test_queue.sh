@@ -21,6 +21,7 @@ received_ok 1 "$work/b.bin" || fail "dev1 did not receive b.srec's bytes"
 job=$("${ctl[@]}" --json status dev-1 | jq -r '.jobs[0].id')
 job_state_is "$job" succeeded || fail "job $job not succeeded"
 [ "$(job_field "$job" attempt)" = 1 ] || fail "attempt should be 1"
+[ -z "$(job_field "$job" last_error)" ] || fail "succeeded job has an error: $(job_field "$job" last_error)"
 [ "$(job_field "$job" bytes_done)" = 70000 ] || fail "bytes_done should be 70000"
 [ "$(job_field "$job" image.format)" = srec ] || fail "format should be detected as srec"
 kinds=$("${ctl[@]}" --json history --job "$job" | jq -r '[.events[].kind] | reverse | join(",")')
