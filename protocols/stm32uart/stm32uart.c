@@ -229,6 +229,11 @@ static int parse_options(const struct fwup_job_params *p, struct st_opts *o, cha
         snprintf(err, errlen, "stm32-uart: flash_size and page_size go together");
         return -1;
     }
+    /* Alone it would be silently ignored: the chip table has the base. */
+    if (o->have_flash_base && !o->flash_size) {
+        snprintf(err, errlen, "stm32-uart: flash_base goes with flash_size and page_size");
+        return -1;
+    }
     if (o->page_size && o->flash_size % o->page_size) {
         snprintf(err, errlen, "stm32-uart: flash_size %u is not a multiple of page_size %u",
                  o->flash_size, o->page_size);

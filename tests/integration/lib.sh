@@ -127,6 +127,23 @@ rpc() {
     printf '%s\n' "$reply"
 }
 
+# subscribe FILE: the raw event stream of one connection, into FILE, until
+# unsubscribe. Not a coproc: rpc's would replace it.
+subscribe() {
+    mkfifo "$work/sub.in"
+    socat - UNIX-CONNECT:"$sock" <"$work/sub.in" >"$1" &
+    sub_pid=$!
+    exec {sub_fd}>"$work/sub.in"
+    printf '{"id":1,"method":"events.subscribe"}\n' >&"$sub_fd"
+    wait_for grep -q '"subscribed":true' "$1"
+}
+unsubscribe() {
+    kill "$sub_pid"
+    wait "$sub_pid" || true
+    exec {sub_fd}>&-
+    rm "$work/sub.in"
+}
+
 job_state_is() {
     [ "$(job_field "$1" state)" = "$2" ]
 }

@@ -34,12 +34,27 @@ not_degraded() { "${ctl[@]}" --json status | jq -e 'has("degraded") | not'; }
 transfers() { grep -c "^dev0 complete" "$work/sim/events.log" || true; }
 pending() { [ "$(job_field "$1" phase)" = "outcome pending commit" ] && job_state_is "$1" running; }
 db=$state/fwupgw.db
+# statuses: every STATUS sent so far, one a line (datagrams keep their order).
+statuses() { sed 's/STATUS=/\nSTATUS=/g' "$work/notify.log" | grep '^STATUS='; }
+last_status() { statuses | tail -1; }
 
-start_sim 1 --baud 38400 --bits 10 --turnaround-us 1000
-write_config 1 "retry_backoff: {initial: 200ms, max: 1s}"
+start_sim 2 --baud 38400 --bits 10 --turnaround-us 1000
+write_config 2 "retry_backoff: {initial: 200ms, max: 1s}"
 start_daemon
 make_image "$work/a.bin" 40000
 make_image "$work/b.bin" 40000
+
+# 0. With room to spare a job never makes the daemon degraded, not even for
+# a moment: neither its log nor systemd hears of it, and the log has no
+# error at all. The status sent once the job ended has come, so any sent
+# while it ran has too.
+make_image "$work/s.bin" 4000
+"${ctl[@]}" queue dev-1 "$work/s.bin" --wait >/dev/null || fail "job on dev-1"
+received_ok 1 "$work/s.bin" || fail "content of dev-1's job"
+ended() { statuses | sed -n '/^STATUS=1 job/,$p' | tail -1 | grep -qx 'STATUS=0 job(s) running on 2 device(s)'; }
+wait_for ended
+! grep degraded "$work/fwupgwd.log" "$work/notify.log" || fail "degraded with room to spare"
+! grep '^<[0-3]>' "$work/fwupgwd.log" || fail "errors logged with room to spare"
 
 # 1. The disk fills mid-transfer: the transfer goes on, its outcome waits
 # for space and is recorded once there is some.
@@ -57,12 +72,14 @@ wait_for grep -q "STATUS=.*degraded: cannot write the state database: database o
     "$work/notify.log"
 wait_for pending "$j"
 [ "$(transfers)" = 1 ] || fail "transfers: $(transfers)"
+# The pending outcome holds its own device, and no other.
+busy=$("${ctl[@]}" --json devices | jq -c '[.devices[] | [.id, .busy, .job]]')
+[ "$busy" = '[["dev-0",true,'"$j"'],["dev-1",false,null]]' ] || fail "devices while pending: $busy"
 unfill
 wait_for job_state_is "$j" succeeded
 wait_for not_degraded
 [ "$(job_field "$j" attempt)" = 1 ] || fail "attempt $(job_field "$j" attempt)"
-last_status() { sed 's/STATUS=/\nSTATUS=/g' "$work/notify.log" | tail -1; }
-last_status | grep -q "^STATUS=0 job(s) running on 1 device(s)$" || fail "STATUS: $(last_status)"
+last_status | grep -q "^STATUS=0 job(s) running on 2 device(s)$" || fail "STATUS: $(last_status)"
 received_ok 0 "$work/a.bin" || fail "content of job 1"
 
 # 2. kill -9 while the outcome is pending: the restart records the success

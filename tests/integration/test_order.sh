@@ -82,6 +82,7 @@ received_ok 0 "$work/v2.bin" || fail "after restart, device did not end on v2"
 
 # --replace of a job in back-off: cancelled at once, never flashed again.
 v1_in_backoff
+subscribe "$work/events.jsonl"
 out=$("${ctl[@]}" queue dev-0 "$work/v2.bin" --replace 2>&1) || fail "queue --replace: $out"
 v2=$(latest_job)
 [ "$v2" -gt "$v1" ] || fail "no new job after --replace"
@@ -96,6 +97,16 @@ wait_for job_state_is "$v2" succeeded
     fail "replaced job started after its cancel"
 received_ok 0 "$work/v2.bin" || fail "after --replace, device did not end on v2"
 [ "$(grep -c complete "$work/sim/events.log")" = 1 ] || fail "device flashed more than v2"
+unsubscribe
+# replaced_events JOB: the job's state events as "state,cancel_requested,last_error".
+replaced_events() {
+    jq -r --argjson j "$1" 'select(.method == "event" and .params.job.id == $j) | .params.job |
+        "\(.state),\(.cancel_requested),\(.last_error)"' "$work/events.jsonl"
+}
+# Subscribers heard of the cancel when it happened, once.
+[ "$(replaced_events "$v1" | grep -c "^cancelled,")" = 1 ] &&
+    replaced_events "$v1" | grep -qx "cancelled,false,replaced by job $v2" ||
+    fail "events of replaced job $v1: $(replaced_events "$v1")"
 # A replace with nothing to replace queues normally and says nothing more.
 out=$("${ctl[@]}" queue dev-0 "$work/v2.bin" --replace 2>&1) || fail "queue --replace: $out"
 echo "$out" | grep -q replaced && fail "replace of nothing: $out"
@@ -115,6 +126,7 @@ make_image "$work/big.bin" 40000
 v1=$(queue dev-0 "$work/big.bin")
 transferring() { [ "$(job_field "$v1" bytes_done)" -ge 4096 ]; }
 wait_for transferring
+subscribe "$work/events.jsonl"
 res=$("${ctl[@]}" --json queue dev-0 "$work/v2.bin" --replace)
 v2=$(echo "$res" | jq -r .job.id)
 [ "$(echo "$res" | jq -c '[.replaced[] | {id, state, cancel_requested}]')" = \
@@ -128,5 +140,10 @@ grep -q "dev0 aborted" "$work/sim/events.log" || fail "device did not see the ab
 [ "$(event_id "$v1" cancelled max)" -lt "$(event_id "$v2" started min)" ] ||
     fail "v2 started before the replaced job stopped"
 received_ok 0 "$work/v2.bin" || fail "after replacing a running job, device did not end on v2"
+unsubscribe
+# Subscribers heard of the cancel request at once, then of the end.
+[ "$(replaced_events "$v1" | grep -v "^running,false," | paste -sd'|')" = \
+    "running,true,replaced by job $v2|cancelled,true,replaced by job $v2" ] ||
+    fail "events of replaced running job $v1: $(replaced_events "$v1")"
 stop_daemon
 echo "PASS"

@@ -21,6 +21,7 @@ received_ok 1 "$work/b.bin" || fail "dev1 did not receive b.srec's bytes"
 job=$("${ctl[@]}" --json status dev-1 | jq -r '.jobs[0].id')
 job_state_is "$job" succeeded || fail "job $job not succeeded"
 [ "$(job_field "$job" attempt)" = 1 ] || fail "attempt should be 1"
+[ -z "$(job_field "$job" last_error)" ] || fail "succeeded job has an error: $(job_field "$job" last_error)"
 [ "$(job_field "$job" bytes_done)" = 70000 ] || fail "bytes_done should be 70000"
 [ "$(job_field "$job" image.format)" = srec ] || fail "format should be detected as srec"
 kinds=$("${ctl[@]}" --json history --job "$job" | jq -r '[.events[].kind] | reverse | join(",")')
@@ -84,6 +85,49 @@ reply=$(printf '{"id":2,"method":"jobs.get","params":{"job":"x"}}\n' | socat -t 
 echo "$reply" | jq -e '.error.code == -32602' >/dev/null || fail "wrong type: $reply"
 head -c $((1100 * 1024)) /dev/zero | tr '\0' 'a' | socat -t 2 - UNIX-CONNECT:"$sock" >/dev/null || true
 "${ctl[@]}" version >/dev/null || fail "daemon stopped answering after bad input"
+
+# Boolean parameters of every method take true or false only: any other JSON
+# value (numbers and strings that read as booleans included) is invalid
+# params naming it, and nothing is queued, on otherwise valid requests.
+data=$(base64 -w0 "$work/a.bin")
+queue_params='"device":"dev-0","format":"bin","image":{"data":"'"$data"'"}'
+apply_params='"targets":[{"device":"dev-0","format":"bin","image":{"data":"'"$data"'"},"sha256":"'"$sha_a"'"}]'
+before=$(njobs)
+for param in jobs.queue:replace manifest.apply:replace manifest.apply:force manifest.apply:dry_run; do
+    method=${param%%:*} key=${param#*:}
+    params=$([ "$method" = jobs.queue ] && echo "$queue_params" || echo "$apply_params")
+    for v in 1 0 '"true"' '"false"' null '[]' '{}'; do
+        reply=$(rpc '{"id":1,"method":"'"$method"'","params":{'"$params"',"'"$key"'":'"$v"'}}')
+        echo "$reply" | jq -e --arg m "parameter '$key' must be a boolean" \
+            '.error.code == -32602 and .error.message == $m' >/dev/null ||
+            fail "$method with $key $v: $reply"
+    done
+done
+[ "$(njobs)" = "$before" ] || fail "a request with a non-boolean flag queued a job"
+# A raw binary's address is any 32-bit unsigned integer: both ends are taken
+# (the image then lies outside the flash, or past the address space: image
+# errors naming the address), one past either end or another type is
+# invalid params.
+for a in -1 4294967296 '"0x08000000"' 1.5 null; do
+    reply=$(rpc '{"id":1,"method":"jobs.queue","params":{'"$queue_params"',"address":'"$a"'}}')
+    echo "$reply" | jq -e '.error.code == -32602 and
+        .error.message == "'\''address'\'' must be a 32-bit unsigned integer"' >/dev/null ||
+        fail "address $a: $reply"
+done
+for a in 0:0x00000000 4294967295:0xFFFFFFFF; do
+    reply=$(rpc '{"id":1,"method":"jobs.queue","params":{'"$queue_params"',"address":'"${a%:*}"'}}')
+    echo "$reply" | jq -e --arg at "${a#*:}" '.error.code == 3 and (.error.message | contains($at))' \
+        >/dev/null || fail "address ${a%:*}: $reply"
+done
+[ "$(njobs)" = "$before" ] || fail "a request with a refused address queued a job"
+# ... while true and false are taken.
+reply=$(rpc '{"id":1,"method":"manifest.apply","params":{'"$apply_params"',"dry_run":true,"replace":true,"force":false}}')
+echo "$reply" | jq -e '.result.plan | length == 1' >/dev/null || fail "dry run with flags: $reply"
+[ "$(njobs)" = "$before" ] || fail "a dry run with flags queued a job"
+reply=$(rpc '{"id":1,"method":"jobs.queue","params":{'"$queue_params"',"replace":false}}')
+j=$(echo "$reply" | jq -e .result.job.id) || fail "queue with replace false: $reply"
+wait_for job_state_is "$j" succeeded
+received_ok 0 "$work/a.bin" || fail "dev0 content after a queue with replace false"
 
 # Others than root/the daemon's uid/the group may read but not change.
 chmod 755 "$work"

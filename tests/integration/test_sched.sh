@@ -118,10 +118,19 @@ overlap() {
         "${ctl[@]}" --json status "$j" | jq -r '.job | "\(.started) 1\n\(.finished) -1"'
     done | sort -k1,1n -k2,2n | awk '{ n += $2; if (n > m) m = n } END { print m }'
 }
+# event_kinds FILE JOB: the job's events in order, "type state/phase" each,
+# a run of progress events in one phase as one line (state events never
+# merge: a repeated one is an error).
+event_kinds() {
+    jq -r --argjson j "$2" 'select(.method == "event" and .params.job.id == $j) |
+        "\(.params.type) \(.params.job.state)/\(.params.job.phase)"' "$1" |
+        awk '!/^progress/ || $0 != prev { print } { prev = $0 }' | paste -sd,
+}
 write_config 3 "max_concurrent_jobs: 2"
 # Paced (20000 bytes take about 2 s) so that the sampling sees the runs.
 start_sim 3 --baud 115200
 start_daemon
+subscribe "$work/events.jsonl"
 manifest "$work/all.yaml" dev-0 dev-1 dev-2
 b=$("${ctl[@]}" --json apply "$work/all.yaml" | jq -r .batch.id)
 mapfile -t jobs < <(batch_field "$b" 'jobs[].id')
@@ -138,6 +147,19 @@ done
 for i in 0 1 2; do received_ok "$i" "$work/a.bin" || fail "dev$i content"; done
 [ "$(overlap "${jobs[@]}")" = 2 ] || fail "runs at once: $(overlap "${jobs[@]}"), expected 2"
 [ "$peak" = 2 ] || fail "status showed at most $peak running"
+# Each job told subscribers of every state and phase change once, in order,
+# with progress (throttled) only while transferring, its byte count never
+# going back.
+unsubscribe
+want="state queued/,state running/,state running/connect,state running/transfer"
+want+=",progress running/transfer,state running/finish,state succeeded/finish"
+for j in "${jobs[@]}"; do
+    [ "$(event_kinds "$work/events.jsonl" "$j")" = "$want" ] ||
+        fail "job $j events: $(event_kinds "$work/events.jsonl" "$j")"
+    jq -s -e --argjson j "$j" '[.[] | select(.method == "event" and .params.job.id == $j) |
+        .params.job.bytes_done] | . == sort and .[-1] == 20000' "$work/events.jsonl" >/dev/null ||
+        fail "job $j byte counts in events"
+done
 stop_daemon
 
 # ---- 3. Two devices on one link: the second waits for the first, even as
@@ -177,5 +199,37 @@ wait_for finished "$(batch_field "$bm" 'jobs[1].id')"
 [ "$(batch_field "$bm" 'counts | [.succeeded, .cancelled, .failed] | join(",")')" = 1,1,0 ] ||
     fail "batch $bm: $(batch_field "$bm" counts)"
 [ "$(batch_field "$bm" state)" = failed ] || fail "half-cancelled batch: $(batch_field "$bm" state)"
+stop_daemon
+
+# ---- 4. A device removed from the config (reload) while its job waits for
+# the link: the job ends failed, saying why, for good (a restart finds it so).
+# The link is held by dev-0's job, its device keeping back the ACK of EOT.
+stop_sim
+start_sim 3 --complete-delay-us 60000000
+start_daemon
+ja=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+holding() { [ "$(job_field "$ja" phase)" = finish ]; }
+wait_for holding
+jb=$("${ctl[@]}" --json queue dev-1 "$work/b.bin" | jq -r .job.id)
+job_state_is "$jb" queued || fail "job $jb did not wait for the link: $(job_field "$jb" state)"
+sed -i '/{id: dev-1,/,+1d' "$work/fwupgw.yaml"
+grep -q "dev-1" "$work/fwupgw.yaml" && fail "config edit"
+kill -HUP "$daemon_pid"
+two_devices() { [ "$("${ctl[@]}" --json devices | jq -c '[.devices[].id]')" = '["dev-0","dev-2"]' ]; }
+wait_for two_devices
+"${ctl[@]}" cancel "$ja" >/dev/null || fail "cancelling job $ja"
+# It starts and fails in one step: no client sees it running.
+left_queue() { ! job_state_is "$jb" queued; }
+wait_for left_queue
+gone_ok() { # JOB: failed on its first start, for the reason
+    job_state_is "$1" failed && [ "$(job_field "$1" last_error)" = "device is no longer configured" ] &&
+        [ "$(job_field "$1" attempt)" = 1 ]
+}
+gone_ok "$jb" || fail "job $jb: $(job_field "$jb" state) $(job_field "$jb" attempt) $(job_field "$jb" last_error)"
+job_state_is "$ja" cancelled || fail "job $ja: $(job_field "$ja" state)"
+stop_daemon
+start_daemon
+gone_ok "$jb" || fail "after a restart, job $jb: $(job_field "$jb" state) $(job_field "$jb" last_error)"
+job_state_is "$ja" cancelled || fail "after a restart, job $ja: $(job_field "$ja" state)"
 stop_daemon
 echo "PASS"

@@ -201,9 +201,11 @@ static int h_control(void *ctx, const struct fwup_control *c)
 
 static void h_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
-    struct simlink_result *o = ((struct sim *)ctx)->out;
-    (void)total;
+    struct sim *s = ctx;
+    struct simlink_result *o = s->out;
     o->progress_calls++;
+    if (s->cfg->on_progress)
+        s->cfg->on_progress(s->cfg->progress_ctx, phase, done, total);
     snprintf(o->last_phase, sizeof(o->last_phase), "%s", phase);
     o->last_done = done;
 }
@@ -213,6 +215,8 @@ static void h_log(void *ctx, enum fwup_log_prio prio, const char *msg)
     struct sim *s = ctx;
     if (s->cfg->verbose)
         fprintf(stderr, "[%10.3f ms] <%d> %s\n", (double)s->now / NS_PER_MS, (int)prio, msg);
+    if (s->cfg->on_log)
+        s->cfg->on_log(s->cfg->log_ctx, prio, msg);
 }
 
 static void h_finish(void *ctx, enum fwup_result result, const char *msg)
@@ -236,6 +240,20 @@ static const struct fwup_host_backend host_backend = {
     .log = h_log,
     .finish = h_finish,
 };
+
+/* What a backend may still have had queued when the engine finished: none
+ * of it may reach the engine (any host call it made would count in
+ * protocol_errors). */
+static void events_after_finish(struct sim *s)
+{
+    static const uint8_t byte = 0x06; /* XMODEM's ACK */
+    fwup_host_cancel(s->host);
+    fwup_host_wake(s->host);
+    fwup_host_rx(s->host, FWUP_UNIT_BYTES, &byte, 1, NULL);
+    for (size_t i = s->comp_head; i < s->comp_len; i++)
+        fwup_host_complete(s->host, s->comp[i].id, FWUP_STATUS_OK, NULL, 0);
+    fwup_host_link_down(s->host, "simlink: closed");
+}
 
 /* ---- device side ---- */
 
@@ -434,6 +452,8 @@ int simlink_run(const struct simlink_config *cfg, struct simlink_result *out)
     }
     if (!s.eng_finished)
         out->virtual_us = s.now / NS_PER_US;
+    else
+        events_after_finish(&s);
     out->protocol_errors = fwup_host_protocol_errors(s.host);
 
     out->dev_state = cfg->dev_class->state(s.dev);
@@ -479,4 +499,14 @@ void simlink_record_h2d(void *ctx, enum simlink_dir dir, uint64_t t_us, const ui
     }
     memcpy(w->data + w->len, data, len);
     w->len += len;
+}
+
+void simlink_match_log(void *ctx, enum fwup_log_prio prio, const char *msg)
+{
+    struct simlink_log_match *l = ctx;
+    (void)prio;
+    if (strncmp(msg, l->prefix, strlen(l->prefix)) == 0) {
+        snprintf(l->line, sizeof(l->line), "%s", msg);
+        l->n++;
+    }
 }

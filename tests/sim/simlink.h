@@ -66,6 +66,11 @@ struct simlink_config {
      * with the virtual time it was queued. */
     void (*tap)(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data, size_t len);
     void *tap_ctx;
+    /* Optional observers of the engine's log lines and progress reports. */
+    void (*on_log)(void *ctx, enum fwup_log_prio prio, const char *msg);
+    void *log_ctx;
+    void (*on_progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+    void *progress_ctx;
     int verbose; /* print engine log lines to stderr */
 };
 
@@ -87,7 +92,10 @@ struct simlink_result {
     int engine_finished;
     /* Engine misbehaviour the host core refused (lib/host/host.h): host
      * calls after finish(), a second finish(), progress going backwards
-     * within a phase or beyond total, units the link cannot carry. */
+     * within a phase or beyond total, units the link cannot carry. Once the
+     * engine has finished, the host core is given one of each event a
+     * backend may still have had queued (cancel, a wake-up, a byte, the
+     * pending completions, a link down): none may reach the engine. */
     unsigned protocol_errors;
 };
 
@@ -108,5 +116,15 @@ struct simlink_h2d {
 };
 void simlink_record_h2d(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *data,
                         size_t len);
+
+/* A log observer (simlink_config.on_log, log_ctx pointing at a struct
+ * simlink_log_match with `prefix` set) that counts the engine's log lines
+ * starting with `prefix` and keeps the last of them. */
+struct simlink_log_match {
+    const char *prefix;
+    char line[200];
+    unsigned n;
+};
+void simlink_match_log(void *ctx, enum fwup_log_prio prio, const char *msg);
 
 #endif

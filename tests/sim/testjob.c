@@ -15,6 +15,19 @@ static uint8_t *random_bytes(size_t n, uint32_t seed)
     return p;
 }
 
+/* See testjob.poison. */
+static void place_poison(struct testjob *j)
+{
+    size_t n = j->img.nsegments, len = j->seg[0].len;
+    if (n >= TESTJOB_MAX_SEGMENTS)
+        return;
+    if (len > sizeof(j->poison))
+        len = sizeof(j->poison);
+    for (size_t i = 0; i < len; i++)
+        j->poison[i] = (uint8_t)~j->seg[0].data[i];
+    j->seg[n] = (struct fwup_segment){j->seg[0].address, (uint32_t)len, j->poison, -1};
+}
+
 void testjob_init(struct testjob *j, const char *device_id, uint32_t addr, size_t len,
                   uint32_t seed, ...)
 {
@@ -29,6 +42,7 @@ void testjob_init(struct testjob *j, const char *device_id, uint32_t addr, size_
                                  .segments = j->seg,
                                  .nsegments = 1,
                                  .total = len};
+    place_poison(j);
     const char *k;
     while ((k = va_arg(opts, const char *)) != NULL) {
         ck_assert_uint_lt(j->params.noptions, TESTJOB_MAX_OPTIONS);
@@ -52,6 +66,7 @@ void testjob_add_segment(struct testjob *j, uint32_t addr, size_t len, uint32_t 
     j->seg[i] = (struct fwup_segment){addr, (uint32_t)len, j->owned[i], -1};
     j->img.nsegments++;
     j->img.total += len;
+    place_poison(j);
 }
 
 void testjob_serial_link(struct testjob *j, uint32_t baud, char parity)

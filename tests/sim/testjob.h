@@ -27,6 +27,10 @@ struct testjob {
     uint8_t *data; /* first segment's bytes */
     size_t len;    /* and their count */
     uint8_t *owned[TESTJOB_MAX_SEGMENTS];
+    /* seg[img.nsegments], while there is room, overlaps the first segment
+     * with these other bytes: an engine that reads one segment past the
+     * count writes or compares them, and the flash checks see it. */
+    uint8_t poison[64];
     /* the link of testjob_serial_link */
     struct fwup_serial_info serial;
     struct fwup_link_info link;

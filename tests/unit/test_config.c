@@ -246,6 +246,76 @@ START_TEST(test_accepted_bounds)
 }
 END_TEST
 
+/* Every integer setting at both ends of its range: the bounds taken as
+ * given, one past either refused with the range and the value. */
+static unsigned mcj(const struct fwup_config *c)
+{
+    return c->max_concurrent_jobs;
+}
+static unsigned attempts(const struct fwup_config *c)
+{
+    return c->max_attempts;
+}
+static unsigned clients(const struct fwup_config *c)
+{
+    return c->max_clients;
+}
+static unsigned per_uid(const struct fwup_config *c)
+{
+    return c->max_clients_per_uid;
+}
+static unsigned data_bits(const struct fwup_config *c)
+{
+    return c->links[0].data_bits;
+}
+static unsigned stop_bits(const struct fwup_config *c)
+{
+    return c->links[0].stop_bits;
+}
+static unsigned dev_attempts(const struct fwup_config *c)
+{
+    return (unsigned)c->devices[0].max_attempts;
+}
+
+#define LINK_YAML "links: [{name: a, type: serial, path: /x"
+static const struct uint_case {
+    const char *key, *fmt; /* fmt: a config with %u for the value */
+    unsigned min, max;
+    unsigned (*get)(const struct fwup_config *);
+} uint_cases[] = {
+    {"max_concurrent_jobs", "daemon: {max_concurrent_jobs: %u}\n", 1, 4096, mcj},
+    {"max_attempts", "daemon: {max_attempts: %u}\n", 1, 100, attempts},
+    {"max_clients", "daemon: {max_clients: %u}\n", 1, 65536, clients},
+    {"max_clients_per_uid", "daemon: {max_clients_per_uid: %u}\n", 1, 65536, per_uid},
+    {"data_bits", LINK_YAML ", data_bits: %u}]\n", 5, 8, data_bits},
+    {"stop_bits", LINK_YAML ", stop_bits: %u}]\n", 1, 2, stop_bits},
+    {"max_attempts", LINK_YAML "}]\ndevices: [{id: d, link: a, protocol: p, max_attempts: %u}]\n",
+     1, 100, dev_attempts},
+};
+
+START_TEST(test_uint_bounds)
+{
+    const struct uint_case *c = &uint_cases[_i];
+    const unsigned vals[] = {c->min - 1, c->min, c->max, c->max + 1};
+    for (size_t k = 0; k < 4; k++) {
+        char text[256], err[512] = "", want[128];
+        struct fwup_config *cfg = NULL;
+        snprintf(text, sizeof text, c->fmt, vals[k]);
+        int rc = fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err);
+        if (k == 1 || k == 2) {
+            ck_assert_msg(rc == 0, "%s %u: %s", c->key, vals[k], err);
+            ck_assert_uint_eq(c->get(cfg), vals[k]);
+            fwup_config_free(cfg);
+        } else {
+            snprintf(want, sizeof want, "'%s' must be an integer from %u to %u, not '%u'", c->key,
+                     c->min, c->max, vals[k]);
+            ck_assert_msg(rc == -1 && strstr(err, want), "%s %u: %s", c->key, vals[k], err);
+            ck_assert_ptr_null(cfg);
+        }
+    }
+}
+END_TEST
+
 /* ---- errors -------------------------------------------------------------- */
 
 static const struct err_case {
@@ -634,6 +704,14 @@ START_TEST(test_durations)
         {"0.001s", 1, 1},
         {"3m", 1, 180000},
         {"1.5m", 1, 90000},
+        /* Every fractional digit counts, up to nine of them. */
+        {"1.25s", 1, 1250},
+        {"0.125s", 1, 125},
+        {"2.75m", 1, 165000},
+        {"0.999s", 1, 999},
+        {"1.500000000s", 1, 1500},
+        {"1.0000000000s", 0, 0},
+        {"1.00000000000000000000000000000000000000000000000000000000000000000s", 0, 0},
         {"1h", 1, 3600000},
         {"1193h", 1, 4294800000u},
         {"4294967295", 1, 4294967295u},
@@ -906,6 +984,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_link_defaults);
     tcase_add_test(tc, test_socket_mode_forms);
     tcase_add_test(tc, test_accepted_bounds);
+    tcase_add_loop_test(tc, test_uint_bounds, 0, (int)(sizeof uint_cases / sizeof uint_cases[0]));
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
     tcase_add_test(tc, test_error_buffers);
     tcase_add_loop_test(tc, test_lengths, 0, (int)(sizeof len_cases / sizeof len_cases[0]));

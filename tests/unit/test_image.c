@@ -524,6 +524,41 @@ START_TEST(test_ihex_unordered)
 }
 END_TEST
 
+/* Data records without data (HEX type 00 of no bytes, S1 of an address
+ * only) add no segment and no address wherever they lie: before the data,
+ * inside it, at its end, far past it. */
+START_TEST(test_empty_records)
+{
+    const uint16_t where[] = {0x0000, 0x0108, 0x0110, 0xFFFF};
+    for (int fmt = 0; fmt < 2; fmt++) {
+        struct buf b = {0};
+        for (size_t i = 0; i < 4; i++) {
+            if (fmt == 0)
+                ihex_rec(&b, 0, where[i], NULL, 0, "\n");
+            else
+                srec_rec(&b, 1, where[i], NULL, 0);
+            if (i == 0 || i == 1) { /* 0x100-0x107, then 0x108-0x10F */
+                if (fmt == 0)
+                    ihex_data(&b, 0, 0x100 + 8 * (uint32_t)i, 8, 8, "\n");
+                else
+                    srec_data(&b, 1, 0x100 + 8 * (uint32_t)i, 8, 8);
+            }
+        }
+        if (fmt == 0)
+            ihex_rec(&b, 1, 0, NULL, 0, "\n");
+        else
+            srec_rec(&b, 9, 0, NULL, 0);
+        struct fwup_parsed_image img;
+        parse_ok(b.p, b.len, fmt == 0 ? FWUP_IMAGE_IHEX : FWUP_IMAGE_SREC, 0, &img);
+        ck_assert_uint_eq(img.view.nsegments, 1);
+        check_segment(&img, 0, 0x100, 16);
+        ck_assert_uint_eq(img.view.total, 16);
+        fwup_image_free(&img);
+        buf_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(test_ihex_errors)
 {
     /* line 3 has a bad checksum (0xEA would be right) */
@@ -1605,6 +1640,7 @@ static Suite *image_suite(void)
     tcase_add_test(tc, test_ihex_valid);
     tcase_add_test(tc, test_ihex_lenient);
     tcase_add_test(tc, test_ihex_unordered);
+    tcase_add_test(tc, test_empty_records);
     tcase_add_test(tc, test_ihex_errors);
     tcase_add_test(tc, test_ihex_record_length);
     tcase_add_test(tc, test_ihex_checksum_value);

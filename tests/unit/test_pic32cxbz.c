@@ -11,6 +11,7 @@
 
 #include <fwupgw/protocol.h>
 
+#include "mockhost.h"
 #include "pic32cxbz.h"
 #include "simdev.h"
 #include "simlink.h"
@@ -34,6 +35,7 @@ struct wire {
     int have_pgm;
     unsigned pings, pgm_frames, max_frame;
     unsigned cmds[0x20]; /* host frames by command byte */
+    uint64_t pgm_us[8];  /* when the first PGM_CLUSTER_VERIFY frames were queued */
 };
 
 static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
@@ -48,6 +50,8 @@ static void tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d
     if (d[2] == 0x07 && d[3] == 0)
         w->pings++;
     if (d[2] == 0x11 && d[3] == 0) {
+        if (w->pgm_frames < sizeof(w->pgm_us) / sizeof(w->pgm_us[0]))
+            w->pgm_us[w->pgm_frames] = t_us;
         w->pgm_frames++;
         if (!w->have_pgm) {
             w->have_pgm = 1;
@@ -384,23 +388,90 @@ START_TEST(test_window_at_power_on)
 }
 END_TEST
 
+/* Pinging stops once `window` ms have gone by, not one interval later: a
+ * ping at 0 and one every interval before the window ends. */
 START_TEST(test_window_missed)
 {
-    struct testjob j;
-    struct simlink_config c;
-    struct simlink_result r;
-    struct wire w;
-    job_init(&j, 0, 5000, 6, "window", "3000", NULL);
-    base_cfg(&c, &j, "app_first=1,reset_after_ms=5000", &w);
-    run_fails(&c, &r, FWUP_RESULT_TRANSIENT, "did not answer within 3000 ms");
-    ck_assert_uint_ge(r.virtual_us, 3000000);
-    ck_assert_uint_lt(r.virtual_us, 3100000);
-    ck_assert_uint_eq(r.bytes_dev_to_host, 0);
-    ck_assert(!w.have_pgm);
-    ck_assert_str_eq(r.last_phase, "waiting for bootloader");
-    ck_assert_int_eq(r.dev_state, SIMDEV_IDLE);
-    simlink_result_free(&r);
-    testjob_free(&j);
+    static const struct {
+        const char *window, *interval;
+        unsigned pings;
+        uint64_t ms;
+    } rows[] = {
+        {"3000", "10", 300, 3000}, {"105", "10", 11, 110}, {"100", "7", 15, 105},
+        {"10", "10", 1, 10},       {"10", "1", 10, 10},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct wire w;
+        char msg[64];
+        job_init(&j, 0, 5000, 6, "window", rows[i].window, "ping_interval", rows[i].interval, NULL);
+        base_cfg(&c, &j, "app_first=1,reset_after_ms=5000", &w);
+        snprintf(msg, sizeof(msg), "did not answer within %s ms", rows[i].window);
+        run_fails(&c, &r, FWUP_RESULT_TRANSIENT, msg);
+        ck_assert_msg(w.pings == rows[i].pings && r.virtual_us == rows[i].ms * 1000,
+                      "window %s, interval %s: %u pings, gave up at %llu us", rows[i].window,
+                      rows[i].interval, w.pings, (unsigned long long)r.virtual_us);
+        ck_assert_uint_eq(r.bytes_dev_to_host, 0);
+        ck_assert(!w.have_pgm);
+        ck_assert_str_eq(r.last_phase, "waiting for bootloader");
+        ck_assert_int_eq(r.dev_state, SIMDEV_IDLE);
+        simlink_result_free(&r);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
+/* Every phase starts at 0 and write progress is the image bytes the device
+ * has acknowledged (the alignment lead before the image not counted). */
+struct progress_log {
+    char phase[16][32];
+    uint64_t done[16], total[16];
+    size_t n;
+};
+
+static void progress_to(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    struct progress_log *p = ctx;
+    ck_assert_uint_lt(p->n, 16);
+    snprintf(p->phase[p->n], sizeof(p->phase[p->n]), "%s", phase);
+    p->done[p->n] = done;
+    p->total[p->n++] = total;
+}
+
+START_TEST(test_progress)
+{
+    static const struct {
+        uint32_t addr, flash_base;
+        uint64_t write_done[4];
+    } rows[] = {
+        {0, 0, {0, 4096, 8192, 8292}},
+        {SLOT1 + 2, SLOT1, {0, 4094, 8190, 8292}}, /* two 0xFF bytes lead the image */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct progress_log p = {0};
+        job_init(&j, rows[i].addr, 8292, 4, NULL);
+        j.params.flash_base = rows[i].flash_base;
+        base_cfg(&c, &j, NULL, NULL);
+        c.on_progress = progress_to;
+        c.progress_ctx = &p;
+        run_ok(&c, &r);
+        static const char *const phases[] = {
+            "waiting for bootloader", "erase", "write", "write", "write", "write", "finish"};
+        ck_assert_uint_eq(p.n, 7);
+        for (size_t k = 0; k < 7; k++) {
+            uint64_t want = k < 2 ? 0 : k < 6 ? rows[i].write_done[k - 2] : 8292;
+            ck_assert_str_eq(p.phase[k], phases[k]);
+            ck_assert_msg(p.done[k] == want && p.total[k] == 8292, "row %zu, call %zu: %llu/%llu",
+                          i, k, (unsigned long long)p.done[k], (unsigned long long)p.total[k]);
+        }
+        simlink_result_free(&r);
+        testjob_free(&j);
+    }
 }
 END_TEST
 
@@ -413,7 +484,7 @@ START_TEST(test_trigger_none_no_bootloader)
     job_init(&j, 0, 100, 6, "trigger", "none", NULL);
     base_cfg(&c, &j, "app_first=1", NULL);
     run_fails(&c, &r, FWUP_RESULT_TRANSIENT, "did not answer 5 pings");
-    ck_assert_uint_lt(r.virtual_us, 2000000);
+    ck_assert_uint_eq(r.virtual_us, 5 * 200000); /* five pings, 200 ms each */
     simlink_result_free(&r);
     testjob_free(&j);
 }
@@ -515,6 +586,128 @@ START_TEST(test_fault_corrupt_verify)
     run_fails(&c, &r, FWUP_RESULT_PERMANENT, "verify failed at 0x01080000");
     ck_assert_uint_eq(w.pgm_frames, 3); /* retries=3 on the first cluster */
     ck_assert_str_eq(r.last_phase, "write");
+    simlink_result_free(&r);
+    testjob_free(&j);
+}
+END_TEST
+
+/* A command's answer is timed from when it has left the UART (its ON_WIRE
+ * completion), not from when it was queued: until then no timer runs, and
+ * the completion of an older unit starts none. A command that never leaves
+ * (the host completes it with TIMEOUT or ERROR) is a try without an answer,
+ * as a timeout after it left is. Driven event by event: the answer never
+ * comes. */
+START_TEST(test_tx_waits)
+{
+    static const enum fwup_status status[] = {FWUP_STATUS_OK, FWUP_STATUS_TIMEOUT,
+                                              FWUP_STATUS_ERROR};
+    static const uint8_t ping_answer[4] = {0x01, 0x00, 0x07, 0x00};
+    for (size_t i = 0; i < 2 * sizeof(status) / sizeof(status[0]); i++) {
+        unsigned tries = 1 + (unsigned)(i & 1);
+        struct testjob j;
+        struct mockhost m = {0};
+        char err[128];
+        job_init(&j, 0, 4096, 3, "trigger", "gpio", "retries", tries == 1 ? "1" : "2", NULL);
+        testjob_serial_link(&j, 115200, 'N');
+        struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
+        ck_assert_ptr_nonnull(e);
+        mockhost_start(PROTO, e);
+        mockhost_rx(PROTO, e, ping_answer, 4);
+        mockhost_timer(PROTO, e, 0); /* settled: GET_DEVICEID goes */
+        for (unsigned t = 1; t <= tries; t++) {
+            ck_assert_uint_eq(m.nsent, 4 + 4 * t); /* the ping, then GET_DEVICEID each try */
+            ck_assert_uint_eq(m.sent[4 * t + 2], 0x0a);
+            ck_assert_uint_eq(m.unit_flags & FWUP_SUBMIT_ON_WIRE, FWUP_SUBMIT_ON_WIRE);
+            ck_assert_uint_eq(m.unit_timeout, 302); /* twice its 1 ms on the line + 300 */
+            ck_assert_uint_eq(m.timer, 0);          /* nothing timed until it has left */
+            mockhost_complete(PROTO, e, m.tag - 1, FWUP_STATUS_OK); /* an older unit */
+            ck_assert_uint_eq(m.timer, 0);
+            mockhost_complete(PROTO, e, m.tag, status[i / 2]);
+            if (status[i / 2] == FWUP_STATUS_OK) {
+                ck_assert_uint_eq(m.timer, 301); /* 300 ms + the answer's 1 ms on the line */
+                ck_assert(!m.finished);
+                mockhost_timer(PROTO, e, 0);
+            }
+            ck_assert_msg(m.finished == (t == tries), "status %d, try %u of %u: finished %d",
+                          status[i / 2], t, tries, m.finished);
+            if (t < tries) {
+                ck_assert_uint_eq(m.timer, 50); /* a late answer's wait, then the next try */
+                mockhost_timer(PROTO, e, 0);
+            }
+        }
+        ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
+        ck_assert_ptr_nonnull(strstr(m.msg, "no answer to GET_DEVICEID"));
+        ck_assert_uint_eq(m.nsent, 4 + 4 * tries); /* never sent again */
+        ck_assert_int_eq(m.calls_after_finish, 0);
+        PROTO->destroy(e);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
+/* GET_DEVICEID's id word is little-endian: every byte in its place, high
+ * bits included (ids whose bytes all differ and have bit 7 set or clear). */
+START_TEST(test_device_id)
+{
+    static const char *const ids[] = {"0xa1b2c3d4", "0x80ff7f01", "0x01800080", "0xffffffff",
+                                      "0x00000000"};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct simlink_log_match l = {"pic32cx-bz: device id ", "", 0};
+        char devopts[32], want[64];
+        snprintf(devopts, sizeof(devopts), "devid=%s", ids[i]);
+        snprintf(want, sizeof(want), "pic32cx-bz: device id %s", ids[i]);
+        job_init(&j, 0, 4096, 3, NULL);
+        base_cfg(&c, &j, devopts, NULL);
+        c.on_log = simlink_match_log;
+        c.log_ctx = &l;
+        run_ok(&c, &r);
+        ck_assert_uint_eq(l.n, 1);
+        ck_assert_str_eq(l.line, want);
+        simlink_result_free(&r);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
+/* A FAIL is the device's verdict on a frame it got: the cluster goes again
+ * at once. Silence may be a late answer: the engine waits RESYNC_MS (50) for
+ * it first. Each try of a cluster waits until it is on the wire (its 4112
+ * bytes at simlink's whole 86805 ns each on a 115200 8N1 line: 356942 us),
+ * then 301 ms (the 300 ms timeout and the answer's 1 ms on the line), so a
+ * silent try takes exactly 707942 us. */
+START_TEST(test_retry_timing)
+{
+    struct testjob j;
+    struct simlink_config c;
+    struct simlink_result r;
+    struct wire w;
+    const uint64_t line_us = 4112ull * 10 * 1000000 / 115200; /* 356944 */
+    job_init(&j, 0, 3 * 4096, 9, NULL);
+    base_cfg(&c, &j, "fail_cluster=2", &w);
+    run_ok(&c, &r);
+    ck_assert_uint_eq(w.pgm_frames, 4);
+    /* the second cluster, then its resend: line time, the device's 2 ms
+     * end-of-frame gap, 1 ms turnaround and the 4-byte answer; no wait */
+    uint64_t again = w.pgm_us[2] - w.pgm_us[1];
+    ck_assert_uint_ge(again, line_us + 3000);
+    ck_assert_uint_lt(again, line_us + 3000 + 1000);
+    check_content(&r, 0, j.data, 3 * 4096);
+    simlink_result_free(&r);
+    testjob_free(&j);
+
+    /* ping, GET_DEVICEID, PAGE_ERASE, then the first cluster is never answered */
+    job_init(&j, 0, 3 * 4096, 9, NULL);
+    base_cfg(&c, &j, "silent_after=3", &w);
+    run_fails(&c, &r, FWUP_RESULT_TRANSIENT, "no answer to PGM_CLUSTER_VERIFY at 0x01080000");
+    ck_assert_uint_eq(w.pgm_frames, 3);
+    const uint64_t wire_us = 4112 * (10 * 1000000000ull / 115200) / 1000;
+    ck_assert_uint_eq(w.pgm_us[1] - w.pgm_us[0], wire_us + 301000 + 50000);
+    ck_assert_uint_eq(w.pgm_us[2] - w.pgm_us[1], wire_us + 301000 + 50000);
+    /* the last try is given up on without the resync wait */
+    ck_assert_uint_eq(r.virtual_us - w.pgm_us[2], wire_us + 301000);
     simlink_result_free(&r);
     testjob_free(&j);
 }
@@ -638,6 +831,7 @@ struct fwup_engine {
     const struct fwup_host_ops *ops;
     void *host;
     size_t step;
+    int finished; /* events after finish() are ignored, as the ABI asks */
 };
 
 static const struct script *g_script;
@@ -665,6 +859,7 @@ static void raw_destroy(struct fwup_engine *e)
 static void raw_next(struct fwup_engine *e)
 {
     if (e->step == g_script->n) {
+        e->finished = 1;
         e->ops->finish(e->host, FWUP_RESULT_OK, NULL);
         return;
     }
@@ -681,6 +876,8 @@ static void raw_next(struct fwup_engine *e)
 
 static void raw_event(struct fwup_engine *e, const struct fwup_event *ev)
 {
+    if (e->finished)
+        return;
     if (ev->type == FWUP_EV_START || ev->type == FWUP_EV_TIMER)
         raw_next(e);
     for (size_t i = 0; ev->type == FWUP_EV_RX && i < ev->len && g_rxn < sizeof(g_rx); i++)
@@ -707,6 +904,7 @@ static void run_script(const struct script *s, const char *devopts, struct simli
     g_rxn = 0;
     ck_assert_int_eq(simlink_run(&c, r), 0);
     ck_assert(r->engine_finished);
+    ck_assert_uint_eq(r->protocol_errors, 0);
     testjob_free(&j);
 }
 
@@ -827,12 +1025,16 @@ static Suite *pic32_suite(void)
     tcase_add_test(t, test_window_caught);
     tcase_add_test(t, test_window_at_power_on);
     tcase_add_test(t, test_window_missed);
+    tcase_add_test(t, test_progress);
     tcase_add_test(t, test_trigger_none_no_bootloader);
     tcase_add_test(t, test_trigger_gpio);
     tcase_add_test(t, test_link_speed);
     tcase_add_test(t, test_fault_fail_cluster_once);
     tcase_add_test(t, test_fault_corrupt_verify);
     tcase_add_test(t, test_fault_silent);
+    tcase_add_test(t, test_retry_timing);
+    tcase_add_test(t, test_device_id);
+    tcase_add_test(t, test_tx_waits);
     tcase_add_loop_test(t, test_fault_line_noise, 0, 3);
     tcase_add_loop_test(t, test_fault_reply_noise, 0, 3);
     tcase_add_loop_test(t, test_fault_reply_noise_window, 0, 3);

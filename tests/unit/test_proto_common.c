@@ -238,6 +238,19 @@ START_TEST(test_crc16)
         ck_assert_uint_eq(fwup_crc16_ccitt(0, buf, n), crc16_bitwise(0, buf, n));
         ck_assert_uint_eq(fwup_crc16_ccitt(0xFFFF, buf, n), crc16_bitwise(0xFFFF, buf, n));
     }
+    /* From 0, one byte's CRC is one table entry, and the CRC is linear: the
+     * XOR of those of its bits, x^(16+k) mod 0x11021 for bit k. So every
+     * entry is checked against the polynomial. */
+    static const uint16_t bit[8] = {0x1021, 0x2042, 0x4084, 0x8108, 0x1231, 0x2462, 0x48c4, 0x9188};
+    for (unsigned b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        uint16_t want = 0;
+        for (int k = 0; k < 8; k++)
+            if (b & 1u << k)
+                want ^= bit[k];
+        ck_assert_msg(fwup_crc16_ccitt(0, &byte, 1) == want, "byte 0x%02x: 0x%04x, want 0x%04x", b,
+                      fwup_crc16_ccitt(0, &byte, 1), want);
+    }
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 
 #include <fwupgw/protocol.h>
 
+#include "failalloc.h"
 #include "simdev.h"
 #include "simlink.h"
 #include "testjob.h"
@@ -170,6 +171,115 @@ START_TEST(test_sparse_pages)
     free(want);
     simlink_result_free(&r);
     testjob_free(&j);
+}
+END_TEST
+
+/* The page lists of the host's erase commands, as sent: the send after an
+ * Erase (0x43) or Extended Erase (0x44) command pair. */
+struct erases {
+    int after_pair, ext;
+    unsigned cmds;
+    uint32_t pages[64];
+    size_t npages;
+};
+
+static void erase_tap(void *ctx, enum simlink_dir dir, uint64_t t_us, const uint8_t *d, size_t n)
+{
+    struct erases *e = ctx;
+    (void)t_us;
+    if (dir != SIMLINK_H2D)
+        return;
+    if (e->after_pair) {
+        size_t k = e->ext ? ((size_t)d[0] << 8 | d[1]) + 1 : (size_t)d[0] + 1;
+        ck_assert_uint_eq(n, e->ext ? 2 + 2 * k + 1 : 1 + k + 1);
+        for (size_t i = 0; i < k && e->npages < 64; i++)
+            e->pages[e->npages++] = e->ext ? (uint32_t)d[2 + 2 * i] << 8 | d[3 + 2 * i] : d[1 + i];
+        e->cmds++;
+    }
+    e->after_pair = n == 2 && ((d[0] == 0x44 && d[1] == 0xbb) || (d[0] == 0x43 && d[1] == 0xbc));
+    e->ext = d[0] == 0x44;
+}
+
+/* Each page an image touches is erased once, in order, however its
+ * segments share or border pages; nothing else is erased. */
+START_TEST(test_erase_lists)
+{
+    static const struct {
+        const char *devopts;
+        size_t page; /* for check_flash */
+        struct {
+            uint32_t off, len;
+        } seg[3];
+        size_t nseg;
+        uint32_t pages[6];
+        size_t npages;
+    } rows[] = {
+        /* two segments inside one page */
+        {NULL, 1024, {{0x10, 0x20}, {0x100, 0x20}}, 2, {0}, 1},
+        /* the second starts in the page the first ends in */
+        {NULL, 1024, {{0x300, 0x200}, {0x600, 0x400}}, 2, {0, 1, 2}, 3},
+        {"ext_erase=0", 1024, {{0x300, 0x200}, {0x600, 0x400}}, 2, {0, 1, 2}, 3},
+        /* exactly one page each, back to back */
+        {NULL, 1024, {{0x0, 0x400}, {0x400, 0x400}}, 2, {0, 1}, 2},
+        /* ending on a page boundary, then a gap of two pages */
+        {NULL, 1024, {{0x0, 0x400}, {0xc00, 1}}, 2, {0, 3}, 2},
+        /* the last byte of a page and the first of the next */
+        {NULL, 1024, {{0x3ff, 1}, {0x400, 1}, {0x7ff, 2}}, 3, {0, 1, 2}, 3},
+        /* F4: 16 KiB sectors, three segments in two of them */
+        {"pid=0x413", 16384, {{0x0, 0x100}, {0x3f00, 0x200}, {0x5000, 0x10}}, 3, {0, 1}, 2},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct erases e = {0};
+        job_init(&j, FLASH + rows[i].seg[0].off, rows[i].seg[0].len, NULL);
+        for (size_t k = 1; k < rows[i].nseg; k++)
+            job_add_segment(&j, FLASH + rows[i].seg[k].off, rows[i].seg[k].len);
+        base_cfg(&c, &j, rows[i].devopts);
+        c.tap = erase_tap;
+        c.tap_ctx = &e;
+        run_ok(&c, &r);
+        ck_assert_uint_eq(e.cmds, 1);
+        ck_assert_msg(e.npages == rows[i].npages, "row %zu: %zu pages erased", i, e.npages);
+        for (size_t k = 0; k < e.npages; k++)
+            ck_assert_msg(e.pages[k] == rows[i].pages[k], "row %zu: erase list[%zu] = %u", i, k,
+                          e.pages[k]);
+        check_flash(&r, &j, rows[i].page);
+        simlink_result_free(&r);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
+/* The page list cannot grow (out of memory): the job fails before any
+ * erase, whichever page it was at, and the flash keeps its old firmware. */
+START_TEST(test_erase_plan_out_of_memory)
+{
+    for (size_t nth = 1; nth <= 3; nth++) {
+        struct testjob j;
+        struct simlink_config c;
+        struct simlink_result r;
+        struct erases e = {0};
+        job_init(&j, FLASH + 0x200, 0x800, NULL); /* pages 0, 1 and 2 */
+        base_cfg(&c, &j, NULL);
+        c.tap = erase_tap;
+        c.tap_ctx = &e;
+        failalloc_size(nth * sizeof(uint32_t)); /* the list of nth pages */
+        run(&c, &r);
+        ck_assert_uint_eq(failalloc_refused(), 1);
+        failalloc_size(0);
+        ck_assert_int_ne(r.result, FWUP_RESULT_OK);
+        ck_assert_msg(strstr(r.message, "cannot plan the erase"), "%s", r.message);
+        ck_assert_uint_eq(e.cmds, 0);
+        uint8_t *old = malloc(r.dev_content_len);
+        ck_assert_ptr_nonnull(old);
+        simdev_old_firmware(old, r.dev_content_len);
+        ck_assert_int_eq(memcmp(r.dev_content, old, r.dev_content_len), 0);
+        free(old);
+        simlink_result_free(&r);
+        testjob_free(&j);
+    }
 }
 END_TEST
 
@@ -492,11 +602,15 @@ START_TEST(test_already_synced)
     struct simlink_config c;
     struct simlink_result r;
     struct simlink_h2d w = {0};
+    struct simlink_log_match synced = {"stm32-uart: NACK to 0x7F: bootloader already synced", "",
+                                       0};
     job_init(&j, FLASH, 1000, NULL);
     base_cfg(&c, &j, NULL);
     c.dev_class = &presynced;
     c.tap = simlink_record_h2d;
     c.tap_ctx = &w;
+    c.on_log = simlink_match_log;
+    c.log_ctx = &synced;
     run_ok(&c, &r);
     check_flash(&r, &j, PAGE_410);
     /* the first 0x7F drew nothing; the second, after the sync timeout, a NACK */
@@ -504,8 +618,20 @@ START_TEST(test_already_synced)
     ck_assert_uint_eq(w.data[1], 0x7f);
     ck_assert_uint_eq(w.data[2], 0x00); /* then Get */
     ck_assert_uint_ge(r.virtual_us, 500000);
+    ck_assert_uint_eq(synced.n, 1);
     simlink_result_free(&r);
     free(w.data);
+    testjob_free(&j);
+
+    /* a device that answers the first 0x7F with ACK: nothing to say */
+    synced.n = 0;
+    job_init(&j, FLASH, 1000, NULL);
+    base_cfg(&c, &j, NULL);
+    c.on_log = simlink_match_log;
+    c.log_ctx = &synced;
+    run_ok(&c, &r);
+    ck_assert_uint_eq(synced.n, 0);
+    simlink_result_free(&r);
     testjob_free(&j);
 }
 END_TEST
@@ -610,6 +736,45 @@ START_TEST(test_image_outside_flash)
 }
 END_TEST
 
+/* flash_base only means something with the geometry it goes with: alone it
+ * would be ignored (the table's base used), so it is refused; with it, the
+ * image is held to that base. */
+START_TEST(test_flash_base_option)
+{
+    static const struct {
+        uint32_t addr;
+        const char *base, *size, *page;
+        const char *err; /* NULL: accepted */
+    } rows[] = {
+        {FLASH, "0x08000000", NULL, NULL, "flash_base goes with flash_size and page_size"},
+        {FLASH, "0", NULL, NULL, "flash_base goes with flash_size and page_size"},
+        {FLASH, "0x08000000", "65536", "1024", NULL},
+        {0x20000000, "0x20000000", "65536", "1024", NULL},
+        {FLASH, "0x08004000", "65536", "1024", "outside the flash given by the options"},
+        {FLASH, NULL, "65536", "1024", NULL}, /* base defaults to 0x08000000 */
+        {FLASH, NULL, NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct testjob j;
+        char err[256] = "";
+        job_init(&j, rows[i].addr, 16, NULL);
+        size_t n = 0;
+        const char *names[] = {"flash_base", "flash_size", "page_size"};
+        const char *values[] = {rows[i].base, rows[i].size, rows[i].page};
+        for (size_t k = 0; k < 3; k++)
+            if (values[k])
+                j.opt[n++] = (struct fwup_option){names[k], values[k]};
+        j.params.noptions = n;
+        int rc = PROTO->check_image(&j.params, err, sizeof(err));
+        ck_assert_msg(rc == (rows[i].err ? -1 : 0), "row %zu: rc %d: %s", i, rc, err);
+        if (rows[i].err)
+            ck_assert_msg(strstr(err, rows[i].err), "row %zu: '%s' lacks '%s'", i, err,
+                          rows[i].err);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
 START_TEST(test_read_protected)
 {
     struct testjob j;
@@ -700,6 +865,19 @@ START_TEST(test_slow_link)
     ck_assert_int_eq(memcmp(r.dev_content, j.data, 1000), 0);
     simlink_result_free(&r);
     testjob_free(&j);
+
+    /* A host that cannot tell the line (no link): a 256-byte block read
+     * back takes 1.17 s at 2400 8E1, more than cmd_timeout (1 s); the
+     * read's reply is given twice that. Writes wait for on_tx_done. */
+    job_init(&j, FLASH, 1000, "verify", "block", NULL);
+    base_cfg(&c, &j, NULL);
+    c.baud = 2400;
+    c.bits_per_byte = 11;
+    c.turnaround_us = 1000;
+    run_ok(&c, &r);
+    check_flash(&r, &j, PAGE_410);
+    simlink_result_free(&r);
+    testjob_free(&j);
 }
 END_TEST
 
@@ -723,6 +901,9 @@ static Suite *stm32_suite(void)
     tcase_add_test(t, test_unknown_pid);
     tcase_add_test(t, test_link_req);
     tcase_add_test(t, test_image_outside_flash);
+    tcase_add_test(t, test_flash_base_option);
+    tcase_add_test(t, test_erase_lists);
+    tcase_add_test(t, test_erase_plan_out_of_memory);
     tcase_add_test(t, test_read_protected);
     tcase_add_test(t, test_verify_mismatch);
     tcase_add_test(t, test_paced_goodput);

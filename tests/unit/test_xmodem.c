@@ -11,6 +11,7 @@
 #include <fwupgw/protocol.h>
 
 #include "common/crc16.h"
+#include "mockhost.h"
 #include "simdev.h"
 #include "simlink.h"
 #include "testjob.h"
@@ -153,108 +154,39 @@ END_TEST
 
 /* ---- engine against a scripted mock host ---- */
 
-struct mock {
-    uint8_t sent[8192];
-    size_t nsent;
-    uint32_t timer;
-    uint32_t wire_tag; /* of the last unit that completes on the wire */
-    int flushes;
-    int finished;
-    enum fwup_result result;
-    char msg[256];
-    int calls_after_finish;
-};
-
-static int m_submit(void *h, const struct fwup_unit *u)
-{
-    struct mock *m = h;
-    m->calls_after_finish += m->finished;
-    ck_assert_uint_eq(u->kind, FWUP_UNIT_BYTES);
-    ck_assert_uint_le(m->nsent + u->len, sizeof(m->sent));
-    memcpy(m->sent + m->nsent, u->data, u->len);
-    m->nsent += u->len;
-    if (u->flags & FWUP_SUBMIT_ON_WIRE)
-        m->wire_tag = u->tag;
-    return 0;
-}
-static int m_control(void *h, const struct fwup_control *c)
-{
-    struct mock *m = h;
-    m->calls_after_finish += m->finished;
-    ck_assert_uint_eq(c->op, FWUP_CTL_FLUSH_RX);
-    m->flushes++;
-    return 0;
-}
-static void m_timer(void *h, unsigned id, uint32_t ms)
-{
-    struct mock *m = h;
-    m->calls_after_finish += m->finished;
-    ck_assert_uint_lt(id, FWUP_MAX_TIMERS);
-    m->timer = ms;
-}
-static void m_progress(void *h, const char *p, uint64_t d, uint64_t t)
-{
-    struct mock *m = h;
-    (void)p;
-    (void)d;
-    (void)t;
-    m->calls_after_finish += m->finished;
-}
-static void m_log(void *h, enum fwup_log_prio p, const char *s)
-{
-    (void)h;
-    (void)p;
-    (void)s;
-}
-static void m_finish(void *h, enum fwup_result r, const char *msg)
-{
-    struct mock *m = h;
-    m->calls_after_finish += m->finished;
-    m->finished = 1;
-    m->result = r;
-    snprintf(m->msg, sizeof(m->msg), "%s", msg ? msg : "");
-}
-static const struct fwup_host_ops mock_ops = {
-    sizeof(struct fwup_host_ops), m_submit, m_control, m_timer, m_progress, m_log, m_finish};
-
 static void event(struct fwup_engine *e, struct fwup_event ev)
 {
-    ev.struct_size = sizeof(ev);
-    PROTO->on_event(e, &ev);
+    mockhost_event(PROTO, e, ev);
 }
 static void feed(struct fwup_engine *e, const char *s, size_t n)
 {
-    event(e, (struct fwup_event){.type = FWUP_EV_RX,
-                                 .unit_kind = FWUP_UNIT_BYTES,
-                                 .data = (const uint8_t *)s,
-                                 .len = n});
+    mockhost_rx(PROTO, e, s, n);
 }
 static void ev_start(struct fwup_engine *e)
 {
-    event(e, (struct fwup_event){.type = FWUP_EV_START});
+    mockhost_start(PROTO, e);
 }
 static void ev_timer(struct fwup_engine *e)
 {
-    event(e, (struct fwup_event){.type = FWUP_EV_TIMER, .timer_id = 0});
+    mockhost_timer(PROTO, e, 0);
 }
 static void ev_cancel(struct fwup_engine *e)
 {
-    event(e, (struct fwup_event){.type = FWUP_EV_CANCEL});
+    mockhost_cancel(PROTO, e);
 }
 /* The last unit sent has left the UART. */
-static void on_wire(struct fwup_engine *e, const struct mock *m)
+static void on_wire(struct fwup_engine *e, const struct mockhost *m)
 {
-    event(e, (struct fwup_event){
-                 .type = FWUP_EV_COMPLETE, .tag = m->wire_tag, .status = FWUP_STATUS_OK});
+    mockhost_complete(PROTO, e, m->wire_tag, FWUP_STATUS_OK);
 }
 
 START_TEST(test_engine_garbage_and_duplicate_start)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     char err[128];
     job_init(&j, 300, 7, "block", "128", NULL);
-    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
     ev_start(e);
     ck_assert_uint_eq(m.timer, 60000);
@@ -317,10 +249,10 @@ END_TEST
 START_TEST(test_engine_checksum_and_retries)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     char err[128];
     job_init(&j, 100, 3, "retries", "3", NULL);
-    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
     ev_start(e);
     feed(e, "\x15", 1); /* NAK start: checksum mode, so 128-byte blocks despite block=1k */
@@ -357,10 +289,10 @@ END_TEST
 START_TEST(test_engine_host_cancel)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     char err[128];
     job_init(&j, 100, 3, NULL);
-    struct fwup_engine *e = PROTO->create(&j.params, &mock_ops, &m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
     ev_start(e);
     feed(e, "C", 1);
     size_t before = m.nsent;
@@ -379,10 +311,11 @@ END_TEST
 
 /* A receiver that has waited before the job left its start bytes queued on
  * the line ('C' three times, then NAK after falling back to checksum). */
-static struct fwup_engine *start_with_backlog(struct testjob *j, struct mock *m, const char *burst)
+static struct fwup_engine *start_with_backlog(struct testjob *j, struct mockhost *m,
+                                              const char *burst)
 {
     char err[128];
-    struct fwup_engine *e = PROTO->create(&j->params, &mock_ops, m, err, sizeof(err));
+    struct fwup_engine *e = PROTO->create(&j->params, &mockhost_ops, m, err, sizeof(err));
     ck_assert_ptr_nonnull(e);
     ev_start(e);
     feed(e, burst, strlen(burst));
@@ -392,7 +325,7 @@ static struct fwup_engine *start_with_backlog(struct testjob *j, struct mock *m,
 START_TEST(test_engine_stale_start_burst)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     job_init(&j, 2000, 40, NULL);
     /* the latest start byte is NAK: checksum mode, 128-byte blocks, and
      * one copy of block 1, however many stale bytes came before */
@@ -460,7 +393,7 @@ START_TEST(test_engine_first_block_genuine_nak)
      * goes again, once, after the resync window; NAKs during the guard that
      * follows predate the new copy. */
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     job_init(&j, 300, 41, "block", "128", NULL);
     struct fwup_engine *e = start_with_backlog(&j, &m, "C");
     ck_assert_uint_eq(m.nsent, 133);
@@ -492,7 +425,7 @@ END_TEST
 START_TEST(test_engine_completions)
 {
     struct testjob j;
-    struct mock m = {0};
+    struct mockhost m = {0};
     job_init(&j, 600, 42, "block", "128", NULL);
     struct fwup_engine *e = start_with_backlog(&j, &m, "C");
     uint32_t t1 = m.wire_tag;
@@ -535,7 +468,7 @@ START_TEST(test_engine_completions)
 
     /* a link down while waiting for the receiver */
     memset(&m, 0, sizeof(m));
-    e = PROTO->create(&j.params, &mock_ops, &m, (char[64]){0}, 64);
+    e = PROTO->create(&j.params, &mockhost_ops, &m, (char[64]){0}, 64);
     ev_start(e);
     event(e, (struct fwup_event){.type = FWUP_EV_LINK_DOWN});
     ck_assert(m.finished);
