@@ -215,10 +215,11 @@ static void add_job_row(struct fwup_table *t, const json_t *job)
         snprintf(progress, sizeof(progress), "%u%% %" PRIu64 "/%" PRIu64 " B",
                  fwup_percent(v.done, v.total), v.done, v.total);
     snprintf(attempt, sizeof(attempt), "%d/%d", v.attempt, v.max_attempts);
-    char state[112], note[48];
-    snprintf(state, sizeof(state), "%s%s%s", v.state,
+    char state[360], note[48];
+    snprintf(state, sizeof(state), "%s%s%s%s%s%s", v.state,
              v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancelling)" : "",
-             waiting_note(note, sizeof(note), job, ""));
+             waiting_note(note, sizeof(note), job, ""), v.waiting[0] ? " (waiting: " : "",
+             v.waiting, v.waiting[0] ? ")" : "");
     const char *row[] = {id,
                          v.device,
                          state,
@@ -244,6 +245,8 @@ static void print_job_detail(const json_t *job)
     printf("%-12s%s%s%s\n", "state:", v.state,
            v.cancel_requested && !fwup_job_state_final(v.state) ? " (cancel requested)" : "",
            waiting_note(buf, sizeof(buf), job, " on the same device"));
+    if (v.waiting[0])
+        printf("%-12s%s\n", "waiting:", v.waiting);
     printf("%-12s%s\n", "phase:", v.phase[0] ? v.phase : "-");
     printf("%-12s%u%% %" PRIu64 "/%" PRIu64 " B\n", "progress:", fwup_percent(v.done, v.total),
            v.done, v.total);
@@ -281,7 +284,9 @@ static void status_help(void)
     printf("Usage: fwupctl status [JOB | DEVICE] [--device D] [--limit N]\n"
            "\n"
            "Without an argument: the most recent jobs (newest first) as a table of\n"
-           "ID, DEVICE, STATE, PHASE, PROGRESS, ATTEMPT and ERROR.\n"
+           "ID, DEVICE, STATE, PHASE, PROGRESS, ATTEMPT and ERROR. A queued job's\n"
+           "STATE says what it waits for: an earlier job of its device, or the\n"
+           "port or bus another job's run holds.\n"
            "With a numeric JOB: that job in detail; exit 4 if it failed or was\n"
            "cancelled. With DEVICE (or --device for a numeric device id): that\n"
            "device's jobs.\n"

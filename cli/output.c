@@ -184,6 +184,9 @@ int fwup_job_view_from_json(struct fwup_job_view *v, const json_t *job)
     v->max_attempts = (int)get_int(job, "max_attempts");
     v->cancel_requested = json_is_true(json_object_get(job, "cancel_requested"));
     v->updated = get_int(job, "updated");
+    /* Only a queued job waits. */
+    if (!strcmp(v->state, "queued"))
+        copy_str(v->waiting, sizeof(v->waiting), json_object_get(job, "waiting"));
     return 0;
 }
 
@@ -224,6 +227,8 @@ static void append_status(char *buf, size_t len, size_t *off, const struct fwup_
         appendf(buf, len, off, " (attempt %d/%d)", v->attempt, v->max_attempts);
     if (v->cancel_requested && !fwup_job_state_final(v->state))
         appendf(buf, len, off, " (cancel requested)");
+    if (v->waiting[0])
+        appendf(buf, len, off, " (waiting: %s)", v->waiting);
 }
 
 char *fwup_fmt_state_line(char *buf, size_t len, const struct fwup_job_view *v)
@@ -294,7 +299,7 @@ char *fwup_fmt_live_line(char *buf, size_t len, const struct fwup_job_view *v, d
     /* The state comes before the numbers: on a narrow terminal the line is
      * cut from the right and the state matters most. */
     const char *word = running && v->phase[0] ? v->phase : v->state[0] ? v->state : "unknown";
-    char head[32], mid[64], pct[8], bytes[64] = "", tail[512] = "";
+    char head[32], mid[64], pct[8], bytes[64] = "", tail[640] = "";
     size_t o = 0;
     snprintf(head, sizeof(head), "job %-5" PRId64 " ", v->id);
     snprintf(mid, sizeof(mid), " %-9s ", word);
@@ -313,6 +318,8 @@ char *fwup_fmt_live_line(char *buf, size_t len, const struct fwup_job_view *v, d
         appendf(tail, sizeof(tail), &o, "  attempt %d/%d", v->attempt, v->max_attempts);
     if (v->cancel_requested && !fwup_job_state_final(v->state))
         appendf(tail, sizeof(tail), &o, "  cancel requested");
+    if (v->waiting[0])
+        appendf(tail, sizeof(tail), &o, "  waiting: %s", v->waiting);
 
     /* Id, device, state, percent, rate, ETA and error get the width first
      * (a long device name is shortened to fit, down to LIVE_DEVICE_MIN);

@@ -51,7 +51,9 @@ struct fwup_job_view {
     int attempt;
     int max_attempts;
     bool cancel_requested;
-    int64_t updated; /* ms since the epoch, orders events */
+    int64_t updated;   /* ms since the epoch, orders events */
+    char waiting[200]; /* what a queued job's run waits for, "" if nothing
+                          (or the job is not queued) */
 };
 
 /* Fills `v` from a Job object (missing fields read as 0 / ""). Returns 0, or
@@ -61,7 +63,8 @@ int fwup_job_view_from_json(struct fwup_job_view *v, const json_t *job);
 bool fwup_job_state_final(const char *state);
 
 /* "job 12 dev3 running transfer", "job 12 dev3 failed: timeout",
- * " (attempt 2/3)" appended for a retry, " (cancel requested)" if so. */
+ * " (attempt 2/3)" appended for a retry, " (cancel requested)" if so,
+ * " (waiting: port /dev/ttyUSB0: in use by job 11)" for a queued job. */
 char *fwup_fmt_state_line(char *buf, size_t len, const struct fwup_job_view *v);
 /* "job 12 dev3 transfer 45% 20480/40960 B 11.2 kB/s eta 2s"; the rate and
  * eta are left out when rate <= 0. */

@@ -43,7 +43,7 @@ struct tracked {
     struct fwup_rate est;
     double rate;              /* shown bytes/s, 0 = unknown */
     int64_t last_progress_ms; /* monotonic time of the last progress line */
-    char last_key[400];       /* what the last state line said */
+    char last_key[640];       /* what the last state line said */
 };
 
 struct watch {
@@ -106,8 +106,8 @@ static bool wanted(const struct watch *w, const struct fwup_job_view *v)
 
 static void state_key(char *buf, size_t len, const struct fwup_job_view *v)
 {
-    snprintf(buf, len, "%s|%s|%d|%d|%s", v->state, v->phase, v->attempt, v->cancel_requested,
-             v->error);
+    snprintf(buf, len, "%s|%s|%d|%d|%s|%s", v->state, v->phase, v->attempt, v->cancel_requested,
+             v->error, v->waiting);
 }
 
 /* Feeds one Job object (from the snapshot or an event) into the view. */

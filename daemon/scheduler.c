@@ -52,6 +52,8 @@ struct fwup_sched {
     struct fwup_claims *claims; /* what running jobs hold, by job id */
     struct wait *waits;
     size_t nwaits, capwaits;
+    struct wait *prev; /* the scan before: subscribers hear of changes */
+    size_t nprev, capprev;
     uv_timer_t wake; /* deferred scan, and the next back-off expiry */
     struct active *active;
     size_t nactive;
@@ -489,6 +491,37 @@ static void note_wait(struct fwup_sched *s, int64_t job, const char *why)
     s->nwaits++;
 }
 
+static const char *find_wait(const struct wait *w, size_t n, int64_t job)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w[i].job == job)
+            return w[i].why;
+    return NULL;
+}
+
+/* Tells subscribers of a job still queued whose reason to wait changed. */
+static void emit_queued(struct fwup_sched *s, int64_t id)
+{
+    struct fwup_job job;
+    if (fwup_store_get_job(s->d->store, id, &job) == 0 && job.state == FWUP_JOB_QUEUED)
+        emit(s, &job, "state", 0);
+}
+
+/* A queued job's reason to wait is part of what subscribers see of it:
+ * they hear of each new or changed reason, and of one gone while the job
+ * stays queued (not of one that the same reason kept waiting). */
+static void tell_waits(struct fwup_sched *s)
+{
+    for (size_t i = 0; i < s->nwaits; i++) {
+        const char *was = find_wait(s->prev, s->nprev, s->waits[i].job);
+        if (!was || strcmp(was, s->waits[i].why) != 0)
+            emit_queued(s, s->waits[i].job);
+    }
+    for (size_t i = 0; i < s->nprev; i++)
+        if (!find_wait(s->waits, s->nwaits, s->prev[i].job))
+            emit_queued(s, s->prev[i].job);
+}
+
 /* Claims the job's resource: 0, or 1 when it must wait (a is freed). A bus
  * is first only checked open (probe), since the ids a job uses there need
  * its image and the protocol. */
@@ -645,7 +678,10 @@ static void scan(uv_timer_t *t)
 
     if (s->closing || d->stopping)
         return;
-    s->nwaits = 0;
+    struct wait *w = s->prev;
+    size_t cap = s->capprev;
+    s->prev = s->waits, s->nprev = s->nwaits, s->capprev = s->capwaits;
+    s->waits = w, s->nwaits = 0, s->capwaits = cap;
     if (fwup_store_list_jobs(d->store, &f, collect, &c) != 0) {
         log_err("listing queued jobs: %s", fwup_store_errmsg(d->store));
         free(c.v);
@@ -676,6 +712,7 @@ static void scan(uv_timer_t *t)
         start_job(s, j, dev);
     }
     free(c.v);
+    tell_waits(s);
     fwupd_notify_status(d);
     /* Wake for the earliest back-off expiry, unless a sooner scan (a kick
      * from a retry just recorded) is already due. */
@@ -725,6 +762,7 @@ static void on_timer_closed(uv_handle_t *h)
     if (--s->open_timers == 0) {
         fwup_claims_free(s->claims);
         free(s->waits);
+        free(s->prev);
         free(s);
     }
 }
@@ -791,10 +829,7 @@ const char *fwup_sched_degraded(const struct fwup_sched *s)
 
 const char *fwup_sched_waiting(const struct fwup_sched *s, int64_t job_id)
 {
-    for (size_t i = 0; i < s->nwaits; i++)
-        if (s->waits[i].job == job_id)
-            return s->waits[i].why;
-    return NULL;
+    return find_wait(s->waits, s->nwaits, job_id);
 }
 
 void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job)

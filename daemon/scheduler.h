@@ -41,7 +41,7 @@ void fwup_sched_cancel_because(struct fwup_sched *s, int64_t job_id, const char 
 int64_t fwup_sched_device_job(const struct fwup_sched *s, const char *device);
 /* Why a queued job that could run waited at the last scan (its resource
  * is held, e.g. "bus can0: in use with overlapping CAN ids by job 12"), or
- * NULL. */
+ * NULL. A scan that changes it notifies a "state" event for the job. */
 const char *fwup_sched_waiting(const struct fwup_sched *s, int64_t job_id);
 /* Replace stored progress with the live figures if the job is running here. */
 void fwup_sched_overlay(const struct fwup_sched *s, struct fwup_job *job);

@@ -170,16 +170,33 @@ grep -q "id: dev-1, link: uart0" "$work/fwupgw.yaml" || fail "config edit"
 start_daemon
 make_image "$work/b.bin" 20000
 ja=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" | jq -r .job.id)
+# A watch that knew the second job before it was queued: it hears of it,
+# and of what it waits for, from events alone.
+"${ctl[@]}" watch --exit-when-done >"$work/watch.out" 2>&1 &
+watch_pid=$!
+wait_for grep -q "^job $ja dev-0 " "$work/watch.out"
 jb=$("${ctl[@]}" --json queue dev-1 "$work/b.bin" | jq -r .job.id)
-saw_wait=0
+port=$(readlink -f "$work/sim/dev0") # as the scheduler names it
+saw_wait=0 saw_detail=0 saw_table=0
 until finished "$ja" && finished "$jb"; do
     n=$("${ctl[@]}" --json status | jq '[.jobs[] | select(.state == "running")] | length')
     [ "$n" -le 1 ] || fail "$n jobs running on one link"
-    # The waiting job says what it waits for: the port, held by the other.
+    # The waiting job says what it waits for: the port, held by the other;
+    # fwupctl status says so in its detail and in its table.
     case $(job_field "$jb" waiting) in "port "*": in use by job $ja") saw_wait=1 ;; esac
+    grep -qx "waiting:    port $port: in use by job $ja" <<<"$("${ctl[@]}" status "$jb")" &&
+        saw_detail=1
+    grep -qE "^$jb +dev-1 +queued \(waiting: port $port: in use by job $ja\)  " \
+        <<<"$("${ctl[@]}" status)" && saw_table=1
     sleep 0.05
 done
 [ "$saw_wait" = 1 ] || fail "job $jb never said it waited for job $ja's port"
+[ "$saw_detail" = 1 ] || fail "fwupctl status $jb never showed what it waited for"
+[ "$saw_table" = 1 ] || fail "fwupctl status never showed what job $jb waited for"
+wait "$watch_pid" || fail "watch: $(cat "$work/watch.out")"
+grep -qx "job $jb dev-1 queued (waiting: port $port: in use by job $ja)" "$work/watch.out" ||
+    fail "watch never showed what job $jb waited for: $(cat "$work/watch.out")"
+grep -qx "job $jb dev-1 succeeded" "$work/watch.out" || fail "watch: $(cat "$work/watch.out")"
 [ "$(job_field "$jb" waiting)" = null ] || fail "finished job $jb: $(job_field "$jb" waiting)"
 for j in "$ja" "$jb"; do
     job_state_is "$j" succeeded || fail "job $j: $(job_field "$j" last_error)"

@@ -76,7 +76,7 @@ static char sha[65];
 static const char *config_fmt =
     "daemon:\n"
     "  state_dir: %s/state\n"
-    "  max_concurrent_jobs: 8\n"
+    "  max_concurrent_jobs: 4\n"
     "  max_attempts: 3\n"
     "  retry_backoff: {initial: 1s, max: 5s}\n"
     "links:\n"
@@ -143,8 +143,9 @@ static json_t *call(struct fwup_conn *c, const char *method, json_t *params)
     static json_int_t next_id;
     json_t *id = json_integer(++next_id);
     size_t before = json_array_size(c->replies);
-    fwup_api_server_callbacks.on_request(api, c, id, method, params ? params : json_object(), NULL,
-                                         0);
+    if (!params)
+        params = json_object(); /* as the server passes a request without */
+    fwup_api_server_callbacks.on_request(api, c, id, method, params, NULL, 0);
     json_decref(params);
     ck_assert_uint_eq(json_array_size(c->replies), before + 1);
     json_t *reply = json_array_get(c->replies, before);
@@ -786,6 +787,59 @@ START_TEST(test_events_in_order)
 }
 END_TEST
 
+/* The waiting reason of the job in event i ("" for null). */
+static const char *event_waiting(size_t i)
+{
+    json_t *w = json_object_get(json_object_get(json_array_get(sub.events, i), "job"), "waiting");
+    return json_is_string(w) ? json_string_value(w) : "";
+}
+
+START_TEST(test_events_on_waiting)
+{
+    ok(&sub, "events.subscribe", NULL);
+    int64_t a = queue_ok(queue_params("d1")), b = queue_ok(queue_params("d3"));
+    vc_step();
+    /* d3 shares d1's port: its job says so once the scheduler has looked. */
+    ck_assert_uint_eq(json_array_size(sub.events), 4);
+    ck_event(0, "state", a, "queued");
+    ck_event(1, "state", b, "queued");
+    ck_assert_str_eq(event_waiting(1), "");
+    ck_event(2, "state", a, "running");
+    ck_event(3, "state", b, "queued");
+    char want[300];
+    snprintf(want, sizeof(want), "port %s/ttyA: in use by job %" PRId64, vc_dir, a);
+    ck_assert_str_eq(event_waiting(3), want);
+    /* The same reason at the next look: nothing new. */
+    vc_step();
+    ck_assert_uint_eq(json_array_size(sub.events), 4);
+    /* d1's run ends: b starts, and no more is said of its reason. */
+    vc_finish("d1", FWUP_RESULT_OK, NULL);
+    ck_assert_uint_eq(json_array_size(sub.events), 6);
+    ck_event(4, "state", a, "succeeded");
+    ck_event(5, "state", b, "running");
+
+    /* Now d1 waits for d3's run. The others then fill max_concurrent_jobs
+     * (4), after which the scheduler looks no further: the reason is gone
+     * while the job stays queued. */
+    int64_t c = queue_ok(queue_params("d1"));
+    vc_step();
+    ck_assert_uint_eq(json_array_size(sub.events), 8);
+    ck_event(7, "state", c, "queued");
+    snprintf(want, sizeof(want), "port %s/ttyA: in use by job %" PRId64, vc_dir, b);
+    ck_assert_str_eq(event_waiting(7), want);
+    queue_ok(queue_params("d2"));
+    queue_ok(queue_params("d5"));
+    queue_ok(queue_params(ID64));
+    vc_step();
+    ck_assert_uint_eq(vc_nruns(), 4);
+    ck_assert_uint_eq(json_array_size(sub.events), 14);
+    vc_step();
+    ck_assert_uint_eq(json_array_size(sub.events), 15);
+    ck_event(14, "state", c, "queued");
+    ck_assert_str_eq(event_waiting(14), "");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("api");
@@ -809,6 +863,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_batch_mixed);
     tcase_add_test(tc, test_apply_inline_images);
     tcase_add_test(tc, test_events_in_order);
+    tcase_add_test(tc, test_events_on_waiting);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -187,6 +187,23 @@ START_TEST(test_job_lines)
     ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v), "job 12 dev3 queued");
     ck_assert_str_eq(fwup_fmt_live_line(buf, sizeof(buf), &v, 0, 0),
                      "job 12    dev3         queued    [--------------------]   0%");
+    /* What its run waits for. */
+    json_object_set_new(j, "waiting", json_string("port /dev/ttyUSB0: in use by job 11"));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v),
+                     "job 12 dev3 queued (waiting: port /dev/ttyUSB0: in use by job 11)");
+    ck_assert_str_eq(fwup_fmt_live_line(buf, sizeof(buf), &v, 0, 0),
+                     "job 12    dev3         queued    [--------------------]   0%  "
+                     "waiting: port /dev/ttyUSB0: in use by job 11");
+    /* A job that is not queued waits for nothing, whatever the field says. */
+    json_object_set_new(j, "state", json_string("running"));
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    ck_assert_str_eq(v.waiting, "");
+    ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v), "job 12 dev3 running");
+    json_object_set_new(j, "state", json_string("queued"));
+    json_object_set_new(j, "waiting", json_null());
+    ck_assert_int_eq(fwup_job_view_from_json(&v, j), 0);
+    ck_assert_str_eq(fwup_fmt_state_line(buf, sizeof(buf), &v), "job 12 dev3 queued");
     json_decref(j);
 
     j = job("succeeded", "finish", 40960, 40960);
