@@ -32,6 +32,9 @@ stop_daemon
 [ "$(sqlite3 "$db" "select state || ':' || attempt from jobs where id=$j")" = queued:0 ] ||
     fail "after SIGTERM: $(sqlite3 "$db" "select state, attempt from jobs where id=$j")"
 wait_for grep -q "dev0 aborted" "$work/sim/events.log"
+# Nothing starts while the daemon stops: the interrupted run was the only one.
+[ "$(sqlite3 "$db" "select count(*) from job_events where job_id=$j and kind='started'")" = 1 ] ||
+    fail "a run started during shutdown: $(sqlite3 "$db" "select kind from job_events where job_id=$j")"
 start_daemon
 wait_for job_state_is "$j" succeeded
 [ "$(job_field "$j" attempt)" = 1 ] || fail "interrupted run was counted"

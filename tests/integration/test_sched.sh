@@ -97,10 +97,14 @@ wait_for job_state_is "${got[1]}" failed
 # Batches that end without success are failed, a cancelled one included.
 manifest "$work/fail.yaml" dev-2
 bf=$("${ctl[@]}" --json apply "$work/fail.yaml" | jq -r .batch.id)
+# The batch's job waits behind a long-retrying job for its device, so the
+# cancel finds it unfinished however slowly this test runs.
+blocker=$("${ctl[@]}" --json queue dev-0 "$work/a.bin" --max-attempts 100 | jq -r .job.id)
 manifest "$work/cancel.yaml" dev-0
 bc=$("${ctl[@]}" --json apply "$work/cancel.yaml" | jq -r .batch.id)
 "${ctl[@]}" cancel "$(batch_field "$bc" 'jobs[0].id')" >/dev/null || fail "cancelling batch $bc's job"
 wait_for finished "$(batch_field "$bc" 'jobs[0].id')"
+"${ctl[@]}" cancel "$blocker" >/dev/null || fail "cancelling job $blocker"
 wait_for finished "$(batch_field "$bf" 'jobs[0].id')"
 [ "$(batch_field "$bc" 'counts | [.cancelled, .succeeded, .failed] | join(",")')" = 1,0,0 ] ||
     fail "batch $bc: $(batch_field "$bc" counts)"

@@ -286,6 +286,40 @@ START_TEST(test_engine_checksum_and_retries)
 }
 END_TEST
 
+/* YMODEM: after block 0 is ACKed the receiver must ask for data with 'C';
+ * the sender waits `retries` block timeouts for it, then gives up. */
+START_TEST(test_engine_ymodem_wait_for_c)
+{
+    for (unsigned retries = 1; retries <= 3; retries++) {
+        struct testjob j;
+        struct mockhost m = {0};
+        char err[128], r[4];
+        snprintf(r, sizeof(r), "%u", retries);
+        job_init(&j, 100, 3, "ymodem", "yes", "retries", r, NULL);
+        struct fwup_engine *e = PROTO->create(&j.params, &mockhost_ops, &m, err, sizeof(err));
+        ck_assert_ptr_nonnull(e);
+        ev_start(e);
+        feed(e, "C", 1);
+        size_t header = m.nsent;
+        ck_assert_uint_gt(header, 0);
+        on_wire(e, &m);
+        feed(e, "\x06", 1); /* block 0 ACKed: now the 'C' is awaited */
+        unsigned timeouts = 0;
+        while (!m.finished && timeouts < 10) {
+            ck_assert_uint_eq(m.nsent, header); /* nothing sent meanwhile */
+            ev_timer(e);
+            timeouts++;
+        }
+        ck_assert_uint_eq(timeouts, retries);
+        ck_assert_int_eq(m.result, FWUP_RESULT_TRANSIENT);
+        ck_assert_str_eq(m.msg, "xmodem: YMODEM receiver did not ask for more");
+        ck_assert_int_eq(m.calls_after_finish, 0);
+        PROTO->destroy(e);
+        testjob_free(&j);
+    }
+}
+END_TEST
+
 START_TEST(test_engine_host_cancel)
 {
     struct testjob j;
@@ -1219,6 +1253,7 @@ static Suite *xmodem_suite(void)
     tcase_add_test(t, test_check_image);
     tcase_add_test(t, test_engine_garbage_and_duplicate_start);
     tcase_add_test(t, test_engine_checksum_and_retries);
+    tcase_add_test(t, test_engine_ymodem_wait_for_c);
     tcase_add_test(t, test_engine_host_cancel);
     tcase_add_test(t, test_engine_stale_start_burst);
     tcase_add_test(t, test_engine_first_block_genuine_nak);
