@@ -114,6 +114,16 @@ wait_for job_state_is "$(latest_job)" succeeded
 res=$("${ctl[@]}" --json queue dev-0 "$work/v2.bin" --replace)
 [ "$(echo "$res" | jq -c .replaced)" = "[]" ] || fail "replace of nothing: $res"
 wait_for job_state_is "$(echo "$res" | jq -r .job.id)" succeeded
+# A manifest applied with --replace says which jobs it replaced, as queue does.
+v1_in_backoff
+printf 'manifest: 1\nname: r\ntargets:\n  - {device: dev-0, image: v2.bin, sha256: %s, version: '2'}\n' \
+    "$(sha256sum "$work/v2.bin" | cut -d' ' -f1)" >"$work/r.yaml"
+res=$("${ctl[@]}" --json apply "$work/r.yaml" --replace)
+[ "$(echo "$res" | jq -c '[.batch.replaced[] | {id, state}]')" = "[{\"id\":$v1,\"state\":\"cancelled\"}]" ] ||
+    fail "apply --replace: $res"
+job_state_is "$v1" cancelled || fail "job $v1 not replaced by the manifest: $(job_field "$v1" state)"
+wait_for job_state_is "$(echo "$res" | jq -r '.batch.jobs[0]')" succeeded
+received_ok 0 "$work/v2.bin" || fail "after apply --replace, device did not end on v2"
 stop_daemon
 stop_sim
 

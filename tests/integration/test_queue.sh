@@ -120,6 +120,19 @@ for a in 0:0x00000000 4294967295:0xFFFFFFFF; do
         >/dev/null || fail "address ${a%:*}: $reply"
 done
 [ "$(njobs)" = "$before" ] || fail "a request with a refused address queued a job"
+# An image is exactly one of {"fd": K} and {"data": BASE64}: neither, both,
+# or not an object is invalid params, in jobs.queue and in a manifest.
+for img in '{}' '{"fd":0,"data":"'"$data"'"}' '"'"$data"'"' '[]'; do
+    p='"device":"dev-0","format":"bin","image":'"$img"
+    for req in '{"id":1,"method":"jobs.queue","params":{'"$p"'}}' \
+        '{"id":1,"method":"manifest.apply","params":{"targets":[{'"$p"',"sha256":"'"$sha_a"'"}]}}'; do
+        reply=$(rpc "$req")
+        echo "$reply" | jq -e '.error.code == -32602 and
+            (.error.message | contains("'\''image'\'' must be {\"fd\": K} or {\"data\": BASE64}"))' \
+            >/dev/null || fail "image $img: $reply"
+    done
+done
+[ "$(njobs)" = "$before" ] || fail "a request with a malformed image queued a job"
 # ... while true and false are taken.
 reply=$(rpc '{"id":1,"method":"manifest.apply","params":{'"$apply_params"',"dry_run":true,"replace":true,"force":false}}')
 echo "$reply" | jq -e '.result.plan | length == 1' >/dev/null || fail "dry run with flags: $reply"

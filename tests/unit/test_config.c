@@ -316,6 +316,41 @@ START_TEST(test_uint_bounds)
 }
 END_TEST
 
+/* The daemon's byte limits at their minimum: taken as given; one byte
+ * less refused, naming the key and the minimum. */
+START_TEST(test_size_minimums)
+{
+    static const struct {
+        const char *key;
+        unsigned min;
+        size_t off;
+    } cases[] = {
+        {"max_request_size", 4096, offsetof(struct fwup_config, max_request_size)},
+        {"max_client_output", 4096, offsetof(struct fwup_config, max_client_output)},
+        {"max_input_total", 65536, offsetof(struct fwup_config, max_input_total)},
+        {"max_output_total", 65536, offsetof(struct fwup_config, max_output_total)},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (unsigned v = cases[i].min - 1; v <= cases[i].min; v++) {
+            char text[128], err[512] = "", want[96];
+            struct fwup_config *cfg = NULL;
+            snprintf(text, sizeof text, "daemon: {%s: %u}\n", cases[i].key, v);
+            int rc = fwup_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err);
+            if (v == cases[i].min) {
+                ck_assert_msg(rc == 0, "%s %u: %s", cases[i].key, v, err);
+                ck_assert_uint_eq(*(const uint32_t *)((const char *)cfg + cases[i].off), v);
+                fwup_config_free(cfg);
+            } else {
+                snprintf(want, sizeof want, "'%s' must be at least %u bytes", cases[i].key,
+                         cases[i].min);
+                ck_assert_msg(rc == -1 && strstr(err, want), "%s %u: %s", cases[i].key, v, err);
+                ck_assert_ptr_null(cfg);
+            }
+        }
+    }
+}
+END_TEST
+
 /* ---- errors -------------------------------------------------------------- */
 
 static const struct err_case {
@@ -984,6 +1019,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_link_defaults);
     tcase_add_test(tc, test_socket_mode_forms);
     tcase_add_test(tc, test_accepted_bounds);
+    tcase_add_test(tc, test_size_minimums);
     tcase_add_loop_test(tc, test_uint_bounds, 0, (int)(sizeof uint_cases / sizeof uint_cases[0]));
     tcase_add_loop_test(tc, test_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
     tcase_add_test(tc, test_error_buffers);

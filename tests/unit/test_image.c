@@ -789,6 +789,28 @@ START_TEST(test_srec_record_length)
     /* the record from the field report, verbatim */
     parse_err_str("S10200FD\nS9030000FC\n", FWUP_IMAGE_SREC,
                   "line 1:", "S1 needs at least 3 bytes, count is 2");
+
+    /* The longest record a count byte describes (255 bytes after it) is
+     * taken; a line one byte longer is refused as too long, whatever its
+     * count says. */
+    uint8_t d[252];
+    for (size_t k = 0; k < sizeof d; k++)
+        d[k] = (uint8_t)(k * 13 + 1);
+    struct buf b = {0};
+    srec_rec(&b, 1, 0x100, d, sizeof d);
+    srec_rec(&b, 9, 0, NULL, 0);
+    struct fwup_parsed_image img;
+    ck_assert(parse_row(b.p, b.len, FWUP_IMAGE_SREC, 0, NULL, &img));
+    ck_assert_uint_eq(img.view.nsegments, 1);
+    ck_assert_uint_eq(img.segments[0].len, sizeof d);
+    ck_assert_int_eq(memcmp(img.segments[0].data, d, sizeof d), 0);
+    fwup_image_free(&img);
+    buf_free(&b);
+    char line[2 + 2 * 257 + 2] = "S1";
+    memset(line + 2, 'F', 2 * 257);
+    line[2 + 2 * 257] = '\n';
+    line[2 + 2 * 257 + 1] = 0;
+    parse_err_str(line, FWUP_IMAGE_SREC, "line 1:", "record too long (516 characters)");
 }
 END_TEST
 
