@@ -196,6 +196,14 @@ START_TEST(test_state_names)
 }
 END_TEST
 
+/* Closing nothing is a no-op, as free(NULL): error paths close whatever
+ * they opened without checking. */
+START_TEST(test_close_null)
+{
+    fwup_store_close(NULL);
+}
+END_TEST
+
 START_TEST(test_schema_created)
 {
     char path[PATH_MAX];
@@ -1571,6 +1579,7 @@ static Suite *store_suite(void)
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_state_names);
+    tcase_add_test(tc, test_close_null);
     tcase_add_test(tc, test_schema_created);
     tcase_add_test(tc, test_connection_settings);
     tcase_add_test(tc, test_reopen_keeps_data);
