@@ -3,4 +3,4 @@ fwup_add_check_test(test_core
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/unit/test_core.c ${CMAKE_SOURCE_DIR}/daemon/core.c
   LIBS fwup_config fwup_store PkgConfig::UV
   LABELS unit)
-target_include_directories(test_core PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
+target_link_libraries(test_core PRIVATE fwup_daemon_headers)

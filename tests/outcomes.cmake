@@ -5,6 +5,7 @@ if(TARGET fwup_store)
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_outcomes.c ${CMAKE_SOURCE_DIR}/daemon/outcomes.c
     LIBS fwup_store
     LABELS unit store)
+  target_include_directories(test_outcomes PRIVATE ${CMAKE_SOURCE_DIR}/daemon)
 endif()
 add_test(NAME integration_diskfull COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_diskfull.sh)
 set_tests_properties(integration_diskfull PROPERTIES LABELS integration TIMEOUT 300

@@ -22,12 +22,12 @@ if(TARGET fwup_store AND TARGET fwup_link)
   # The daemon's core for both (unit/vcore.c): the scheduler and what it
   # runs on, runs faked.
   set(_d ${CMAKE_SOURCE_DIR}/daemon)
-  add_library(fwup_vcore STATIC ${CMAKE_CURRENT_SOURCE_DIR}/unit/vcore.c ${_d}/scheduler.c
-    ${_d}/claims.c ${_d}/core.c ${_d}/outcomes.c ${_d}/log.c ${_d}/plugins.c ${_d}/jobrun.c
-    ${_d}/ctrlrun.c ${_d}/ctrlline_hw.c)
-  target_include_directories(fwup_vcore PUBLIC ${_d} ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+  add_library(fwup_vcore STATIC ${CMAKE_CURRENT_SOURCE_DIR}/unit/vcore.c ${_d}/sched/scheduler.c
+    ${_d}/sched/claims.c ${_d}/core.c ${_d}/outcomes.c ${_d}/log.c ${_d}/run/plugins.c
+    ${_d}/run/jobrun.c ${_d}/run/ctrlrun.c ${_d}/run/ctrlline_hw.c)
+  target_include_directories(fwup_vcore PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/unit)
   target_link_libraries(fwup_vcore PUBLIC fwup_store fwup_config fwup_image fwup_blobstore fwup_host
-    fwup_link fwup_proto_common fwup_util PkgConfig::UV PkgConfig::GPIOD PkgConfig::CHECK
+    fwup_link fwup_proto_common fwup_util fwup_daemon_headers PkgConfig::UV PkgConfig::GPIOD PkgConfig::CHECK
     ${CMAKE_DL_LIBS})
   target_compile_definitions(fwup_vcore PUBLIC SCHED_PLUGIN_DIR="${_sched_plugins}")
 
@@ -40,7 +40,7 @@ if(TARGET fwup_store AND TARGET fwup_link)
   # The socket API's methods called directly (unit/test_api.c): requests
   # from a connection the test stands in for, on the same core.
   fwup_add_check_test(test_api
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_api.c ${_d}/api.c
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_api.c ${_d}/api/api.c
     LIBS fwup_vcore fwup_jsonl
     LABELS unit)
   target_compile_definitions(test_api PRIVATE FWUP_VERSION="test")

@@ -1,4 +1,4 @@
-# SQLite job store (daemon/store*.c): every test on a real database file.
+# SQLite job store (daemon/store/store*.c): every test on a real database file.
 if(TARGET fwup_store)
   fwup_add_check_test(test_store
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store.c

@@ -1,5 +1,5 @@
 /*
- * Daemon config harness (daemon/config.c over libyaml). A config loads whole
+ * Daemon config harness (daemon/config/config.c over libyaml). A config loads whole
  * and valid or not at all, with "NAME:LINE:COL: message"; what loads must
  * hold together: every device's link exists, ids are unique, every step of
  * a control sequence names one of the device's own lines or rts/dtr.

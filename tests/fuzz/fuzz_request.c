@@ -1,6 +1,6 @@
 /*
  * Control socket harness: the input is what one client writes to the
- * daemon's socket (daemon/server.c on a real UNIX socket, its loop pumped
+ * daemon's socket (daemon/api/server.c on a real UNIX socket, its loop pumped
  * here), then it half-closes and reads until the server hangs up. Each
  * well-formed request reaches the callback with a string method and an
  * object params; every reply is a JSON object carrying "v" and exactly one

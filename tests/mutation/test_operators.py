@@ -26,7 +26,7 @@ static int f(struct s *p, const char *s, int n) /* a < b == c */
 
 
 def muts(area="store"):
-    return M.mutants_of("daemon/store.c", FIXTURE, M.area_of("daemon/" + area + ".c"))
+    return M.mutants_of("daemon/store/store.c", FIXTURE, next(a for a in M.AREAS if a[0] == area))
 
 
 def changed(m):

@@ -1,5 +1,5 @@
 /*
- * The socket API's methods (daemon/api.c) called directly: each request
+ * The socket API's methods (daemon/api/api.c) called directly: each request
  * goes in through the server's on_request callback on a connection this
  * test stands in for (server.c's fwup_conn_* are defined here and record
  * the replies and events), against a real config, a real SQLite store

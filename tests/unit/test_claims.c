@@ -1,5 +1,5 @@
 /*
- * Resource claims (daemon/claims.c): who may run beside whom on a port or a
+ * Resource claims (daemon/sched/claims.c): who may run beside whom on a port or a
  * CAN bus, per-bus caps, exclusive protocols, release and reuse.
  */
 #include <check.h>

@@ -1,5 +1,5 @@
 /*
- * The scheduler (daemon/scheduler.c) on a virtual clock, with a real SQLite
+ * The scheduler (daemon/sched/scheduler.c) on a virtual clock, with a real SQLite
  * store file, real plugins (sched_plugin.c: the link requirements come from
  * its link_req) and fake runs behind the run ops, started and finished by
  * the test: which jobs run together on ports, CAN buses and USB ports, the
