@@ -40,8 +40,15 @@ static void check(const struct fwup_config *cfg)
         fail("defaults missing");
     for (size_t i = 0; i < cfg->nlinks; i++) {
         const struct fwup_cfg_link *l = &cfg->links[i];
-        if (!l->name || !l->path || fwup_config_find_link(cfg, l->name) != l)
+        if (!l->name || fwup_config_find_link(cfg, l->name) != l)
             fail("link name missing or not unique");
+        /* What each kind opens: a device node, a network interface. */
+        if (l->type == FWUP_LINK_SERIAL && !l->path)
+            fail("serial link without a path");
+        if (l->type == FWUP_LINK_CAN && !l->can.interface)
+            fail("can link without an interface");
+        if (l->type != FWUP_LINK_SERIAL && l->type != FWUP_LINK_CAN && l->type != FWUP_LINK_USB)
+            fail("link of no known kind");
     }
     for (size_t i = 0; i < cfg->ndevices; i++) {
         const struct fwup_cfg_device *d = &cfg->devices[i];
