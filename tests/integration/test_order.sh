@@ -107,6 +107,10 @@ replaced_events() {
 [ "$(replaced_events "$v1" | grep -c "^cancelled,")" = 1 ] &&
     replaced_events "$v1" | grep -qx "cancelled,false,replaced by job $v2" ||
     fail "events of replaced job $v1: $(replaced_events "$v1")"
+# The replaced job's end is a state event, with no transfer rate to show.
+[ "$(jq -r --argjson j "$v1" 'select(.method == "event" and .params.job.id == $j and
+    .params.job.state == "cancelled") | .params.rate' "$work/events.jsonl")" = 0 ] ||
+    fail "rate in the replaced job's cancelled event"
 # A replace with nothing to replace queues normally and says nothing more.
 out=$("${ctl[@]}" queue dev-0 "$work/v2.bin" --replace 2>&1) || fail "queue --replace: $out"
 echo "$out" | grep -q replaced && fail "replace of nothing: $out"

@@ -425,6 +425,34 @@ START_TEST(test_framing_from_req)
 }
 END_TEST
 
+/* Stop bits reach the port and the link info: two set CSTOPB, one clears
+ * it (a pty keeps the flag, so the port's own settings are checked). */
+START_TEST(test_stop_bits)
+{
+    struct rec r;
+    struct fwup_cfg_link l;
+    char path[64], err[512] = "";
+    setup(&r, &l, path);
+    fwup_link_close(r.link);
+    r.link = NULL;
+    for (unsigned stop = 2;; stop = 1) {
+        struct fwup_link *link = NULL;
+        l.stop_bits = stop;
+        ck_assert_int_eq(fwup_link_open(&r.loop, &l, &dev, NULL, &cbs, &r, &link, err, sizeof err),
+                         0);
+        struct termios t;
+        ck_assert_int_eq(tcgetattr(fwup_link_fd(link), &t), 0);
+        ck_assert_msg(((t.c_cflag & CSTOPB) != 0) == (stop == 2), "stop bits %u: c_cflag %#lx",
+                      stop, (unsigned long)t.c_cflag);
+        ck_assert_uint_eq(fwup_link_info(link)->serial->stop_bits, stop);
+        fwup_link_close(link);
+        if (stop == 1)
+            break;
+    }
+    teardown(&r);
+}
+END_TEST
+
 START_TEST(test_unsupported_kinds)
 {
     uv_loop_t loop;
@@ -495,6 +523,7 @@ int main(void)
     tcase_add_test(tc, test_hangup);
     tcase_add_test(tc, test_close_in_callback);
     tcase_add_test(tc, test_framing_from_req);
+    tcase_add_test(tc, test_stop_bits);
     tcase_add_test(tc, test_unsupported_kinds);
     tcase_add_test(tc, test_kind_for);
     suite_add_tcase(s, tc);

@@ -881,11 +881,20 @@ START_TEST(test_slow_link)
 }
 END_TEST
 
+/* Destroying no engine is a no-op, as free(NULL): a host may clean up
+ * after a create() that failed without checking. */
+START_TEST(test_destroy_null)
+{
+    PROTO->destroy(NULL);
+}
+END_TEST
+
 static Suite *stm32_suite(void)
 {
     Suite *s = suite_create("stm32uart");
     TCase *t = tcase_create("link");
     tcase_set_timeout(t, 120);
+    tcase_add_test(t, test_destroy_null);
     tcase_add_test(t, test_plain_sizes);
     tcase_add_test(t, test_verify_modes);
     tcase_add_test(t, test_sparse_pages);

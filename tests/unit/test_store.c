@@ -196,6 +196,25 @@ START_TEST(test_state_names)
 }
 END_TEST
 
+/* A job filter's state is a job state or -1 (any): the last state lists,
+ * one past it is refused rather than read past the statement table. */
+START_TEST(test_list_state_bound)
+{
+    char path[PATH_MAX];
+    struct fwup_store *st = fresh(path, sizeof path);
+    struct job_list l = list(st, NULL, FWUP_JOB_STATE_COUNT - 1, 0, 0, 0);
+    ck_assert_int_eq(l.n, 0);
+    l = list(st, NULL, -1, 0, 0, 0);
+    ck_assert_int_eq(l.n, 0);
+    struct fwup_job_filter f = {NULL, FWUP_JOB_STATE_COUNT, 0, 0, 0};
+    struct job_list none = {0};
+    ck_assert_int_eq(fwup_store_list_jobs(st, &f, collect_job, &none), -1);
+    ck_assert_ptr_nonnull(strstr(fwup_store_errmsg(st), "bad state 5"));
+    ck_assert_int_eq(none.n, 0);
+    fwup_store_close(st);
+}
+END_TEST
+
 /* Closing nothing is a no-op, as free(NULL): error paths close whatever
  * they opened without checking. */
 START_TEST(test_close_null)
@@ -1580,6 +1599,7 @@ static Suite *store_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_state_names);
     tcase_add_test(tc, test_close_null);
+    tcase_add_test(tc, test_list_state_bound);
     tcase_add_test(tc, test_schema_created);
     tcase_add_test(tc, test_connection_settings);
     tcase_add_test(tc, test_reopen_keeps_data);
