@@ -6,9 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 src=$(cd "$(dirname "$0")/../.." && pwd)
 
-DESTDIR=$work/root cmake --install "$build" --prefix /usr >"$work/install.log" 2>&1 ||
+DESTDIR=$work/destdir cmake --install "$build" --prefix /usr >"$work/install.log" 2>&1 ||
     fail "cmake --install: $(cat "$work/install.log")"
-inc=$work/root/usr/include
+inc=$work/destdir/usr/include
 [ -f "$inc/fwupgw/protocol.h" ] && [ -f "$inc/fwupgw/link.h" ] || fail "headers not installed under $inc"
 mkdir -p "$work/plugins"
 # -nostdinc would drop libc too; instead the source tree's include/ must not
